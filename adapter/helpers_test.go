@@ -1,0 +1,298 @@
+package adapter
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/primary"
+	"github.com/stickyd/stickyd/socketio"
+	"golang.org/x/sys/unix"
+)
+
+// wait bounds every wait in these tests; reaching it is a failure.
+const wait = 10 * time.Second
+
+func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+func fdCount(t testing.TB) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// leakCheck fails the test if goroutines or fds outlive it; register it
+// first so its cleanup runs last.
+func leakCheck(t testing.TB) {
+	g, fds := runtime.NumGoroutine(), fdCount(t)
+	t.Cleanup(func() {
+		checkFor(t, wait, 5*time.Millisecond, func() error {
+			if n := runtime.NumGoroutine(); n > g {
+				buf := make([]byte, 1<<16)
+				return fmt.Errorf("%d goroutines, had %d:\n%s", n, g, buf[:runtime.Stack(buf, true)])
+			}
+			if n := fdCount(t); n > fds {
+				return fmt.Errorf("%d fds, had %d", n, fds)
+			}
+			return nil
+		})
+	})
+}
+
+func socketPair(t testing.TB) (net.Conn, net.Conn) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "hub-pair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	return conns[0], conns[1]
+}
+
+// testWorker is one worker of a test cluster: a Cluster linked to the
+// shared hub and a Socket.IO server on an httptest listener.
+type testWorker struct {
+	id      uint32
+	cluster *Cluster
+	io      *socketio.Server
+	http    *httptest.Server
+	served  chan struct{} // the hub's Serve returned
+	lost    chan error    // OnLinkLost
+}
+
+type testCluster struct {
+	hub     *primary.RoomHub
+	workers []*testWorker
+}
+
+// newTestCluster starts a hub and n workers with ids 1..n; setup runs on
+// each server before it serves.
+func newTestCluster(t testing.TB, n int, setup func(w *testWorker)) *testCluster {
+	tc := &testCluster{hub: primary.NewRoomHub(primary.HubOptions{})}
+	t.Cleanup(func() { tc.hub.Close() })
+	for i := 1; i <= n; i++ {
+		w := &testWorker{id: uint32(i), served: make(chan struct{}), lost: make(chan error, 1)}
+		wc, hc := socketPair(t)
+		go func() {
+			tc.hub.Serve(w.id, ipc.NewFrameConn(hc, 0))
+			close(w.served)
+		}()
+		cl, err := NewCluster(ipc.NewFrameConn(wc, 0), Options{RequestTimeout: 2 * time.Second, OnLinkLost: func(err error) { w.lost <- err }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.cluster = cl
+		w.io = socketio.NewServer(socketio.Options{Adapter: cl.Adapter})
+		if setup != nil {
+			setup(w)
+		}
+		w.http = httptest.NewServer(w.io)
+		t.Cleanup(func() {
+			w.http.CloseClientConnections()
+			w.http.Close()
+			w.io.Close()
+			cl.Close()
+			<-w.served
+		})
+		tc.workers = append(tc.workers, w)
+	}
+	want := make([]uint32, n)
+	for i := range want {
+		want[i] = uint32(i + 1)
+	}
+	for _, w := range tc.workers {
+		checkFor(t, wait, time.Millisecond, func() error {
+			if got := w.cluster.Instances(); !slices.Equal(got, want) {
+				return fmt.Errorf("worker %d sees %v, want %v", w.id, got, want)
+			}
+			return nil
+		})
+	}
+	return tc
+}
+
+// waitRoom waits until the hub routes room of "/" to exactly ids.
+func (tc *testCluster) waitRoom(t testing.TB, room string, ids ...uint32) {
+	t.Helper()
+	checkFor(t, wait, time.Millisecond, func() error {
+		if got := tc.hub.RoomInstances("/", room); !slices.Equal(got, ids) {
+			return fmt.Errorf("room %q on %v, want %v", room, got, ids)
+		}
+		return nil
+	})
+}
+
+// event is one EVENT a client received.
+type event struct {
+	name  string
+	args  []json.RawMessage
+	ackID int // -1 without
+}
+
+// client is a minimal Socket.IO v5 client over a websocket, on "/".
+type client struct {
+	t      testing.TB
+	name   string
+	ws     *websocket.Conn
+	wmu    sync.Mutex
+	sid    string
+	events chan event
+	closed chan struct{}
+	// ack answers events that ask for one; nil leaves them unanswered.
+	ack func(e event) []any
+}
+
+func dial(t testing.TB, w *testWorker, name string, ack func(e event) []any) *client {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(w.http.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, name: name, ws: ws, events: make(chan event, 256), closed: make(chan struct{}), ack: ack}
+	t.Cleanup(func() { ws.Close(); <-c.closed })
+	if _, m, err := ws.ReadMessage(); err != nil || len(m) == 0 || m[0] != '0' {
+		t.Fatalf("%s: open packet %q, %v", name, m, err)
+	}
+	c.write("40")
+	_, m, err := ws.ReadMessage()
+	if err != nil || !strings.HasPrefix(string(m), "40") {
+		t.Fatalf("%s: connect answer %q, %v", name, m, err)
+	}
+	var conn struct{ SID string }
+	if err := json.Unmarshal(m[2:], &conn); err != nil || conn.SID == "" {
+		t.Fatalf("%s: connect answer %q: %v", name, m, err)
+	}
+	c.sid = conn.SID
+	go c.readLoop()
+	return c
+}
+
+func (c *client) write(s string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.WriteMessage(websocket.TextMessage, []byte(s))
+}
+
+func (c *client) readLoop() {
+	defer close(c.closed)
+	defer close(c.events)
+	for {
+		_, m, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		s := string(m)
+		switch {
+		case s == "2":
+			c.write("3")
+		case strings.HasPrefix(s, "41"):
+			c.events <- event{name: "disconnect", ackID: -1}
+		case strings.HasPrefix(s, "42"):
+			body := s[2:]
+			i := strings.IndexByte(body, '[')
+			if i < 0 {
+				continue
+			}
+			e := event{ackID: -1}
+			if i > 0 {
+				e.ackID, _ = strconv.Atoi(body[:i])
+			}
+			if err := json.Unmarshal([]byte(body[i:]), &e.args); err != nil || len(e.args) == 0 {
+				continue
+			}
+			json.Unmarshal(e.args[0], &e.name)
+			e.args = e.args[1:]
+			if e.ackID >= 0 && c.ack != nil {
+				if out := c.ack(e); out != nil {
+					b, _ := json.Marshal(out)
+					c.write("43" + strconv.Itoa(e.ackID) + string(b))
+				}
+			}
+			c.events <- e
+		}
+	}
+}
+
+// next returns the client's next event.
+func (c *client) next(t testing.TB) event {
+	t.Helper()
+	select {
+	case e, ok := <-c.events:
+		if !ok {
+			t.Fatalf("%s: connection closed", c.name)
+		}
+		return e
+	case <-time.After(wait):
+		t.Fatalf("%s: no event within %v", c.name, wait)
+	}
+	return event{}
+}
+
+// until collects the client's events up to the event named marker, which
+// it consumes.
+func (c *client) until(t testing.TB, marker string) []event {
+	t.Helper()
+	var got []event
+	for {
+		e := c.next(t)
+		if e.name == marker {
+			return got
+		}
+		got = append(got, e)
+	}
+}
+
+func names(es []event) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.name)
+	}
+	return out
+}
+
+// socket returns w's server-side socket id.
+func (w *testWorker) socket(t testing.TB, id string) *socketio.Socket {
+	t.Helper()
+	for _, s := range w.io.Sockets() {
+		if s.ID() == id {
+			return s
+		}
+	}
+	t.Fatalf("worker %d has no socket %s", w.id, id)
+	return nil
+}

@@ -1,0 +1,162 @@
+// Command stickyd runs a sticky-routing cluster of workers:
+//
+//	stickyd [flags] -- ./app [args]
+//
+// It listens on one TCP address, starts N copies of the app (which use the
+// worker package) and hands each connection to the worker that owns the
+// request's session, or to one chosen by the balancer. SIGTERM or SIGINT
+// drains the workers and exits 0. Run `stickyd --help` for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/primary"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // could not start (listen failed, ...)
+	exitUsage = 2 // bad flags or no app
+)
+
+type config struct {
+	workers         int
+	listen          string
+	balance         string
+	logFormat       string
+	logLevel        string
+	peekTimeout     time.Duration
+	startTimeout    time.Duration
+	shutdownTimeout time.Duration
+	argv            []string
+}
+
+func newFlagSet(cfg *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("stickyd", flag.ContinueOnError)
+	fs.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "number of worker processes")
+	fs.StringVar(&cfg.listen, "listen", "", "TCP address to listen on (default \":$PORT\" if PORT is set, else \":3000\")")
+	fs.StringVar(&cfg.balance, "balance", balance.LeastConn, "policy for requests without a session id: "+strings.Join(balance.Names, ", "))
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
+	fs.DurationVar(&cfg.peekTimeout, "peek-timeout", primary.DefaultPeekTimeout, "how long a client may take to send its request line")
+	fs.DurationVar(&cfg.startTimeout, "start-timeout", primary.DefaultStartTimeout, "how long a worker may take to become ready before it is killed and respawned")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", primary.DefaultShutdownTimeout, "how long workers may drain on SIGTERM/SIGINT before they are killed")
+	return fs
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, `Usage: stickyd [flags] -- ./app [args...]
+
+stickyd starts N copies of ./app and routes each HTTP connection to the
+worker that owns the session named by the request's sid query parameter,
+balancing connections without one. SIGTERM/SIGINT drain the workers and exit.
+
+Flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// parseArgs parses the command line. It returns flag.ErrHelp for --help.
+func parseArgs(args []string) (*config, *flag.FlagSet, error) {
+	cfg := &config{}
+	fs := newFlagSet(cfg)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	cfg.argv = fs.Args()
+	switch {
+	case len(cfg.argv) == 0:
+		return nil, fs, errors.New("no app given: want stickyd [flags] -- ./app [args]")
+	case cfg.workers < 1:
+		return nil, fs, fmt.Errorf("--workers must be at least 1, got %d", cfg.workers)
+	case cfg.logFormat != "text" && cfg.logFormat != "json":
+		return nil, fs, fmt.Errorf("--log-format must be text or json, got %q", cfg.logFormat)
+	case hclog.LevelFromString(cfg.logLevel) == hclog.NoLevel:
+		return nil, fs, fmt.Errorf("--log-level must be trace, debug, info, warn or error, got %q", cfg.logLevel)
+	case cfg.peekTimeout <= 0 || cfg.startTimeout <= 0 || cfg.shutdownTimeout <= 0:
+		return nil, fs, errors.New("--peek-timeout, --start-timeout and --shutdown-timeout must be positive")
+	}
+	if _, err := exec.LookPath(cfg.argv[0]); err != nil {
+		return nil, fs, fmt.Errorf("app %q: %w", cfg.argv[0], err)
+	}
+	if _, err := balance.New(cfg.balance); err != nil {
+		return nil, fs, fmt.Errorf("--balance: %w", err)
+	}
+	if cfg.listen == "" {
+		cfg.listen = ":3000"
+		if p := os.Getenv("PORT"); p != "" {
+			cfg.listen = ":" + p
+		}
+	}
+	return cfg, fs, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, fs, err := parseArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout, fs)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "stickyd: %v (see stickyd --help)\n", err)
+		return exitUsage
+	}
+	log := hclog.New(&hclog.LoggerOptions{
+		Name:       "stickyd",
+		Level:      hclog.LevelFromString(cfg.logLevel),
+		JSONFormat: cfg.logFormat == "json",
+		Output:     stderr,
+	})
+	hub := primary.NewRoomHub(primary.HubOptions{Logger: log.Named("hub")})
+	defer hub.Close()
+	s, err := primary.New(primary.Options{
+		Hub:             hub,
+		Argv:            cfg.argv,
+		Workers:         cfg.workers,
+		Balance:         cfg.balance,
+		PeekTimeout:     cfg.peekTimeout,
+		StartTimeout:    cfg.startTimeout,
+		ShutdownTimeout: cfg.shutdownTimeout,
+		Logger:          log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "stickyd: %v\n", err)
+		return exitUsage
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.listen, "error", err)
+		return exitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info("starting", "workers", cfg.workers, "balance", cfg.balance, "app", cfg.argv[0])
+	if err := s.Run(ctx, ln); err != nil {
+		log.Error("stopped", "error", err)
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("STICKYD_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{[]string{"--bogus", "--", "/bin/true"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"--workers", "x", "--", "/bin/true"}, 2, `invalid value "x" for flag -workers`},
+		{[]string{"--workers", "0", "--", "/bin/true"}, 2, "--workers must be at least 1"},
+		{[]string{"--balance", "sticky", "--", "/bin/true"}, 2, `unknown policy "sticky"`},
+		{[]string{"--log-format", "xml", "--", "/bin/true"}, 2, "--log-format must be text or json"},
+		{[]string{"--log-level", "loud", "--", "/bin/true"}, 2, "--log-level must be"},
+		{[]string{"--peek-timeout", "0s", "--", "/bin/true"}, 2, "must be positive"},
+		{[]string{"--workers", "2"}, 2, "no app given"},
+		{[]string{}, 2, "no app given"},
+		{[]string{"--", "./no-such-app"}, 2, `app "./no-such-app"`},
+		{[]string{"--listen", "256.0.0.1:1", "--", "/bin/true"}, 1, "cannot listen"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(tt.args, &stdout, &stderr)
+		if got, want := code, tt.wantCode; got != want {
+			t.Errorf("%v: exit %d, want %d", tt.args, got, want)
+		}
+		if !strings.Contains(stderr.String(), tt.wantErr) {
+			t.Errorf("%v: stderr %q, want it to contain %q", tt.args, stderr.String(), tt.wantErr)
+		}
+		if code == 2 && strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("%v: stderr has %d lines, want one: %q", tt.args, strings.Count(stderr.String(), "\n"), stderr.String())
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if got, want := run([]string{"--help"}, &stdout, &stderr), 0; got != want {
+		t.Fatalf("exit %d, want %d", got, want)
+	}
+	for _, f := range []string{"-workers", "-listen", "-balance", "-log-format", "-log-level", "-peek-timeout", "-start-timeout", "-shutdown-timeout", "-- ./app"} {
+		if !strings.Contains(stdout.String(), f) {
+			t.Errorf("--help does not document %s", f)
+		}
+	}
+}
+
+// buildFakeApp builds testdata/fakeapp, a worker using the worker package.
+func buildFakeApp(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fakeapp")
+	out, err := exec.Command("go", "build", "-o", bin, "../../testdata/fakeapp").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build fakeapp: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var pidRE = regexp.MustCompile(`instance=(\d+) pid=(\d+)`)
+
+// TestEndToEnd runs stickyd (this binary) with two fakeapp workers, reads
+// the listen address from its JSON log, checks sid routing and the
+// unknown-sid answer, then SIGTERMs it: exit 0 and no worker left.
+func TestEndToEnd(t *testing.T) {
+	app := buildFakeApp(t)
+	cmd := exec.Command(os.Args[0], "--workers", "2", "--listen", "127.0.0.1:0", "--log-format", "json", "--shutdown-timeout", "5s", "--", app)
+	cmd.Env = append(os.Environ(), "STICKYD_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addrc := make(chan string, 1)
+	var logs bytes.Buffer
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				continue
+			}
+			if a, ok := m["addr"].(string); ok {
+				select {
+				case addrc <- a:
+				default:
+				}
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no log line with addr")
+	}
+	// Keep-alive connections are reused across sids (hand-back); fresh
+	// connections are balanced.
+	keepAlive := &http.Client{}
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	defer keepAlive.CloseIdleConnections()
+	client := keepAlive
+	get := func(path string) (int, string, error) {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	var sid string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body, err := get("/sid")
+		if err == nil && code == 200 {
+			sid = body
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker ready: %d %q %v\n%s", code, body, err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pids := map[string]bool{}
+	var owner string
+	for k := 0; k < 10; k++ {
+		_, body, err := get("/who?sid=" + sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := pidRE.FindStringSubmatch(body)
+		if m == nil || (owner != "" && m[0] != owner) {
+			t.Fatalf("request %d with sid reached %q, want %q", k, body, owner)
+		}
+		owner = m[0]
+		pids[m[2]] = true
+	}
+	client = fresh
+	for k := 0; k < 10; k++ {
+		if _, body, err := get("/"); err == nil {
+			if m := pidRE.FindStringSubmatch(body); m != nil {
+				pids[m[2]] = true
+			}
+		}
+	}
+	if code, body, _ := get("/x?sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAA"); code != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Errorf("unknown sid: %d %q", code, body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitc := make(chan error, 1)
+	go func() { <-logDone; waitc <- cmd.Wait() }()
+	select {
+	case err := <-waitc:
+		if err != nil {
+			t.Fatalf("stickyd exited with %v, want 0\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("stickyd did not exit after SIGTERM")
+	}
+	// The workers' own log lines keep their level and gain slot, instance, pid.
+	workerLines := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || !strings.HasPrefix(fmt.Sprint(m["@message"]), "fakeapp: started") {
+			continue
+		}
+		workerLines++
+		if m["@level"] != "warn" || m["slot"] == nil || m["instance"] == nil || m["pid"] == nil {
+			t.Errorf("worker log line %s: want level warn with slot, instance and pid", line)
+		}
+	}
+	if workerLines != 2 {
+		t.Errorf("found %d worker log lines, want 2", workerLines)
+	}
+	if len(pids) < 2 {
+		t.Errorf("saw worker pids %v, want 2", pids)
+	}
+	for pid := range pids {
+		var n int
+		fmt.Sscan(pid, &n)
+		if err := syscall.Kill(n, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("worker %d survives stickyd: %v", n, err)
+		}
+	}
+}

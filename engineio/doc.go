@@ -1,0 +1,63 @@
+// Package engineio is an Engine.IO protocol v4 server (the transport layer of
+// Socket.IO) that behaves on the wire as Node's engine.io 6.6: the official
+// JavaScript client cannot tell them apart.
+//
+// A Server is an http.Handler for Options.Path. It speaks HTTP long-polling
+// (GET to receive, POST to send; payload records joined by 0x1e, binary as
+// "b"+base64) and WebSocket (gorilla/websocket), upgrades a polling session
+// to WebSocket ("2probe"/"3probe", a "6" noop to release the pending GET,
+// "5" to switch) and accepts websocket-only sessions. The server sends pings
+// ("2") every PingInterval and closes a session whose pong ("3") does not
+// arrive within PingTimeout ("ping timeout").
+//
+// Refused requests get Node's answers: 400 {"code":0,"message":"Transport
+// unknown"}, {"code":1,...} unknown sid, {"code":2,...} bad handshake method,
+// {"code":3,...} bad request, 403 {"code":4,...} forbidden, {"code":5,...}
+// unsupported protocol version; a refused websocket upgrade gets 400
+// text/html with the message and the connection closed. Close reasons are
+// Node's: "transport close", "transport error", "ping timeout", "parse
+// error", "forced close", plus "server shutting down" for Shutdown.
+//
+// Messages go out as Frames: a Frame caches its polling encoding and its
+// websocket.PreparedMessage, so a broadcast encodes once.
+//
+// # Deviations from Node
+//
+//   - A POST over MaxHTTPBufferSize gets 413 and closes the session
+//     ("transport error"); Node answers 413 and leaves the session to time out.
+//   - A malformed POST payload gets 400 (Node destroys the connection); both
+//     close the session with "parse error".
+//   - Invalid base64 in a binary record is a parse error (Node decodes
+//     leniently).
+//   - No HTTP compression of polling responses and no permessage-deflate.
+//   - After Close or Shutdown, handshakes get 503
+//     {"code":3,"message":"Server shutting down"}.
+//
+// # Concurrency
+//
+// Every Server and Socket method is safe for concurrent use. Each Socket has
+// one mutex guarding its state and outgoing queue; it is never held while
+// calling user code or touching the network.
+//
+// Goroutines: an idle polling session owns none (ping, pong, upgrade and
+// close timers are time.AfterFunc); a pending GET blocks the net/http
+// goroutine serving it until frames are queued, the session closes or the
+// client goes away. A websocket session owns one reader goroutine (the
+// upgrade request's handler returns, so net/http's buffers are released) and
+// a writer goroutine that exists only while frames are queued and exits when
+// the queue is empty. An idle websocket session therefore costs one
+// goroutine, a 1 KiB read buffer and no write buffer.
+//
+// Socket.Write, WriteBatch and WriteVolatile only queue and never block on
+// the network; the queue is bounded by Options.MaxBufferedBytes.
+//
+// Callbacks: OnConnection handlers run on the handshake request's goroutine,
+// before the handshake response is written. OnMessage is called serially,
+// in arrival order, from the read path (a POST handler or the websocket
+// reader); a slow handler delays reading for its session only. OnClose
+// handlers run once, on the goroutine that closed the session: a read path,
+// a timer, Server.Close/Shutdown, or a fresh goroutine when the close came
+// from Socket.Close or a Write past MaxBufferedBytes (so those may be called
+// with locks held that the handlers take). Callbacks may call any Socket or
+// Server method.
+package engineio

@@ -1,0 +1,108 @@
+package engineio
+
+import (
+	"encoding/base64"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gorilla/websocket"
+)
+
+// Frame is one Engine.IO packet (usually a "message", type 4) prepared once
+// and sent to many sockets. It lazily caches its polling record and its
+// websocket.PreparedMessage, so a broadcast encodes once whatever the number
+// of receivers. A Frame is immutable after creation and safe for concurrent
+// use; the caller must not modify the bytes it handed over.
+type Frame struct {
+	typ    byte
+	binary bool
+	data   []byte
+
+	recOnce sync.Once
+	rec     []byte // polling record: type + text, or "b" + base64
+
+	wsUses atomic.Int32 // websocket sends so far
+	wsOnce sync.Once
+	ws     *websocket.PreparedMessage
+	wsErr  error
+}
+
+// NewTextFrame returns a message frame carrying text. It takes ownership of
+// text: the caller must not modify it afterwards.
+func NewTextFrame(text []byte) *Frame {
+	return &Frame{typ: typeMessage, data: text}
+}
+
+// NewBinaryFrame returns a message frame carrying raw bytes (a websocket
+// binary message, or "b"+base64 over polling). It takes ownership of data.
+func NewBinaryFrame(data []byte) *Frame {
+	return &Frame{typ: typeMessage, binary: true, data: data}
+}
+
+// newControlFrame returns a frame of a non-message packet type with optional
+// text data (open, ping, pong, noop, close).
+func newControlFrame(typ byte, data string) *Frame {
+	return &Frame{typ: typ, data: []byte(data)}
+}
+
+// Shared control frames; their caches are filled once per process.
+var (
+	framePing       = newControlFrame(typePing, "")
+	frameNoop       = newControlFrame(typeNoop, "")
+	frameClose      = newControlFrame(typeClose, "")
+	framePongProbe  = newControlFrame(typePong, "probe")
+	frameClosePkt   = []*Frame{frameClose}
+	frameNoopPacket = []*Frame{frameNoop}
+)
+
+// size is the number of bytes f counts against Options.MaxBufferedBytes.
+func (f *Frame) size() int64 { return int64(len(f.data)) + 1 }
+
+// pollingRecord returns f's polling encoding (cached; do not modify).
+func (f *Frame) pollingRecord() []byte {
+	f.recOnce.Do(func() {
+		if f.binary {
+			rec := make([]byte, 1+base64.StdEncoding.EncodedLen(len(f.data)))
+			rec[0] = 'b'
+			base64.StdEncoding.Encode(rec[1:], f.data)
+			f.rec = rec
+			return
+		}
+		rec := make([]byte, 1+len(f.data))
+		rec[0] = f.typ
+		copy(rec[1:], f.data)
+		f.rec = rec
+	})
+	return f.rec
+}
+
+// writeTo writes f to a websocket connection. The first send writes the
+// message directly (preparing costs about 10 KB of allocation, wasted on a
+// frame sent once); later sends use the cached PreparedMessage, so a
+// broadcast frames the message once.
+func (f *Frame) writeTo(c *websocket.Conn) error {
+	if f.wsUses.Add(1) == 1 {
+		if f.binary {
+			return c.WriteMessage(websocket.BinaryMessage, f.data)
+		}
+		return c.WriteMessage(websocket.TextMessage, f.pollingRecord())
+	}
+	pm, err := f.prepared()
+	if err != nil {
+		return err
+	}
+	return c.WritePreparedMessage(pm)
+}
+
+// prepared returns f's cached websocket message: a binary message with the
+// raw bytes for binary frames, else a text message with the polling record.
+func (f *Frame) prepared() (*websocket.PreparedMessage, error) {
+	f.wsOnce.Do(func() {
+		if f.binary {
+			f.ws, f.wsErr = websocket.NewPreparedMessage(websocket.BinaryMessage, f.data)
+			return
+		}
+		f.ws, f.wsErr = websocket.NewPreparedMessage(websocket.TextMessage, f.pollingRecord())
+	})
+	return f.ws, f.wsErr
+}

@@ -1,0 +1,366 @@
+package engineio
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+type sockState uint8
+
+const (
+	stateOpen    sockState = iota
+	stateClosing           // graceful close under way: queue flushes, then close
+	stateClosed
+)
+
+// Socket is one Engine.IO session. Its methods are safe for concurrent use;
+// callbacks registered with OnMessage, OnClose and OnUpgrade may call them.
+type Socket struct {
+	srv *Server
+	id  string
+	req *http.Request
+
+	// dispatchMu serialises OnMessage callbacks (polling POSTs and the
+	// websocket reader may both deliver during an upgrade).
+	dispatchMu sync.Mutex
+
+	mu          sync.Mutex
+	state       sockState
+	closeReason string // for stateClosing
+	queue       []*Frame
+	spare       []*Frame // emptied queue array for reuse by the websocket writer
+	queued      int64
+	poll        *pollTransport // current transport when polling
+	ws          *wsTransport   // current transport when websocket
+	upgrading   *wsTransport   // websocket being probed, nil if none
+	upgraded    bool
+	holdQueue   bool // OnConnection or OnUpgrade handlers running: do not flush yet
+	pingTimer   *time.Timer
+	pongTimer   *time.Timer
+	onMessage   func(data []byte, binary bool)
+	onClose     []func(reason string, err error)
+	onUpgrade   []func()
+}
+
+func newSocket(srv *Server, id string, r *http.Request) *Socket {
+	req := r.WithContext(context.WithoutCancel(r.Context()))
+	req.Body = http.NoBody
+	return &Socket{srv: srv, id: id, req: req}
+}
+
+// ID returns the session id.
+func (s *Socket) ID() string { return s.id }
+
+// Request returns the handshake request (headers, URL, RemoteAddr, TLS).
+// Its Body is empty and its context is never cancelled.
+func (s *Socket) Request() *http.Request { return s.req }
+
+// Protocol returns the Engine.IO protocol revision, 4.
+func (s *Socket) Protocol() int { return 4 }
+
+// Transport returns the current transport: "polling" or "websocket".
+func (s *Socket) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transportLocked()
+}
+
+func (s *Socket) transportLocked() string {
+	if s.ws != nil {
+		return TransportWebSocket
+	}
+	return TransportPolling
+}
+
+// OnMessage sets the message handler (one per socket; a later call
+// replaces it). It is called serially, in arrival order, from the socket's
+// read path (a POST handler or the websocket reader); data is owned by the
+// callee. A slow handler delays reading, including pongs.
+func (s *Socket) OnMessage(fn func(data []byte, binary bool)) {
+	s.mu.Lock()
+	s.onMessage = fn
+	s.mu.Unlock()
+}
+
+// OnClose adds a close handler. Handlers registered before the session
+// closed are called exactly once, in registration order, with the reason
+// (as Node's engine.io: "transport close", "transport error", "ping
+// timeout", "parse error", "forced close", "server shutting down") and the
+// cause, if any. A handler registered after close is never called.
+func (s *Socket) OnClose(fn func(reason string, err error)) {
+	s.mu.Lock()
+	if s.state != stateClosed {
+		s.onClose = append(s.onClose, fn)
+	}
+	s.mu.Unlock()
+}
+
+// OnUpgrade adds a handler called after a polling->websocket upgrade
+// completed, from the websocket reader.
+func (s *Socket) OnUpgrade(fn func()) {
+	s.mu.Lock()
+	s.onUpgrade = append(s.onUpgrade, fn)
+	s.mu.Unlock()
+}
+
+// Write queues f for sending and returns at once; it never blocks on the
+// network. It returns ErrClosed once the session is closed or closing. If
+// the queue would exceed Options.MaxBufferedBytes, the session closes with
+// reason "transport error" (the close callbacks run on another goroutine,
+// so Write may be called with locks held) and Write returns ErrBufferFull.
+func (s *Socket) Write(f *Frame) error {
+	return s.WriteBatch([]*Frame{f})
+}
+
+// WriteBatch queues frames atomically and in order: no other write lands
+// between them. Errors as Write.
+func (s *Socket) WriteBatch(fs []*Frame) error {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	var n int64
+	for _, f := range fs {
+		n += f.size()
+	}
+	if s.queued+n > s.srv.opts.MaxBufferedBytes {
+		s.mu.Unlock()
+		err := fmt.Errorf("%w: %d bytes queued", ErrBufferFull, s.queued)
+		s.terminateAsync(ReasonTransportError, err)
+		return ErrBufferFull
+	}
+	s.queue = append(s.queue, fs...)
+	s.queued += n
+	s.flushLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// WriteVolatile sends f only if the transport can take it right now (a
+// polling GET is pending, or the websocket writer is idle), as Node's
+// volatile emits. It reports whether f was queued; false means dropped.
+func (s *Socket) WriteVolatile(f *Frame) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || len(s.queue) > 0 {
+		return false
+	}
+	switch {
+	case s.ws != nil:
+		if s.ws.writing {
+			return false
+		}
+	case s.poll != nil:
+		if s.poll.get == nil {
+			return false
+		}
+	}
+	s.queue = append(s.queue, f)
+	s.queued += f.size()
+	s.flushLocked()
+	return true
+}
+
+// sendControlLocked queues an internal packet (ping, ...) regardless of
+// MaxBufferedBytes.
+func (s *Socket) sendControlLocked(f *Frame) {
+	s.queue = append(s.queue, f)
+	s.queued += f.size()
+	s.flushLocked()
+}
+
+// takeQueueLocked removes and returns the queued frames.
+func (s *Socket) takeQueueLocked() []*Frame {
+	q := s.queue
+	s.queue, s.spare = s.spare, nil
+	s.queued = 0
+	return q
+}
+
+// recycleLocked keeps the array of a written batch for the next queue.
+func (s *Socket) recycleLocked(q []*Frame) {
+	if cap(q) <= 64 && s.state != stateClosed {
+		clear(q)
+		s.spare = q[:0]
+	}
+}
+
+// flushLocked hands the queue to the transport if it is writable.
+func (s *Socket) flushLocked() {
+	if s.state == stateClosed || s.holdQueue || len(s.queue) == 0 {
+		return
+	}
+	if s.ws != nil {
+		s.ws.kickLocked()
+		return
+	}
+	if s.poll != nil {
+		s.poll.flushLocked()
+	}
+}
+
+// Close closes the session gracefully: what is queued is sent, then a close
+// packet over polling (a close frame over websocket, as Node), then the
+// transport closes; OnClose gets "forced close". It is idempotent and
+// returns at once (close callbacks never run on the caller's goroutine); it
+// always returns nil.
+func (s *Socket) Close() error {
+	s.closeGraceful(ReasonForcedClose)
+	return nil
+}
+
+// closeGraceful starts Node's Socket.close(): state closing, flush, close.
+func (s *Socket) closeGraceful(reason string) {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosing
+	s.closeReason = reason
+	var done bool
+	if s.ws != nil {
+		s.ws.closeAfterFlushLocked()
+	} else if s.poll != nil {
+		done = s.poll.closeLocked()
+	}
+	s.mu.Unlock()
+	if done {
+		s.terminateAsync(reason, nil)
+	}
+}
+
+// schedulePingLocked arms the ping timer (Node's schedulePing).
+func (s *Socket) schedulePingLocked() {
+	d := s.srv.opts.PingInterval
+	if s.pingTimer == nil {
+		s.pingTimer = time.AfterFunc(d, s.sendPing)
+		return
+	}
+	s.pingTimer.Reset(d)
+}
+
+func (s *Socket) sendPing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return
+	}
+	s.sendControlLocked(framePing)
+	d := s.srv.opts.PingTimeout
+	if s.pongTimer == nil {
+		s.pongTimer = time.AfterFunc(d, s.pingTimedOut)
+		return
+	}
+	s.pongTimer.Reset(d)
+}
+
+func (s *Socket) pingTimedOut() {
+	s.terminate(ReasonPingTimeout, nil)
+}
+
+// onPacket handles one packet from the client on the current transport. It
+// reports false when the session closed because of it.
+func (s *Socket) onPacket(p packet) bool {
+	switch p.typ {
+	case typeMessage:
+		s.mu.Lock()
+		fn := s.onMessage
+		closed := s.state == stateClosed
+		s.mu.Unlock()
+		if closed {
+			return false
+		}
+		if fn != nil {
+			// p.data is never reused by the read paths (a fresh websocket
+			// message, or a capped record of a fresh POST body): the callee
+			// owns it without a copy.
+			s.dispatchMu.Lock()
+			fn(p.data, p.binary)
+			s.dispatchMu.Unlock()
+		}
+	case typePong:
+		s.mu.Lock()
+		if s.state != stateClosed {
+			if s.pongTimer != nil {
+				s.pongTimer.Stop()
+			}
+			s.schedulePingLocked()
+		}
+		s.mu.Unlock()
+	case typePing:
+		s.terminate(ReasonTransportError, ErrHeartbeatDirection)
+		return false
+	case typeClose:
+		s.terminate(ReasonTransportClose, nil)
+		return false
+	}
+	return true
+}
+
+// terminate is Node's Socket.onClose: it closes the session at once,
+// discards the queue, closes the transports, removes the session from the
+// server and runs the close callbacks on the calling goroutine. Idempotent.
+func (s *Socket) terminate(reason string, err error) {
+	if cbs, ok := s.shut(reason); ok {
+		s.finish(reason, err, cbs)
+	}
+}
+
+// terminateAsync is terminate for paths called by user code (Write,
+// Socket.Close), which may hold locks the close callbacks take: the session
+// is closed before it returns, the callbacks run on a new goroutine.
+func (s *Socket) terminateAsync(reason string, err error) {
+	if cbs, ok := s.shut(reason); ok {
+		go s.finish(reason, err, cbs)
+	}
+}
+
+// shut moves the session to closed and closes its transports; it returns
+// the close callbacks and false if it was already closed.
+func (s *Socket) shut(reason string) ([]func(string, error), bool) {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return nil, false
+	}
+	s.state = stateClosed
+	if s.pingTimer != nil {
+		s.pingTimer.Stop()
+	}
+	if s.pongTimer != nil {
+		s.pongTimer.Stop()
+	}
+	s.queue = nil
+	s.queued = 0
+	if s.upgrading != nil {
+		s.upgrading.abortLocked()
+		s.upgrading = nil
+	}
+	if s.poll != nil {
+		s.poll.terminateLocked(reason)
+	}
+	if s.ws != nil {
+		s.ws.closeLocked()
+	}
+	cbs := s.onClose
+	s.onClose = nil
+	s.mu.Unlock()
+	s.srv.remove(s)
+	return cbs, true
+}
+
+// finish logs and runs the close callbacks, then Options.OnSessionClose.
+func (s *Socket) finish(reason string, err error, cbs []func(string, error)) {
+	s.srv.logger.Debug("session closed", "sid", s.id, "reason", reason, "error", err)
+	for _, fn := range cbs {
+		fn(reason, err)
+	}
+	if fn := s.srv.opts.OnSessionClose; fn != nil {
+		fn(s.id, reason)
+	}
+}

@@ -1,0 +1,232 @@
+package ipc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxRecvFDs is how many descriptors Recv makes room for. A valid message
+// carries at most one; room for a few more lets Recv see (and close) a
+// message that carries too many without MSG_CTRUNC. Beyond it the kernel
+// truncates and Recv reports ErrTruncated.
+const maxRecvFDs = 4
+
+// ControlConn is one end of a control link: a SOCK_SEQPACKET Unix connection
+// carrying one Message per datagram and at most one fd per message.
+type ControlConn struct {
+	uc *net.UnixConn
+
+	rbuf []byte // Recv's datagram buffer: MaxControlMessage+1 bytes
+	oob  []byte // Recv's control buffer
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    chan struct{}
+}
+
+// sendBufs pools Send's encoding buffers.
+var sendBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// ListenControl listens on a new SOCK_SEQPACKET Unix socket at path and sets
+// the socket file's mode to 0600. The socket file is removed when the
+// listener is closed. Put path in a directory of mode 0700: the mode is set
+// after bind.
+func ListenControl(path string) (*net.UnixListener, error) {
+	return listenUnix("unixpacket", path)
+}
+
+func listenUnix(network, path string) (*net.UnixListener, error) {
+	l, err := net.ListenUnix(network, &net.UnixAddr{Name: path, Net: network})
+	if err != nil {
+		return nil, fmt.Errorf("ipc: listen %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("ipc: chmod %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// NewControlConn wraps c, which must be a SOCK_SEQPACKET ("unixpacket")
+// connection, e.g. one accepted from a ListenControl listener. The
+// ControlConn owns c from then on.
+func NewControlConn(c *net.UnixConn) *ControlConn {
+	return &ControlConn{
+		uc:     c,
+		rbuf:   make([]byte, MaxControlMessage+1),
+		oob:    make([]byte, unix.CmsgSpace(maxRecvFDs*4)),
+		closed: make(chan struct{}),
+	}
+}
+
+// DialControl connects to the control socket at path.
+func DialControl(path string) (*ControlConn, error) {
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("ipc: dial control %s: %w", path, err)
+	}
+	return NewControlConn(c), nil
+}
+
+// Send writes m as one datagram, with fd attached when fd >= 0. It never
+// closes fd and never changes its blocking mode: the caller keeps ownership
+// and must keep fd open until Send returns (e.g. call Send inside
+// syscall.RawConn.Control). Send blocks while the peer's receive queue is
+// full (see SetWriteDeadline). It is safe for concurrent use; each message is
+// written atomically. After Close it returns ErrClosed.
+func (c *ControlConn) Send(m *Message, fd int) error {
+	bp := sendBufs.Get().(*[]byte)
+	defer sendBufs.Put(bp)
+	b, err := m.AppendBinary((*bp)[:0])
+	*bp = b[:0]
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	if _, _, err := c.uc.WriteMsgUnix(b, oob, nil); err != nil {
+		if c.isClosed() || errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("ipc: send %s: %w", m.Type, ErrClosed)
+		}
+		return fmt.Errorf("ipc: send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// Recv reads the next message and the fd it carries (nil when none); the
+// *os.File is close-on-exec and owned by the caller. Conn and HandBack
+// messages must carry exactly one fd, all others none. Recv returns io.EOF
+// when the peer closed the link, ErrClosed after Close, ErrTruncated when
+// the kernel truncated the control data (MSG_CTRUNC), and an error wrapping
+// ErrMalformed for a malformed or oversized message or a wrong number of
+// fds. On every error, each fd the message carried is closed. Any error
+// leaves the link unfit for use: the caller should Close it. Only one
+// goroutine may call Recv at a time.
+func (c *ControlConn) Recv() (Message, *os.File, error) {
+	n, oobn, flags, _, err := c.uc.ReadMsgUnix(c.rbuf, c.oob)
+	fds, cerr := parseRights(c.oob[:oobn])
+	fail := func(err error) (Message, *os.File, error) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return Message{}, nil, err
+	}
+	switch {
+	case errors.Is(err, io.EOF) && oobn == 0:
+		return Message{}, nil, io.EOF
+	case errors.Is(err, io.EOF):
+		return fail(fmt.Errorf("%w: empty datagram with control data", ErrMalformed))
+	case err != nil:
+		if c.isClosed() || errors.Is(err, net.ErrClosed) {
+			return fail(fmt.Errorf("ipc: recv: %w", ErrClosed))
+		}
+		return fail(fmt.Errorf("ipc: recv: %w", err))
+	case flags&unix.MSG_CTRUNC != 0:
+		return fail(fmt.Errorf("%w: message carried more than %d fds", ErrTruncated, len(fds)))
+	case flags&unix.MSG_TRUNC != 0:
+		return fail(fmt.Errorf("%w: datagram exceeds %d bytes", ErrMalformed, MaxControlMessage))
+	case cerr != nil:
+		return fail(cerr)
+	case n == 0:
+		return fail(fmt.Errorf("%w: empty datagram", ErrMalformed))
+	}
+	m, err := ParseMessage(c.rbuf[:n])
+	if err != nil {
+		return fail(err)
+	}
+	want := 0
+	if m.Type == MsgConn || m.Type == MsgHandBack {
+		want = 1
+	}
+	if len(fds) != want {
+		return fail(fmt.Errorf("%w: %s message with %d fds", ErrMalformed, m.Type, len(fds)))
+	}
+	if want == 0 {
+		return m, nil, nil
+	}
+	return m, os.NewFile(uintptr(fds[0]), "ipc-conn"), nil
+}
+
+// parseRights returns every fd in the SCM_RIGHTS messages of oob, and an
+// error wrapping ErrMalformed for any other or unparsable control message.
+func parseRights(oob []byte) ([]int, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("%w: control data: %v", ErrMalformed, err)
+	}
+	var fds []int
+	var bad error
+	for i := range msgs {
+		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
+			bad = fmt.Errorf("%w: unexpected control message level %d type %d", ErrMalformed, msgs[i].Header.Level, msgs[i].Header.Type)
+			continue
+		}
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			bad = fmt.Errorf("%w: SCM_RIGHTS: %v", ErrMalformed, err)
+			continue
+		}
+		fds = append(fds, got...)
+	}
+	return fds, bad
+}
+
+// PeerCred returns the credentials of the peer process (SO_PEERCRED), as of
+// when the connection was established.
+func (c *ControlConn) PeerCred() (*unix.Ucred, error) {
+	rc, err := c.uc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("ipc: peer cred: %w", err)
+	}
+	var cred *unix.Ucred
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, fmt.Errorf("ipc: peer cred: %w", err)
+	}
+	if gerr != nil {
+		return nil, fmt.Errorf("ipc: peer cred: %w", gerr)
+	}
+	return cred, nil
+}
+
+// SetWriteDeadline sets the deadline for Send; see net.Conn.
+func (c *ControlConn) SetWriteDeadline(t time.Time) error { return c.uc.SetWriteDeadline(t) }
+
+// SetReadDeadline sets the deadline for Recv; see net.Conn.
+func (c *ControlConn) SetReadDeadline(t time.Time) error { return c.uc.SetReadDeadline(t) }
+
+// Close closes the link, unblocking Send and Recv. It is idempotent: later
+// calls return the first call's result.
+func (c *ControlConn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.closeErr = c.uc.Close()
+	})
+	return c.closeErr
+}
+
+// Done returns a channel closed when Close is called.
+func (c *ControlConn) Done() <-chan struct{} { return c.closed }
+
+func (c *ControlConn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,377 @@
+package ipc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hubPair returns both ends of a real hub link.
+func hubPair(t testing.TB, maxFrame int) (client *FrameConn, server net.Conn) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hub.sock")
+	l, err := ListenHub(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		ch <- c
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client = NewFrameConn(c, maxFrame)
+	server = <-ch
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	checkNoLeaks(t)
+	path := filepath.Join(t.TempDir(), "hub.sock")
+	l, err := ListenHub(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() { c, _ := l.Accept(); ch <- c }()
+	a, err := DialHub(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := NewFrameConn(<-ch, 0)
+	defer b.Close()
+
+	frames := []struct {
+		typ     byte
+		payload []byte
+	}{
+		{1, nil},
+		{2, []byte("hello")},
+		{255, bytes.Repeat([]byte{7}, 100000)},
+		{3, bytes.Repeat([]byte{9}, MaxHubFrame-1)},
+		{4, []byte("after big")},
+	}
+	go func() {
+		for _, f := range frames {
+			if err := a.WriteFrame(f.typ, f.payload); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for _, want := range frames {
+		typ, payload, err := b.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != want.typ || !bytes.Equal(payload, want.payload) {
+			t.Fatalf("got type %d len %d, want type %d len %d", typ, len(payload), want.typ, len(want.payload))
+		}
+	}
+	a.Close()
+	if _, _, err := b.ReadFrame(); err != io.EOF {
+		t.Fatalf("after peer close: got %v, want io.EOF", err)
+	}
+}
+
+func TestHelloFrame(t *testing.T) {
+	p := AppendHelloFrame(nil, 5, secret(2), 77)
+	m, err := ParseHelloFrame(FrameHello, p)
+	if err != nil || m.Instance != 5 || m.Secret != secret(2) || m.PID != 77 {
+		t.Fatalf("got %+v, %v", m, err)
+	}
+	if _, err := ParseHelloFrame(2, p); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("wrong type: got %v, want ErrMalformed", err)
+	}
+	if _, err := ParseHelloFrame(FrameHello, p[:39]); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("short: got %v, want ErrMalformed", err)
+	}
+}
+
+func rawFrame(n uint32, rest ...byte) []byte {
+	return append(binary.LittleEndian.AppendUint32(nil, n), rest...)
+}
+
+func TestReadFrameErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		max  int
+		want error
+	}{
+		{"oversize", rawFrame(1001, 1), 1000, ErrFrameTooLarge},
+		{"oversize hub limit", rawFrame(MaxHubFrame+1, 1), 0, ErrFrameTooLarge},
+		{"length ffffffff", rawFrame(0xffffffff), 0, ErrFrameTooLarge},
+		{"zero length", rawFrame(0), 0, ErrMalformed},
+		{"header cut", []byte{5, 0}, 0, io.ErrUnexpectedEOF},
+		{"payload cut", rawFrame(5, 1, 2), 0, io.ErrUnexpectedEOF},
+		{"empty", nil, 0, io.EOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkNoLeaks(t)
+			fc, srv := hubPair(t, tt.max)
+			go func() { srv.Write(tt.in); srv.Close() }()
+			_, _, err := fc.ReadFrame()
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if _, _, err2 := fc.ReadFrame(); !errors.Is(err2, tt.want) {
+				t.Fatalf("second read: got %v, want sticky %v", err2, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteFrameErrors(t *testing.T) {
+	checkNoLeaks(t)
+	fc, _ := hubPair(t, 1000)
+	if err := fc.WriteFrame(1, make([]byte, 1000)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversize: got %v, want ErrFrameTooLarge", err)
+	}
+	if err := fc.WriteFrame(1, make([]byte, 999)); err != nil {
+		t.Fatalf("at limit: %v", err)
+	}
+	fc.Close()
+	if err := fc.WriteFrame(1, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: got %v, want ErrClosed", err)
+	}
+	if _, _, err := fc.ReadFrame(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after Close: got %v, want ErrClosed", err)
+	}
+	if err := fc.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestWriteFramePeerGone(t *testing.T) {
+	checkNoLeaks(t)
+	fc, srv := hubPair(t, 0)
+	srv.Close()
+	payload := make([]byte, 1<<20)
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if err := fc.WriteFrame(1, payload); err == nil {
+			return errors.New("write still succeeds")
+		} else if errors.Is(err, ErrClosed) {
+			return fmt.Errorf("got ErrClosed, want the write error")
+		}
+		return nil
+	})
+	if err := fc.Flush(); err == nil {
+		t.Fatal("Flush after write failure returned nil")
+	}
+}
+
+// gateConn counts Write calls and blocks the first until gate is closed.
+type gateConn struct {
+	net.Conn
+	gate   chan struct{}
+	writes atomic.Int32
+}
+
+func (g *gateConn) Write(b []byte) (int, error) {
+	if g.writes.Add(1) == 1 {
+		<-g.gate
+	}
+	return g.Conn.Write(b)
+}
+
+// TestFrameBatching checks that frames queued while a write is in flight go
+// out in one write call.
+func TestFrameBatching(t *testing.T) {
+	checkNoLeaks(t)
+	path := filepath.Join(t.TempDir(), "hub.sock")
+	l, err := ListenHub(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() { c, _ := l.Accept(); ch <- c }()
+	raw, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gateConn{Conn: raw, gate: make(chan struct{})}
+	w := NewFrameConn(g, 0)
+	defer w.Close()
+	r := NewFrameConn(<-ch, 0)
+	defer r.Close()
+
+	const n = 1000
+	if err := w.WriteFrame(0, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 2*time.Second, time.Millisecond, func() error {
+		if g.writes.Load() == 0 {
+			return errors.New("writer has not started")
+		}
+		return nil
+	})
+	for i := 1; i < n; i++ {
+		if err := w.WriteFrame(byte(i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(g.gate)
+	for i := 0; i < n; i++ {
+		typ, p, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprint(i)
+		if i == 0 {
+			want = "first"
+		}
+		if typ != byte(i) || string(p) != want {
+			t.Fatalf("frame %d: got %d %q", i, typ, p)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.writes.Load(); got != 2 {
+		t.Fatalf("%d write calls for %d frames, want 2", got, n)
+	}
+}
+
+// TestFrameQueueBound checks that TryWriteFrame reports a full queue and
+// WriteFrame blocks until the writer drains it.
+func TestFrameQueueBound(t *testing.T) {
+	checkNoLeaks(t)
+	fc, srv := hubPair(t, 0)
+	chunk := make([]byte, 1<<20)
+	var full bool
+	for i := 0; i < 64 && !full; i++ {
+		switch err := fc.TryWriteFrame(1, chunk); {
+		case errors.Is(err, ErrQueueFull):
+			full = true
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	if !full {
+		t.Fatal("queue never reported full with a peer that does not read")
+	}
+	blocked := make(chan error, 1)
+	go func() { blocked <- fc.WriteFrame(2, chunk) }()
+	select {
+	case err := <-blocked:
+		t.Fatalf("WriteFrame returned %v with a full queue", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); io.Copy(io.Discard, srv) }()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fc.Close()
+	wg.Wait()
+}
+
+func TestCloseUnblocksWriters(t *testing.T) {
+	checkNoLeaks(t)
+	fc, _ := hubPair(t, 0)
+	chunk := make([]byte, 1<<20)
+	for fc.TryWriteFrame(1, chunk) == nil {
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- fc.WriteFrame(1, chunk) }()
+	go func() { errc <- fc.Flush() }()
+	fc.Close()
+	for i := 0; i < 2; i++ {
+		if err := <-errc; !errors.Is(err, ErrClosed) {
+			t.Fatalf("got %v, want ErrClosed", err)
+		}
+	}
+}
+
+// FuzzReadFrame feeds arbitrary bytes to the frame reader: it must not panic,
+// every frame it returns must re-encode to the bytes it consumed, and it must
+// end with one of its documented errors.
+func FuzzReadFrame(f *testing.F) {
+	f.Add(rawFrame(1, 7))
+	f.Add(append(rawFrame(6, 1, 'h', 'e', 'l', 'l', 'o'), rawFrame(1, 2)...))
+	f.Add(rawFrame(0))
+	f.Add(rawFrame(0xffffffff))
+	f.Add([]byte{1, 0, 0})
+	f.Add(rawFrame(3, 1))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fr := frameReader{r: newBufReader(bytes.NewReader(in)), max: 1 << 16}
+		var out []byte
+		for {
+			typ, p, err := fr.next()
+			if err != nil {
+				switch {
+				case err == io.EOF:
+					if !bytes.Equal(out, in) {
+						t.Fatalf("clean EOF after % x, input % x", out, in)
+					}
+				case err == io.ErrUnexpectedEOF, errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrMalformed):
+					if !bytes.HasPrefix(in, out) {
+						t.Fatal("frames do not match input")
+					}
+				default:
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			out = binary.LittleEndian.AppendUint32(out, uint32(1+len(p)))
+			out = append(out, typ)
+			out = append(out, p...)
+		}
+	})
+}
+
+// BenchmarkFrameRelay measures 64-byte frames through a FrameConn pair over
+// a real Unix socket (writer goroutine batching, reader parsing).
+func BenchmarkFrameRelay(b *testing.B) {
+	w, srv := hubPair(b, 0)
+	r := NewFrameConn(srv, 0)
+	defer r.Close()
+	payload := make([]byte, 63)
+	done := make(chan error, 1)
+	n := b.N
+	b.SetBytes(68)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, _, err := r.ReadFrame(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; i++ {
+		if err := w.WriteFrame(1, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}

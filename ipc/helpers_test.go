@@ -1,0 +1,129 @@
+package ipc
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// checkFor polls fn every interval until it returns nil or timeout passes.
+func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// fdCount returns the number of open fds of this process.
+func fdCount(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// checkNoLeaks records fd and goroutine counts and checks them at cleanup.
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	fds, gs := fdCount(t), runtime.NumGoroutine()
+	t.Cleanup(func() {
+		checkFor(t, 2*time.Second, 5*time.Millisecond, func() error {
+			if got := fdCount(t); got > fds {
+				return fmt.Errorf("fd count %d, was %d", got, fds)
+			}
+			if got := runtime.NumGoroutine(); got > gs {
+				return fmt.Errorf("goroutines %d, was %d", got, gs)
+			}
+			return nil
+		})
+	})
+}
+
+// controlPair returns both ends of a control link over a real listener.
+func controlPair(t testing.TB) (client, server *ControlConn) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	l, err := ListenControl(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type res struct {
+		c   *net.UnixConn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := l.AcceptUnix(); ch <- res{c, err} }()
+	client, err = DialControl(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	server = NewControlConn(r.c)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// tcpPair returns both ends of a real loopback TCP connection.
+func tcpPair(t testing.TB) (client, server *net.TCPConn) {
+	t.Helper()
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.DialTCP("tcp", nil, l.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = l.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// sendRaw writes b with the given fds attached, bypassing Send's checks.
+func sendRaw(t testing.TB, c *ControlConn, b []byte, fds ...int) {
+	t.Helper()
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := c.uc.WriteMsgUnix(b, oob, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// connFD runs fn with the raw fd of c.
+func connFD(t testing.TB, c syscall.Conn, fn func(fd int)) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Control(func(fd uintptr) { fn(int(fd)) }); err != nil {
+		t.Fatal(err)
+	}
+}

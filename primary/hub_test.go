@@ -1,0 +1,773 @@
+package primary
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stickyd/stickyd/ipc"
+	"golang.org/x/sys/unix"
+)
+
+// hubWait bounds every wait in the hub tests; reaching it is a failure.
+const hubWait = 10 * time.Second
+
+func hubCheckFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+func hubFDCount(t testing.TB) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// hubLeakCheck fails the test if goroutines or fds outlive it. Register it
+// before anything else so its cleanup runs last.
+func hubLeakCheck(t testing.TB) {
+	g, fds := runtime.NumGoroutine(), hubFDCount(t)
+	t.Cleanup(func() {
+		hubCheckFor(t, hubWait, 5*time.Millisecond, func() error {
+			if n := runtime.NumGoroutine(); n > g {
+				return fmt.Errorf("%d goroutines, had %d", n, g)
+			}
+			if n := hubFDCount(t); n > fds {
+				return fmt.Errorf("%d fds, had %d", n, fds)
+			}
+			return nil
+		})
+	})
+}
+
+// hubSocketPair returns the two ends of a SOCK_STREAM Unix socket pair.
+func hubSocketPair(t testing.TB) (net.Conn, net.Conn) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "hub-pair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	return conns[0], conns[1]
+}
+
+// hubPeer is the worker end of one hub link served by a RoomHub.
+type hubPeer struct {
+	id      uint32
+	raw     net.Conn
+	fc      *ipc.FrameConn
+	msgs    chan ipc.HubMessage
+	readErr chan error
+	served  chan struct{}
+}
+
+// startHubPeer links a new worker end to h as instance id. With read, a
+// goroutine decodes every frame into msgs; without, nothing reads the link.
+func startHubPeer(t testing.TB, h *RoomHub, id uint32, read bool) *hubPeer {
+	wc, hc := hubSocketPair(t)
+	p := &hubPeer{
+		id:      id,
+		raw:     wc,
+		fc:      ipc.NewFrameConn(wc, 0),
+		msgs:    make(chan ipc.HubMessage, 1024),
+		readErr: make(chan error, 1),
+		served:  make(chan struct{}),
+	}
+	go func() {
+		h.Serve(id, ipc.NewFrameConn(hc, 0))
+		close(p.served)
+	}()
+	if read {
+		p.startReading(t)
+	}
+	t.Cleanup(func() {
+		p.fc.Close()
+		<-p.served
+	})
+	return p
+}
+
+func (p *hubPeer) startReading(t testing.TB) {
+	go func() {
+		defer close(p.msgs)
+		for {
+			typ, b, err := p.fc.ReadFrame()
+			if err != nil {
+				p.readErr <- err
+				return
+			}
+			m, err := ipc.DecodeHubMessage(typ, b)
+			if err != nil {
+				p.readErr <- fmt.Errorf("peer %d: bad frame from hub: %w", p.id, err)
+				return
+			}
+			p.msgs <- m
+		}
+	}()
+}
+
+func (p *hubPeer) send(t testing.TB, m ipc.HubMessage) {
+	t.Helper()
+	b, err := m.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.fc.WriteFrame(byte(m.Type), b); err != nil {
+		t.Fatalf("peer %d: %v", p.id, err)
+	}
+}
+
+func (p *hubPeer) next(t testing.TB) ipc.HubMessage {
+	t.Helper()
+	select {
+	case m, ok := <-p.msgs:
+		if !ok {
+			t.Fatalf("peer %d: link ended: %v", p.id, <-p.readErr)
+		}
+		return m
+	case <-time.After(hubWait):
+		t.Fatalf("peer %d: no frame within %v", p.id, hubWait)
+	}
+	return ipc.HubMessage{}
+}
+
+// waitMembers reads until a HubMembers frame lists want (ascending).
+func (p *hubPeer) waitMembers(t testing.TB, want ...uint32) {
+	t.Helper()
+	for {
+		m := p.next(t)
+		if m.Type != ipc.HubMembers {
+			t.Fatalf("peer %d: got %s frame %+v while waiting for members %v", p.id, m.Type, m, want)
+		}
+		if m.Instance != p.id {
+			t.Fatalf("peer %d: members frame names self %d", p.id, m.Instance)
+		}
+		if slices.Equal(m.Instances, want) {
+			return
+		}
+	}
+}
+
+// waitEnd waits until the hub has closed p's link and Serve returned.
+func (p *hubPeer) waitEnd(t testing.TB) {
+	t.Helper()
+	for {
+		select {
+		case _, ok := <-p.msgs:
+			if ok {
+				continue
+			}
+		case <-time.After(hubWait):
+			t.Fatalf("peer %d: link still open after %v", p.id, hubWait)
+		}
+		break
+	}
+	if err := <-p.readErr; !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, unix.ECONNRESET) {
+		t.Fatalf("peer %d: link ended with %v, want EOF", p.id, err)
+	}
+	select {
+	case <-p.served:
+	case <-time.After(hubWait):
+		t.Fatalf("peer %d: Serve still running", p.id)
+	}
+}
+
+func (p *hubPeer) join(t testing.TB, h *RoomHub, nsp string, rooms ...string) {
+	t.Helper()
+	m := ipc.HubMessage{Type: ipc.HubRooms, Nsp: nsp, Deltas: []ipc.RoomDelta{{Op: ipc.NspJoin}}}
+	for _, r := range rooms {
+		m.Deltas = append(m.Deltas, ipc.RoomDelta{Op: ipc.RoomAdd, Room: r})
+	}
+	p.send(t, m)
+	for _, r := range append(rooms, "") {
+		hubCheckFor(t, hubWait, time.Millisecond, func() error {
+			if r == "" {
+				if !slices.Contains(h.nspMembers(nsp), p.id) {
+					return fmt.Errorf("instance %d not in namespace %q", p.id, nsp)
+				}
+				return nil
+			}
+			if !slices.Contains(h.RoomInstances(nsp, r), p.id) {
+				return fmt.Errorf("instance %d not indexed in room %q", p.id, r)
+			}
+			return nil
+		})
+	}
+}
+
+func (h *RoomHub) nspMembers(nsp string) []uint32 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if idx := h.nsps[nsp]; idx != nil {
+		return slices.Clone(idx.members)
+	}
+	return nil
+}
+
+func bcast(nsp string, payload string, rooms ...string) ipc.HubMessage {
+	return ipc.HubMessage{Type: ipc.HubBroadcast, Nsp: nsp, Rooms: rooms, Payload: []byte(payload)}
+}
+
+// nextBroadcast reads p's next frame, which must be a broadcast.
+func (p *hubPeer) nextBroadcast(t testing.TB) ipc.HubMessage {
+	t.Helper()
+	m := p.next(t)
+	if m.Type != ipc.HubBroadcast {
+		t.Fatalf("peer %d: got %s %+v, want a broadcast", p.id, m.Type, m)
+	}
+	return m
+}
+
+// startHubPeers starts peers 1..n, all reading, and waits until each has
+// seen the full member set.
+func startHubPeers(t testing.TB, h *RoomHub, n int) []*hubPeer {
+	var peers []*hubPeer
+	var ids []uint32
+	for i := 1; i <= n; i++ {
+		peers = append(peers, startHubPeer(t, h, uint32(i), true))
+		ids = append(ids, uint32(i))
+	}
+	for _, p := range peers {
+		p.waitMembers(t, ids...)
+	}
+	return peers
+}
+
+func newTestHub(t testing.TB) *RoomHub {
+	h := NewRoomHub(HubOptions{})
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func TestHubBroadcastRouting(t *testing.T) {
+	hubLeakCheck(t)
+	h := newTestHub(t)
+	ps := startHubPeers(t, h, 3)
+	a, b, c := ps[0], ps[1], ps[2]
+	a.join(t, h, "/", "r1")
+	b.join(t, h, "/", "r1", "r2")
+	c.join(t, h, "/", "other")
+	c.join(t, h, "/x", "r1")
+
+	tests := []struct {
+		name  string
+		rooms []string
+		wantB bool
+		wantC bool
+	}{
+		{"room held by b only (and the sender)", []string{"r1"}, true, false},
+		{"two target rooms, b in both: once", []string{"r1", "r2"}, true, false},
+		{"room nobody holds", []string{"none"}, false, false},
+		{"whole namespace", nil, true, true},
+		{"rooms of b and c", []string{"r2", "other"}, true, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			payload := fmt.Sprintf("msg-%d", i)
+			a.send(t, bcast("/", payload, tt.rooms...))
+			a.send(t, bcast("/", "marker")) // reaches b and c after msg, in order
+			for _, p := range []struct {
+				peer *hubPeer
+				want bool
+			}{{b, tt.wantB}, {c, tt.wantC}} {
+				m := p.peer.nextBroadcast(t)
+				if p.want {
+					if got, want := string(m.Payload), payload; got != want {
+						t.Fatalf("peer %d: got %q, want %q", p.peer.id, got, want)
+					}
+					if got, want := m.Instance, a.id; got != want {
+						t.Fatalf("peer %d: origin %d, want %d", p.peer.id, got, want)
+					}
+					if !slices.Equal(m.Rooms, tt.rooms) {
+						t.Fatalf("peer %d: rooms %q, want %q", p.peer.id, m.Rooms, tt.rooms)
+					}
+					m = p.peer.nextBroadcast(t)
+				}
+				if got := string(m.Payload); got != "marker" {
+					t.Fatalf("peer %d: got %q, want the marker (nothing before it)", p.peer.id, got)
+				}
+			}
+		})
+	}
+
+	// The sender never receives its own broadcast: b's marker reaches a.
+	b.send(t, bcast("/", "from-b", "r1"))
+	b.send(t, bcast("/", "marker-b"))
+	if got := string(a.nextBroadcast(t).Payload); got != "from-b" {
+		t.Fatalf("a got %q, want from-b", got)
+	}
+	if got := string(a.nextBroadcast(t).Payload); got != "marker-b" {
+		t.Fatalf("a got %q, want marker-b", got)
+	}
+	if got := string(c.nextBroadcast(t).Payload); got != "marker-b" {
+		t.Fatalf("c got %q, want marker-b only", got)
+	}
+
+	// After b's last member of r2 leaves, r2 routes nowhere.
+	b.send(t, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomDel, Room: "r2"}}})
+	hubCheckFor(t, hubWait, time.Millisecond, func() error {
+		if ids := h.RoomInstances("/", "r2"); ids != nil {
+			return fmt.Errorf("r2 still on %v", ids)
+		}
+		return nil
+	})
+	a.send(t, bcast("/", "late", "r2"))
+	a.send(t, bcast("/", "marker2"))
+	for _, p := range []*hubPeer{b, c} {
+		if got := string(p.nextBroadcast(t).Payload); got != "marker2" {
+			t.Fatalf("peer %d got %q after b left r2, want marker2", p.id, got)
+		}
+	}
+
+	// Namespaces are separate: "/x" r1 is c's only.
+	a.send(t, bcast("/x", "x-msg", "r1"))
+	a.send(t, bcast("/", "marker3"))
+	if got := string(c.nextBroadcast(t).Payload); got != "x-msg" {
+		t.Fatalf("c got %q, want x-msg", got)
+	}
+	for _, p := range []*hubPeer{b, c} {
+		if got := string(p.nextBroadcast(t).Payload); got != "marker3" {
+			t.Fatalf("peer %d got %q, want marker3", p.id, got)
+		}
+	}
+}
+
+func TestHubOrdering(t *testing.T) {
+	hubLeakCheck(t)
+	h := newTestHub(t)
+	ps := startHubPeers(t, h, 3)
+	a, b := ps[0], ps[1]
+	b.join(t, h, "/", "r")
+	ps[2].join(t, h, "/", "r")
+	const n = 5000
+	go func() {
+		for i := 0; i < n; i++ {
+			m := bcast("/", "", "r")
+			m.Payload = binary.LittleEndian.AppendUint32(nil, uint32(i))
+			if i%7 == 0 { // requests and broadcasts share one order
+				m = ipc.HubMessage{Type: ipc.HubRequest, ReqID: uint64(i), Nsp: "/", Rooms: []string{"r"}, Payload: m.Payload}
+			}
+			b, _ := m.AppendBinary(nil)
+			if a.fc.WriteFrame(byte(m.Type), b) != nil {
+				return
+			}
+		}
+	}()
+	for _, p := range ps[1:] {
+		for i := 0; i < n; i++ {
+			m := p.next(t)
+			if got := binary.LittleEndian.Uint32(m.Payload); got != uint32(i) {
+				t.Fatalf("peer %d: message %d carries %d", p.id, i, got)
+			}
+		}
+	}
+	for i := 0; i < n; i += 7 {
+		m := a.next(t)
+		if m.Type != ipc.HubRouted || m.ReqID != uint64(i) || !slices.Equal(m.Instances, []uint32{2, 3}) {
+			t.Fatalf("a: got %+v, want routed %d to [2 3]", m, i)
+		}
+	}
+}
+
+func TestHubRequestResponse(t *testing.T) {
+	hubLeakCheck(t)
+	h := newTestHub(t)
+	ps := startHubPeers(t, h, 3)
+	a, b, c := ps[0], ps[1], ps[2]
+	for _, p := range ps {
+		p.join(t, h, "/")
+	}
+	b.join(t, h, "/", "rb")
+
+	a.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 7, Nsp: "/", Rooms: []string{"rb"}, Payload: []byte("q")})
+	if m := a.next(t); m.Type != ipc.HubRouted || m.ReqID != 7 || !slices.Equal(m.Instances, []uint32{2}) {
+		t.Fatalf("a: got %+v, want routed 7 to [2]", m)
+	}
+	if m := b.next(t); m.Type != ipc.HubRequest || m.Instance != 1 || m.ReqID != 7 || string(m.Payload) != "q" {
+		t.Fatalf("b: got %+v, want request 7 from 1", m)
+	}
+	b.send(t, ipc.HubMessage{Type: ipc.HubResponse, Instance: 1, ReqID: 7, Flags: ipc.HubFinal, Payload: []byte("ans")})
+	if m := a.next(t); m.Type != ipc.HubResponse || m.Instance != 2 || m.ReqID != 7 || m.Flags != ipc.HubFinal || string(m.Payload) != "ans" {
+		t.Fatalf("a: got %+v, want the response of 2", m)
+	}
+	// A response to an instance that is not live is dropped; c got nothing.
+	b.send(t, ipc.HubMessage{Type: ipc.HubResponse, Instance: 99, ReqID: 7})
+	b.send(t, bcast("/", "marker"))
+	for _, p := range []*hubPeer{a, c} {
+		if got := string(p.nextBroadcast(t).Payload); got != "marker" {
+			t.Fatalf("peer %d: got %q, want the marker", p.id, got)
+		}
+	}
+	// A request to the whole namespace is routed to everyone else.
+	c.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 8, Nsp: "/"})
+	if m := c.next(t); m.Type != ipc.HubRouted || !slices.Equal(m.Instances, []uint32{1, 2}) {
+		t.Fatalf("c: got %+v, want routed to [1 2]", m)
+	}
+	// An unknown namespace routes to nobody.
+	c.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 9, Nsp: "/nope"})
+	if m := c.next(t); m.Type != ipc.HubRouted || m.ReqID != 9 || len(m.Instances) != 0 {
+		t.Fatalf("c: got %+v, want routed 9 to nobody", m)
+	}
+}
+
+func TestHubDeadWorker(t *testing.T) {
+	for _, how := range []string{"link closed", "WorkerGone"} {
+		t.Run(how, func(t *testing.T) {
+			hubLeakCheck(t)
+			h := newTestHub(t)
+			ps := startHubPeers(t, h, 3)
+			a, b, c := ps[0], ps[1], ps[2]
+			a.join(t, h, "/")
+			b.join(t, h, "/")
+			c.join(t, h, "/", "rc")
+
+			a.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 1, Nsp: "/"})
+			if m := a.next(t); m.Type != ipc.HubRouted || !slices.Equal(m.Instances, []uint32{2, 3}) {
+				t.Fatalf("a: got %+v, want routed to [2 3]", m)
+			}
+			if how == "WorkerGone" {
+				h.WorkerGone(c.id)
+				c.waitEnd(t)
+			} else {
+				c.fc.Close()
+			}
+			// The requester and the other peer learn at once; the request's
+			// only other target is still b.
+			a.waitMembers(t, 1, 2)
+			b.next(t) // the request
+			b.waitMembers(t, 1, 2)
+			<-c.served
+			if ids := h.RoomInstances("/", "rc"); ids != nil {
+				t.Fatalf("room rc still on %v", ids)
+			}
+			if got, want := h.nspMembers("/"), []uint32{1, 2}; !slices.Equal(got, want) {
+				t.Fatalf("namespace members %v, want %v", got, want)
+			}
+			a.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 2, Nsp: "/", Rooms: []string{"rc"}})
+			if m := a.next(t); m.Type != ipc.HubRouted || m.ReqID != 2 || len(m.Instances) != 0 {
+				t.Fatalf("a: got %+v, want routed to nobody", m)
+			}
+			h.WorkerGone(c.id) // idempotent
+			h.WorkerGone(42)   // unknown: ignored
+		})
+	}
+}
+
+func TestHubBadFrameClosesOnlyThatLink(t *testing.T) {
+	le := binary.LittleEndian
+	frame := func(typ byte, payload []byte) []byte {
+		b := le.AppendUint32(nil, uint32(1+len(payload)))
+		return append(append(b, typ), payload...)
+	}
+	members, _ := (&ipc.HubMessage{Type: ipc.HubMembers, Instance: 1}).AppendBinary(nil)
+	tests := []struct {
+		name string
+		raw  []byte
+	}{
+		{"unknown type", frame(99, []byte("x"))},
+		{"hello again", frame(ipc.FrameHello, make([]byte, 40))},
+		{"hub-to-worker type", frame(byte(ipc.HubMembers), members)},
+		{"truncated broadcast route", frame(byte(ipc.HubBroadcast), []byte{0, 0, 0, 0, 0, 9, 0, 0, 0})},
+		{"short response", frame(byte(ipc.HubResponse), []byte{1, 0, 0, 0})},
+		{"bad room op", frame(byte(ipc.HubRooms), []byte{1, 0, 0, 0, '/', 1, 0, 0, 0, 9, 0, 0, 0, 0})},
+		{"zero-length frame", []byte{0, 0, 0, 0}},
+		{"oversized frame", le.AppendUint32(nil, ipc.MaxHubFrame+1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hubLeakCheck(t)
+			h := newTestHub(t)
+			ps := startHubPeers(t, h, 3)
+			a, b, c := ps[0], ps[1], ps[2]
+			a.join(t, h, "/", "ra")
+			b.join(t, h, "/")
+			c.join(t, h, "/")
+			if _, err := a.raw.Write(tt.raw); err != nil {
+				t.Fatal(err)
+			}
+			a.waitEnd(t)
+			b.waitMembers(t, 2, 3)
+			c.waitMembers(t, 2, 3)
+			if ids := h.RoomInstances("/", "ra"); ids != nil {
+				t.Fatalf("room ra still on %v", ids)
+			}
+			b.send(t, bcast("/", "still-up"))
+			if got := string(c.nextBroadcast(t).Payload); got != "still-up" {
+				t.Fatalf("c got %q, want still-up", got)
+			}
+		})
+	}
+}
+
+func TestHubStuckReader(t *testing.T) {
+	big := string(bytes.Repeat([]byte("v"), 64<<10))
+	const frames = 200 // 12.5 MiB, far more than a FrameConn queues
+
+	t.Run("a stuck reader's link is closed after the stall timeout", func(t *testing.T) {
+		hubLeakCheck(t)
+		h := NewRoomHub(HubOptions{StallTimeout: 200 * time.Millisecond})
+		t.Cleanup(func() { h.Close() })
+		a := startHubPeer(t, h, 1, true)
+		b := startHubPeer(t, h, 2, false)
+		a.waitMembers(t, 1, 2)
+		b.join(t, h, "/", "r")
+		for i := 0; i < frames; i++ {
+			if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), mustEncode(t, bcast("/", big, "r"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.waitMembers(t, 1)
+		select {
+		case <-b.served:
+		case <-time.After(hubWait):
+			t.Fatal("the stuck link is still served")
+		}
+	})
+
+	t.Run("a slow reader holds the sender back and loses nothing", func(t *testing.T) {
+		hubLeakCheck(t)
+		h := NewRoomHub(HubOptions{StallTimeout: hubWait})
+		t.Cleanup(func() { h.Close() })
+		a := startHubPeer(t, h, 1, true)
+		b := startHubPeer(t, h, 2, false)
+		a.waitMembers(t, 1, 2)
+		b.join(t, h, "/", "r")
+		sent := make(chan error, 1)
+		go func() {
+			for i := 0; i < frames; i++ {
+				m := bcast("/", big, "r")
+				m.Payload = binary.LittleEndian.AppendUint32(m.Payload, uint32(i))
+				b, _ := m.AppendBinary(nil)
+				if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), b); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- nil
+		}()
+		// The hub holds a back once b's overflow passes its limit.
+		hubCheckFor(t, hubWait, time.Millisecond, func() error {
+			if n := h.overflowBytes(b.id); n <= HubOverflowLimit {
+				return fmt.Errorf("overflow of b is %d bytes", n)
+			}
+			return nil
+		})
+		b.startReading(t)
+		b.waitMembers(t, 1, 2)
+		for i := 0; i < frames; i++ {
+			m := b.nextBroadcast(t)
+			if got := binary.LittleEndian.Uint32(m.Payload[len(big):]); got != uint32(i) {
+				t.Fatalf("frame %d carries %d", i, got)
+			}
+		}
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {
+			t.Fatalf("live instances %v, want [1 2]", ids)
+		}
+	})
+
+	t.Run("volatile frames are dropped, the link stays", func(t *testing.T) {
+		hubLeakCheck(t)
+		h := newTestHub(t)
+		a := startHubPeer(t, h, 1, true)
+		b := startHubPeer(t, h, 2, false)
+		a.waitMembers(t, 1, 2)
+		b.join(t, h, "/", "r")
+		m := bcast("/", big, "r")
+		m.Flags = ipc.HubVolatile
+		for i := 0; i < frames; i++ {
+			if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), mustEncode(t, m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A request to nobody is a barrier: once routed, every volatile
+		// frame before it was queued or dropped.
+		a.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 1, Nsp: "/", Rooms: []string{"none"}})
+		if m := a.next(t); m.Type != ipc.HubRouted || m.ReqID != 1 {
+			t.Fatalf("a: got %+v, want routed", m)
+		}
+		b.startReading(t)
+		b.waitMembers(t, 1, 2)
+		a.send(t, bcast("/", "marker"))
+		got := 0
+		for {
+			m := b.nextBroadcast(t)
+			if string(m.Payload) == "marker" {
+				break
+			}
+			got++
+		}
+		if got == 0 || got >= frames {
+			t.Fatalf("b received %d of %d volatile frames, want some dropped and some delivered", got, frames)
+		}
+		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {
+			t.Fatalf("live instances %v, want [1 2]", ids)
+		}
+	})
+}
+
+func TestHubServeRefusesDuplicateAndAfterClose(t *testing.T) {
+	hubLeakCheck(t)
+	h := NewRoomHub(HubOptions{})
+	a := startHubPeer(t, h, 1, true)
+	a.waitMembers(t, 1)
+	dup := startHubPeer(t, h, 1, true)
+	dup.waitEnd(t)
+	h.Close()
+	a.waitEnd(t)
+	late := startHubPeer(t, h, 2, true)
+	late.waitEnd(t)
+	if ids := h.Instances(); len(ids) != 0 {
+		t.Fatalf("live instances %v after Close, want none", ids)
+	}
+}
+
+func mustEncode(t testing.TB, m ipc.HubMessage) []byte {
+	t.Helper()
+	b, err := m.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// BenchmarkHubRelay measures 64-byte broadcasts from one worker through the
+// hub to another worker that has a member of the target room.
+func BenchmarkHubRelay(b *testing.B) {
+	h := NewRoomHub(HubOptions{})
+	defer h.Close()
+	src := startHubPeer(b, h, 1, false)
+	dst := startHubPeer(b, h, 2, false)
+	for _, p := range []*hubPeer{src, dst} {
+		for { // each sees both members
+			typ, pl, err := p.fc.ReadFrame()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m, _ := ipc.DecodeHubMessage(typ, pl); len(m.Instances) == 2 {
+				break
+			}
+		}
+	}
+	dst.send(b, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomAdd, Room: "room"}}})
+	hubCheckFor(b, hubWait, time.Millisecond, func() error {
+		if h.RoomInstances("/", "room") == nil {
+			return errors.New("room not indexed")
+		}
+		return nil
+	})
+	frame := mustEncode(b, bcast("/", string(bytes.Repeat([]byte("x"), 64)), "room"))
+	b.SetBytes(int64(len(frame)))
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if src.fc.WriteFrame(byte(ipc.HubBroadcast), frame) != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := dst.fc.ReadFrame(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+func (h *RoomHub) overflowBytes(id uint32) int {
+	h.mu.RLock()
+	l := h.links[id]
+	h.mu.RUnlock()
+	if l == nil {
+		return 0
+	}
+	l.omu.Lock()
+	defer l.omu.Unlock()
+	return l.obytes
+}
+
+func TestHubJoinIndexesTargets(t *testing.T) {
+	hubLeakCheck(t)
+	h := newTestHub(t)
+	ps := startHubPeers(t, h, 3)
+	a, b, c := ps[0], ps[1], ps[2]
+	a.join(t, h, "/")
+	b.join(t, h, "/", "r")
+	c.join(t, h, "/")
+	join := bcast("/", "join-op", "r")
+	join.Flags = ipc.HubJoin
+	join.JoinRooms = []string{"j"}
+	a.send(t, join)
+	a.send(t, bcast("/", "after", "j")) // routed by the index the join updated
+	a.send(t, bcast("/", "marker"))
+	if m := b.nextBroadcast(t); string(m.Payload) != "join-op" || !slices.Equal(m.JoinRooms, []string{"j"}) {
+		t.Fatalf("b got %+v, want the join", m)
+	}
+	for _, want := range []string{"after", "marker"} {
+		if got := string(b.nextBroadcast(t).Payload); got != want {
+			t.Fatalf("b got %q, want %q", got, want)
+		}
+	}
+	if got := string(c.nextBroadcast(t).Payload); got != "marker" {
+		t.Fatalf("c got %q, want the marker only", got)
+	}
+	if got, want := h.RoomInstances("/", "j"), []uint32{2}; !slices.Equal(got, want) {
+		t.Fatalf("room j on %v, want %v", got, want)
+	}
+	// b found no member to join: it withdraws the room.
+	b.send(t, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomDel, Room: "j"}}})
+	hubCheckFor(t, hubWait, time.Millisecond, func() error {
+		if ids := h.RoomInstances("/", "j"); ids != nil {
+			return fmt.Errorf("room j still on %v", ids)
+		}
+		return nil
+	})
+}
+
+func TestHubSyncIsABarrier(t *testing.T) {
+	hubLeakCheck(t)
+	h := newTestHub(t)
+	a := startHubPeers(t, h, 1)[0]
+	for i := uint64(1); i <= 50; i++ {
+		room := fmt.Sprint("r", i)
+		a.send(t, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomAdd, Room: room}}})
+		a.send(t, ipc.HubMessage{Type: ipc.HubSync, ReqID: i})
+		if m := a.next(t); m.Type != ipc.HubSync || m.ReqID != i {
+			t.Fatalf("got %+v, want sync %d", m, i)
+		}
+		if ids := h.RoomInstances("/", room); !slices.Equal(ids, []uint32{1}) {
+			t.Fatalf("after sync %d: room %s on %v, want [1]", i, room, ids)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package primary
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/stickyd/stickyd/ipc"
+	"golang.org/x/sys/unix"
+)
+
+// Hub relays adapter frames between workers. The primary authenticates
+// each hub link (first frame a Hello with a live instance's secret) and
+// hands it over; the real implementation lives in primary/hub*.go.
+type Hub interface {
+	// Serve takes ownership of fc, the authenticated hub link of instance,
+	// and must close it eventually. The primary calls it on its own
+	// goroutine; it may block until the link ends.
+	Serve(instance uint32, fc *ipc.FrameConn)
+	// WorkerGone reports that instance's process has exited (called once
+	// per instance, also for instances that never opened a hub link).
+	WorkerGone(instance uint32)
+}
+
+// NopHub is a Hub that closes every link at once.
+type NopHub struct{}
+
+var _ Hub = NopHub{}
+
+// Serve closes fc.
+func (NopHub) Serve(_ uint32, fc *ipc.FrameConn) { fc.Close() }
+
+// WorkerGone does nothing.
+func (NopHub) WorkerGone(uint32) {}
+
+// peerUID returns the uid of c's peer (SO_PEERCRED).
+func peerUID(c *net.UnixConn) (uint32, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if gerr != nil {
+		return 0, gerr
+	}
+	return cred.Uid, nil
+}
+
+// acceptHub accepts hub links until ln is closed.
+func (s *Supervisor) acceptHub(ln *net.UnixListener) {
+	defer s.linkWG.Done()
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Error("hub accept failed", "error", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.linkWG.Add(1)
+		go s.serveHubLink(c)
+	}
+}
+
+// serveHubLink authenticates a hub link and hands it to the Hub.
+func (s *Supervisor) serveHubLink(c *net.UnixConn) {
+	defer s.linkWG.Done()
+	uid, err := peerUID(c)
+	if err != nil {
+		c.Close()
+		s.log.Warn("hub link rejected", "error", err)
+		return
+	}
+	fc := ipc.NewFrameConn(c, ipc.MaxHubFrame)
+	if !s.trackLink(fc) {
+		fc.Close()
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(helloTimeout))
+	typ, payload, err := fc.ReadFrame()
+	var m ipc.Message
+	if err == nil {
+		m, err = ipc.ParseHelloFrame(typ, payload)
+	}
+	var in *instance
+	if err == nil {
+		in, err = s.authenticate(uid, m)
+	}
+	if err == nil {
+		s.mu.Lock()
+		if in.hubLinked || in.state == Gone || s.closing {
+			err = fmt.Errorf("%w: instance %d already has a hub link or is gone", ipc.ErrAuth, in.id)
+		}
+		in.hubLinked = true
+		s.mu.Unlock()
+	}
+	s.untrackLink(fc)
+	if err != nil {
+		fc.Close()
+		s.log.Warn("hub link rejected", "error", err)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	s.hub.Serve(in.id, fc)
+}
+
+// trackLink records a link that is not yet authenticated so that shutdown
+// can close it; it returns false when shutdown has begun.
+func (s *Supervisor) trackLink(c interface{ Close() error }) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.pending[c] = struct{}{}
+	return true
+}
+
+func (s *Supervisor) untrackLink(c interface{ Close() error }) {
+	s.mu.Lock()
+	delete(s.pending, c)
+	s.mu.Unlock()
+}

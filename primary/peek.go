@@ -1,0 +1,55 @@
+package primary
+
+import (
+	"io"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+var peekBufs = sync.Pool{New: func() any { return new([MaxRequestLine]byte) }}
+
+// peekRequestLine waits until the connection behind rc holds a complete
+// request line (or bytes that can never form one) and parses it, without
+// consuming anything: it reads with MSG_PEEK. It honours the read deadline
+// of the connection rc belongs to. Go's poller is edge-triggered, so after
+// a peek that shows no new bytes the callback returns false to wait for the
+// next readiness event.
+func peekRequestLine(rc syscall.RawConn) (RequestLine, error) {
+	bp := peekBufs.Get().(*[MaxRequestLine]byte)
+	defer peekBufs.Put(bp)
+	buf := bp[:]
+	var (
+		rl   RequestLine
+		perr error
+		prev = -1
+	)
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return false
+			case err != nil:
+				perr = err
+				return true
+			case n == 0:
+				perr = io.EOF
+				return true
+			case n == prev:
+				return false // nothing new since the last look
+			}
+			prev = n
+			var complete bool
+			rl, complete, perr = ParseRequestLine(buf[:n])
+			return complete || perr != nil
+		}
+	})
+	if err != nil {
+		return rl, err
+	}
+	return rl, perr
+}

@@ -1,0 +1,153 @@
+package primary
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/ipc"
+)
+
+// slot is one of the N worker positions; its instances come and go.
+type slot struct {
+	id      int
+	backoff *backoff // owned by the slot's goroutine
+	// guarded by Supervisor.mu:
+	restarts int
+	current  *instance
+}
+
+// superviseSlot keeps one worker running in sl until shutdown: spawn, await
+// Ready (killing a worker that misses StartTimeout), wait for exit, back
+// off, respawn.
+func (s *Supervisor) superviseSlot(sl *slot) {
+	defer s.slotWG.Done()
+	log := s.log.With("slot", sl.id)
+	for {
+		in, err := s.spawn(sl)
+		if err != nil {
+			log.Error("cannot start worker", "error", err)
+		} else {
+			s.awaitExit(sl, in, log)
+		}
+		if s.isClosing() {
+			return
+		}
+		d := sl.backoff.exited()
+		log.Info("restarting worker", "in", d)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-s.stopping:
+			t.Stop()
+			return
+		}
+		s.mu.Lock()
+		sl.restarts++
+		s.mu.Unlock()
+	}
+}
+
+// spawn starts a fresh instance in sl. The instance is registered before
+// its process starts, so its Hello can never arrive first.
+func (s *Supervisor) spawn(sl *slot) (*instance, error) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	in, err := newInstance(s.nextInst.Add(1), sl.id, s.gen)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.instances[in.id] = in
+	sl.current = in
+	s.mu.Unlock()
+
+	env := append(append([]string(nil), s.opts.Env...), in.env(s.ctlPath, s.hubPath, s.opts.Workers)...)
+	p, err := startProcess(s.opts.Argv, env, s.log.With("slot", sl.id, "instance", in.id))
+	s.mu.Lock()
+	if err != nil {
+		s.removeLocked(in)
+		s.mu.Unlock()
+		return nil, err
+	}
+	in.proc = p
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		p.Kill()
+	}
+	s.log.Info("worker started", "slot", sl.id, "instance", in.id, "pid", p.pid, "generation", in.gen)
+	return in, nil
+}
+
+// awaitExit waits until in's process is gone, enforcing StartTimeout, and
+// then removes in from routing.
+func (s *Supervisor) awaitExit(sl *slot, in *instance, log hclog.Logger) {
+	p := in.proc
+	log = log.With("instance", in.id, "pid", p.pid)
+	t := time.NewTimer(s.opts.StartTimeout)
+	select {
+	case <-in.readyCh:
+		t.Stop()
+		sl.backoff.ready()
+		log.Info("worker ready", "after", time.Since(in.spawned).Round(time.Millisecond))
+	case <-p.done:
+		t.Stop()
+	case <-t.C:
+		log.Error("worker not ready in time; killing it", "timeout", s.opts.StartTimeout)
+		p.Kill()
+	}
+	<-p.done
+	s.mu.Lock()
+	link := in.link
+	s.removeLocked(in)
+	s.mu.Unlock()
+	if link != nil {
+		link.Close()
+	}
+	s.hub.WorkerGone(in.id)
+	if s.isClosing() {
+		log.Info("worker exited", "status", p.exitStatus())
+	} else {
+		log.Error("worker exited", "status", p.exitStatus())
+	}
+}
+
+// removeLocked takes in out of routing for good. Call with s.mu held.
+func (s *Supervisor) removeLocked(in *instance) {
+	in.state = Gone
+	delete(s.instances, in.id)
+	s.rebuildReadyLocked()
+}
+
+// rebuildReadyLocked recomputes the balancing candidates: ready instances
+// of the newest generation, in slot order. Call with s.mu held.
+func (s *Supervisor) rebuildReadyLocked() {
+	s.ready = s.ready[:0]
+	if s.closing {
+		return
+	}
+	for _, sl := range s.slots {
+		if in := sl.current; in != nil && in.state == Ready && in.gen == s.gen {
+			s.ready = append(s.ready, balance.Worker(in))
+		}
+	}
+}
+
+// linkOf returns in's control link, or nil.
+func (s *Supervisor) linkOf(in *instance) *ipc.ControlConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return in.link
+}
+
+// killInstance SIGKILLs in's process group (no-op if not started or gone).
+func (s *Supervisor) killInstance(in *instance) {
+	s.mu.Lock()
+	p := in.proc
+	s.mu.Unlock()
+	p.Kill()
+}

@@ -1,0 +1,265 @@
+package primary
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/ipc"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultPeekTimeout     = 10 * time.Second
+	DefaultStartTimeout    = 30 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultRestartInitial  = 100 * time.Millisecond
+	DefaultRestartMax      = 30 * time.Second
+	DefaultHealthyAfter    = 10 * time.Second
+)
+
+// Options configure a Supervisor. Zero values take the defaults above.
+type Options struct {
+	// Argv is the worker command and its arguments (required).
+	Argv []string
+	// Workers is the number of worker slots (required, > 0).
+	Workers int
+	// Balance names the balancing policy (see balance.New); "" is least-conn.
+	Balance string
+	// Env is the environment given to workers before the STICKYD_*
+	// variables; nil means os.Environ().
+	Env []string
+	// PeekTimeout bounds how long a client may take to send its request line.
+	PeekTimeout time.Duration
+	// StartTimeout bounds how long a worker may take from spawn to Ready;
+	// a worker that misses it is killed and respawned.
+	StartTimeout time.Duration
+	// ShutdownTimeout bounds how long workers may drain on shutdown before
+	// their process groups are killed.
+	ShutdownTimeout time.Duration
+	// RestartInitial, RestartMax and HealthyAfter shape the respawn backoff:
+	// delays grow 1.5x from RestartInitial up to RestartMax and start over
+	// after a worker was ready for HealthyAfter.
+	RestartInitial, RestartMax, HealthyAfter time.Duration
+	// Hub receives authenticated hub links; nil means a hub that closes them.
+	Hub Hub
+	// Logger receives the primary's and the workers' log lines; nil means
+	// hclog.NewNullLogger().
+	Logger hclog.Logger
+}
+
+// Supervisor is the primary: it spawns and supervises the workers, accepts
+// client connections, routes each by its first request line and hands its
+// fd to the chosen worker. Create it with New and start it with Run.
+type Supervisor struct {
+	opts   Options
+	log    hclog.Logger
+	policy balance.Policy
+	hub    Hub
+	uid    int
+
+	dir      string // private socket directory
+	ctlPath  string
+	hubPath  string
+	stopping chan struct{} // closed when shutdown begins
+	started  atomic.Bool
+	connID   atomic.Uint64
+	nextInst atomic.Uint32
+
+	mu        sync.Mutex // the routing lock; guards the fields below
+	instances map[uint32]*instance
+	slots     []*slot
+	gen       uint32
+	ready     []balance.Worker // ready instances of generation gen
+	clients   map[net.Conn]struct{}
+	pending   map[interface{ Close() error }]struct{} // links not yet authenticated
+	closing   bool
+
+	connWG sync.WaitGroup // client connection goroutines
+	linkWG sync.WaitGroup // control and hub link goroutines
+	slotWG sync.WaitGroup // slot supervision goroutines
+}
+
+// New validates opts and returns a Supervisor. It starts nothing.
+func New(opts Options) (*Supervisor, error) {
+	if len(opts.Argv) == 0 || opts.Argv[0] == "" {
+		return nil, ErrNoCommand
+	}
+	if opts.Workers <= 0 {
+		return nil, fmt.Errorf("%w: workers must be > 0, got %d", ErrBadOptions, opts.Workers)
+	}
+	for _, d := range []*time.Duration{&opts.PeekTimeout, &opts.StartTimeout, &opts.ShutdownTimeout, &opts.RestartInitial, &opts.RestartMax, &opts.HealthyAfter} {
+		if *d < 0 {
+			return nil, fmt.Errorf("%w: negative duration %v", ErrBadOptions, *d)
+		}
+	}
+	policy, err := balance.New(opts.Balance)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&opts.PeekTimeout, DefaultPeekTimeout)
+	def(&opts.StartTimeout, DefaultStartTimeout)
+	def(&opts.ShutdownTimeout, DefaultShutdownTimeout)
+	def(&opts.RestartInitial, DefaultRestartInitial)
+	def(&opts.RestartMax, DefaultRestartMax)
+	def(&opts.HealthyAfter, DefaultHealthyAfter)
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Hub == nil {
+		opts.Hub = NopHub{}
+	}
+	if opts.Env == nil {
+		opts.Env = os.Environ()
+	}
+	return &Supervisor{
+		opts:      opts,
+		log:       opts.Logger,
+		policy:    policy,
+		hub:       opts.Hub,
+		uid:       os.Getuid(),
+		stopping:  make(chan struct{}),
+		instances: make(map[uint32]*instance),
+		clients:   make(map[net.Conn]struct{}),
+		pending:   make(map[interface{ Close() error }]struct{}),
+	}, nil
+}
+
+// Run serves ln until ctx is done, then shuts down: it stops accepting,
+// sends Drain to every worker, waits up to ShutdownTimeout for them to
+// exit, kills the process groups of those left, closes every connection it
+// still holds and removes its socket directory. It returns nil after a
+// shutdown caused by ctx, or an error if it could not start (ln is closed
+// in every case). Run may be called once.
+func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
+	if !s.started.CompareAndSwap(false, true) {
+		ln.Close()
+		return ErrStarted
+	}
+	dir, err := os.MkdirTemp("", "stickyd-")
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("primary: socket dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		ln.Close()
+		return fmt.Errorf("primary: socket dir: %w", err)
+	}
+	s.dir = dir
+	s.ctlPath = filepath.Join(dir, "ctl.sock")
+	s.hubPath = filepath.Join(dir, "hub.sock")
+	ctl, hubLn, err := s.listenLinks()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	s.linkWG.Add(2)
+	go s.acceptControl(ctl)
+	go s.acceptHub(hubLn)
+
+	s.mu.Lock()
+	for i := 1; i <= s.opts.Workers; i++ {
+		sl := &slot{id: i, backoff: newBackoff(s.opts.RestartInitial, s.opts.RestartMax, s.opts.HealthyAfter, nil)}
+		s.slots = append(s.slots, sl)
+		s.slotWG.Add(1)
+		go s.superviseSlot(sl)
+	}
+	s.mu.Unlock()
+
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		s.acceptClients(ln)
+	}()
+
+	<-ctx.Done()
+	s.log.Info("shutting down", "timeout", s.opts.ShutdownTimeout)
+	ln.Close()
+	<-acceptDone
+	s.shutdownWorkers()
+	ctl.Close()
+	hubLn.Close()
+	s.closeLinks()
+	s.linkWG.Wait()
+	s.mu.Lock()
+	for c := range s.clients {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.connWG.Wait()
+	s.log.Info("stopped")
+	return nil
+}
+
+// shutdownWorkers drains every worker and waits for all slots to end,
+// killing what is left after ShutdownTimeout.
+func (s *Supervisor) shutdownWorkers() {
+	s.mu.Lock()
+	s.closing = true
+	close(s.stopping)
+	s.ready = nil
+	var insts []*instance
+	for _, in := range s.instances {
+		if in.state == Ready {
+			in.state = Draining
+		}
+		insts = append(insts, in)
+	}
+	s.mu.Unlock()
+
+	deadline := uint32(s.opts.ShutdownTimeout / time.Millisecond)
+	for _, in := range insts {
+		if link := s.linkOf(in); link != nil {
+			if err := link.Send(&ipc.Message{Type: ipc.MsgDrain, DeadlineMS: deadline}, -1); err == nil {
+				continue
+			}
+		}
+		s.killInstance(in) // not linked yet: nothing to drain
+	}
+	done := make(chan struct{})
+	go func() {
+		s.slotWG.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(s.opts.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	s.mu.Lock()
+	var left []*instance
+	for _, in := range s.instances {
+		left = append(left, in)
+	}
+	s.mu.Unlock()
+	s.log.Warn("workers did not exit in time; killing them", "count", len(left))
+	for _, in := range left {
+		s.killInstance(in)
+	}
+	<-done
+}
+
+func (s *Supervisor) isClosing() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}

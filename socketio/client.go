@@ -1,0 +1,223 @@
+package socketio
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/stickyd/stickyd/engineio"
+)
+
+// client is one Engine.IO session and the namespace sockets multiplexed on it.
+type client struct {
+	srv  *Server
+	conn *engineio.Socket
+	dec  decoder // read path only
+
+	mu         sync.Mutex
+	sockets    map[string]*Socket // connected, by namespace
+	connecting map[string]*Socket // in middlewares, by namespace
+	closed     bool
+	reason     string // close reason chosen by us, overrides the engine's
+	timer      *time.Timer
+}
+
+func newClient(srv *Server, conn *engineio.Socket) *client {
+	c := &client{
+		srv:        srv,
+		conn:       conn,
+		dec:        decoder{maxAttachments: srv.opts.MaxAttachments},
+		sockets:    map[string]*Socket{},
+		connecting: map[string]*Socket{},
+	}
+	conn.OnMessage(c.onMessage)
+	conn.OnClose(func(reason string, _ error) { c.onClose(reason) })
+	c.mu.Lock()
+	c.timer = time.AfterFunc(srv.opts.ConnectTimeout, c.onConnectTimeout)
+	c.mu.Unlock()
+	return c
+}
+
+func (c *client) onConnectTimeout() {
+	c.mu.Lock()
+	idle := len(c.sockets) == 0 && !c.closed
+	c.mu.Unlock()
+	if idle {
+		c.srv.log.Debug("no namespace joined before connect timeout", "sid", c.conn.ID())
+		c.closeWith("forced server close")
+	}
+}
+
+// onMessage is called serially by engineio, in arrival order.
+func (c *client) onMessage(data []byte, binary bool) {
+	p, err := c.dec.add(data, binary)
+	if err != nil {
+		c.srv.log.Debug("closing client on malformed packet", "sid", c.conn.ID(), "error", err)
+		c.closeWith("parse error")
+		return
+	}
+	if p == nil {
+		return
+	}
+	c.onPacket(p)
+}
+
+func (c *client) onPacket(p *Packet) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	s := c.sockets[p.nsp]
+	if p.typ == PacketConnect {
+		if s != nil || c.connecting[p.nsp] != nil {
+			c.mu.Unlock()
+			c.closeWith("forced server close")
+			return
+		}
+		auth := json.RawMessage(`{}`)
+		if p.data != "" {
+			auth = json.RawMessage(p.data)
+		}
+		s = newSocket(c, p.nsp, auth)
+		c.connecting[p.nsp] = s
+		c.mu.Unlock()
+		s.q.push(s.connect)
+		return
+	}
+	c.mu.Unlock()
+	if s == nil || p.typ == PacketConnectError {
+		c.closeWith("forced server close")
+		return
+	}
+	switch p.typ {
+	case PacketEvent, PacketBinaryEvent:
+		s.onEvent(p)
+	case PacketAck, PacketBinaryAck:
+		s.onAck(p)
+	case PacketDisconnect:
+		// Events that arrived before the DISCONNECT are still handled
+		// (as in Node); acks the socket waits for can no longer come.
+		s.failAcks()
+		s.q.push(func() { s.onClose("client namespace disconnect") })
+	}
+}
+
+// attach moves s from connecting to connected. It fails if the client
+// closed meanwhile.
+func (c *client) attach(s *Socket) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.connecting[s.nspName] == s {
+		delete(c.connecting, s.nspName)
+	}
+	if c.closed {
+		return false
+	}
+	c.sockets[s.nspName] = s
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return true
+}
+
+// abandon forgets s after a failed connection attempt.
+func (c *client) abandon(s *Socket) {
+	c.mu.Lock()
+	if c.connecting[s.nspName] == s {
+		delete(c.connecting, s.nspName)
+	}
+	c.mu.Unlock()
+}
+
+// remove forgets a socket that disconnected.
+func (c *client) remove(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nspName] == s {
+		delete(c.sockets, s.nspName)
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// writePacket queues p's frames; volatile text packets are dropped when the
+// transport is not writable right now.
+func (c *client) writePacket(p *Packet, volatile bool) error {
+	fs := p.frames()
+	if len(fs) == 1 {
+		if volatile {
+			c.conn.WriteVolatile(fs[0])
+			return nil
+		}
+		return c.conn.Write(fs[0])
+	}
+	return c.conn.WriteBatch(fs)
+}
+
+// closeWith closes the connection, recording reason as the disconnect
+// reason of every socket on it.
+func (c *client) closeWith(reason string) {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = reason
+	}
+	c.mu.Unlock()
+	_ = c.conn.Close()
+	c.onClose(reason)
+}
+
+// disconnectAll is Socket.Disconnect(true): every socket gets a DISCONNECT
+// packet, then the connection closes ("forced server close").
+func (c *client) disconnectAll() {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.Disconnect(false)
+	}
+	c.closeWith("forced server close")
+}
+
+// shuttingDown is Server.Close for this client: sockets close with reason
+// "server shutting down" (no DISCONNECT packet: the engine closes).
+func (c *client) shuttingDown() {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = "server shutting down"
+	}
+	c.mu.Unlock()
+	c.onClose("server shutting down")
+}
+
+// onClose runs once per connection (engine close, or our own close).
+func (c *client) onClose(reason string) {
+	c.mu.Lock()
+	if c.reason != "" {
+		reason = c.reason
+	}
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.sockets = map[string]*Socket{}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.onClose(reason)
+	}
+}

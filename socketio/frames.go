@@ -1,0 +1,29 @@
+package socketio
+
+import (
+	"sync"
+
+	"github.com/stickyd/stickyd/engineio"
+)
+
+// framesCache holds the engine.io frames of a packet, built once and shared
+// by every recipient of a broadcast (engineio.Frame caches the websocket
+// PreparedMessage and the polling encoding).
+type framesCache struct {
+	once   sync.Once
+	frames []*engineio.Frame
+}
+
+// frames returns the engine.io frames of p: one text frame and one binary
+// frame per attachment.
+func (p *Packet) frames() []*engineio.Frame {
+	p.enc.once.Do(func() {
+		fs := make([]*engineio.Frame, 0, 1+len(p.attachments))
+		fs = append(fs, engineio.NewTextFrame(p.appendText(make([]byte, 0, 16+len(p.nsp)+len(p.data)))))
+		for _, a := range p.attachments {
+			fs = append(fs, engineio.NewBinaryFrame(a))
+		}
+		p.enc.frames = fs
+	})
+	return p.enc.frames
+}

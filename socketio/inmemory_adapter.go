@@ -1,0 +1,260 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+)
+
+// InMemoryAdapter is the default Adapter, for a single process: rooms are
+// maps, and every operation is applied to this process's sockets only.
+// A cluster adapter embeds or wraps it and uses its methods to apply, on
+// this server, operations that come from other servers. With connection
+// state recovery on, it also keeps sessions and the broadcast packets they
+// may miss (see recovery.go). Safe for concurrent use.
+type InMemoryAdapter struct {
+	nsp *Namespace
+	rec *recoveryStore // nil unless recovery is on
+
+	mu    sync.RWMutex
+	rooms map[string]map[string]struct{} // room -> socket ids
+	sids  map[string]map[string]struct{} // socket id -> rooms
+}
+
+var _ Adapter = (*InMemoryAdapter)(nil)
+
+// NewInMemoryAdapter returns the in-memory adapter of nsp.
+func NewInMemoryAdapter(nsp *Namespace) *InMemoryAdapter {
+	a := &InMemoryAdapter{nsp: nsp, rooms: map[string]map[string]struct{}{}, sids: map[string]map[string]struct{}{}}
+	if r := nsp.RecoveryOptions(); r != nil {
+		a.rec = newRecoveryStore(r.MaxDisconnectionDuration)
+	}
+	return a
+}
+
+// Namespace is the adapter's namespace.
+func (a *InMemoryAdapter) Namespace() *Namespace { return a.nsp }
+
+// Init does nothing.
+func (a *InMemoryAdapter) Init() error { return nil }
+
+// Close does nothing.
+func (a *InMemoryAdapter) Close() error { return nil }
+
+// AddAll adds socket id to rooms.
+func (a *InMemoryAdapter) AddAll(id string, rooms []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	set := a.sids[id]
+	if set == nil {
+		set = map[string]struct{}{}
+		a.sids[id] = set
+	}
+	for _, r := range rooms {
+		set[r] = struct{}{}
+		m := a.rooms[r]
+		if m == nil {
+			m = map[string]struct{}{}
+			a.rooms[r] = m
+		}
+		m[id] = struct{}{}
+	}
+}
+
+// Del removes socket id from room.
+func (a *InMemoryAdapter) Del(id, room string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if set := a.sids[id]; set != nil {
+		delete(set, room)
+	}
+	a.delFromRoom(id, room)
+}
+
+func (a *InMemoryAdapter) delFromRoom(id, room string) {
+	if m := a.rooms[room]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(a.rooms, room)
+		}
+	}
+}
+
+// DelAll removes socket id from every room.
+func (a *InMemoryAdapter) DelAll(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for r := range a.sids[id] {
+		a.delFromRoom(id, r)
+	}
+	delete(a.sids, id)
+}
+
+// Rooms lists the rooms with at least one local socket.
+func (a *InMemoryAdapter) Rooms() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.rooms))
+	for r := range a.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// SocketRooms lists the rooms of socket id.
+func (a *InMemoryAdapter) SocketRooms(id string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	set := a.sids[id]
+	if set == nil {
+		return nil
+	}
+	out := make([]string, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Sockets lists the local socket ids in any of rooms (all when empty).
+func (a *InMemoryAdapter) Sockets(rooms []string) []string {
+	return a.targets(BroadcastOptions{Rooms: rooms})
+}
+
+// targets computes the local socket ids selected by opts.
+func (a *InMemoryAdapter) targets(opts BroadcastOptions) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	except := map[string]struct{}{}
+	for _, r := range opts.Except {
+		for id := range a.rooms[r] {
+			except[id] = struct{}{}
+		}
+	}
+	var out []string
+	if len(opts.Rooms) == 0 {
+		out = make([]string, 0, len(a.sids))
+		for id := range a.sids {
+			if _, ex := except[id]; !ex {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	seen := map[string]struct{}{}
+	for _, r := range opts.Rooms {
+		for id := range a.rooms[r] {
+			if _, ex := except[id]; ex {
+				continue
+			}
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// apply calls fn for each connected local socket selected by opts, outside
+// the adapter's lock.
+func (a *InMemoryAdapter) apply(opts BroadcastOptions, fn func(*Socket)) {
+	for _, id := range a.targets(opts) {
+		if s := a.nsp.socket(id); s != nil && s.Connected() {
+			fn(s)
+		}
+	}
+}
+
+// Broadcast writes p to every selected local socket (encoded once). With
+// recovery on, a non-volatile EVENT gets an offset appended and is stored.
+func (a *InMemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) {
+	if a.rec != nil {
+		p = a.rec.record(p, opts)
+	}
+	a.apply(opts, func(s *Socket) {
+		_ = s.client.writePacket(p, opts.Flags.Volatile)
+	})
+}
+
+// BroadcastWithAck writes p with a fresh ack id to every selected local
+// socket, registers onAck for each, calls onClientCount once with the
+// number of sockets written to, and returns 1.
+func (a *InMemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, onClientCount func(int), onAck func([]json.RawMessage)) int {
+	id := a.nsp.nextAckID()
+	p = p.WithID(id)
+	n := 0
+	a.apply(opts, func(s *Socket) {
+		n++
+		s.registerAck(id, func(args []json.RawMessage, err error) {
+			if err == nil {
+				onAck(args)
+			}
+		})
+		_ = s.client.writePacket(p, opts.Flags.Volatile)
+	})
+	onClientCount(n)
+	return 1
+}
+
+// AddSockets makes the selected local sockets join rooms.
+func (a *InMemoryAdapter) AddSockets(opts BroadcastOptions, rooms []string) {
+	a.apply(opts, func(s *Socket) { s.Join(rooms...) })
+}
+
+// DelSockets makes the selected local sockets leave rooms.
+func (a *InMemoryAdapter) DelSockets(opts BroadcastOptions, rooms []string) {
+	a.apply(opts, func(s *Socket) {
+		for _, r := range rooms {
+			s.Leave(r)
+		}
+	})
+}
+
+// DisconnectSockets disconnects the selected local sockets.
+func (a *InMemoryAdapter) DisconnectSockets(opts BroadcastOptions, close bool) {
+	a.apply(opts, func(s *Socket) { s.Disconnect(close) })
+}
+
+// FetchSockets describes the selected local sockets.
+func (a *InMemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([]SocketInfo, error) {
+	var out []SocketInfo
+	a.apply(opts, func(s *Socket) { out = append(out, s.info()) })
+	return out, nil
+}
+
+// ServerSideEmit has no other server to reach: (nil, nil).
+func (a *InMemoryAdapter) ServerSideEmit(context.Context, []json.RawMessage, bool) ([]json.RawMessage, error) {
+	return nil, nil
+}
+
+// ServerCount is 1.
+func (a *InMemoryAdapter) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// PersistSession stores s (recovery on; otherwise a no-op).
+func (a *InMemoryAdapter) PersistSession(s *Session) {
+	if a.rec != nil {
+		a.rec.persist(s)
+	}
+}
+
+// RestoreSession returns and forgets session pid with the packets it
+// missed after offset; (nil, nil) when unknown, expired or offset unknown.
+func (a *InMemoryAdapter) RestoreSession(pid, offset string) (*Session, error) {
+	if a.rec == nil {
+		return nil, nil
+	}
+	return a.rec.restore(pid, offset), nil
+}
+
+// info describes the socket for FetchSockets.
+func (s *Socket) info() SocketInfo {
+	data := json.RawMessage("null")
+	if v := s.Data(); v != nil {
+		if j, err := marshalJSON(v); err == nil {
+			data = j
+		}
+	}
+	return SocketInfo{ID: s.id, Handshake: s.handshake, Rooms: s.Rooms(), Data: data, local: s}
+}

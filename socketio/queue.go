@@ -1,0 +1,95 @@
+package socketio
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// taskQueue runs functions one at a time, in the order they were pushed, on
+// a goroutine that exists only while the queue is not empty. A panicking
+// task is recovered and logged; the queue goes on.
+type taskQueue struct {
+	mu      sync.Mutex
+	tasks   []func()
+	running bool
+	log     hclog.Logger
+	wg      *taskGroup // counts running goroutines (Server.Close waits)
+}
+
+func (q *taskQueue) push(f func()) {
+	q.mu.Lock()
+	q.tasks = append(q.tasks, f)
+	if !q.running {
+		q.running = true
+		if q.wg != nil {
+			q.wg.Add(1)
+		}
+		go q.run()
+	}
+	q.mu.Unlock()
+}
+
+func (q *taskQueue) run() {
+	if q.wg != nil {
+		defer q.wg.Done()
+	}
+	for {
+		q.mu.Lock()
+		if len(q.tasks) == 0 {
+			q.running = false
+			q.tasks = nil
+			q.mu.Unlock()
+			return
+		}
+		f := q.tasks[0]
+		q.tasks[0] = nil
+		q.tasks = q.tasks[1:]
+		q.mu.Unlock()
+		q.safe(f)
+	}
+}
+
+func (q *taskQueue) safe(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			if q.log != nil {
+				q.log.Error("handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			}
+		}
+	}()
+	f()
+}
+
+// taskGroup counts running queue goroutines. Unlike sync.WaitGroup, adding
+// while another goroutine waits is allowed (late events during Close).
+type taskGroup struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+}
+
+func (g *taskGroup) Add(d int) {
+	g.mu.Lock()
+	g.n += d
+	if g.n == 0 && g.cond != nil {
+		g.cond.Broadcast()
+	}
+	g.mu.Unlock()
+}
+
+func (g *taskGroup) Done() { g.Add(-1) }
+
+// Wait returns when no queue goroutine runs.
+func (g *taskGroup) Wait() {
+	g.mu.Lock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	for g.n > 0 {
+		g.cond.Wait()
+	}
+	g.mu.Unlock()
+}

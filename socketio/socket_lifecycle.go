@@ -1,0 +1,246 @@
+package socketio
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// connect runs on the socket's queue: namespace lookup, recovery,
+// middlewares, then the CONNECT answer and the connection handlers.
+func (s *Socket) connect() {
+	c := s.client
+	srv := c.srv
+	nsp := srv.lookupNamespace(s.nspName, s.handshake.Auth)
+	if nsp == nil {
+		srv.log.Debug("connect to unknown namespace", "sid", c.conn.ID(), "nsp", s.nspName)
+		c.abandon(s)
+		_ = c.writePacket(newControlPacket(PacketConnectError, s.nspName, map[string]string{"message": "Invalid namespace"}), false)
+		return
+	}
+	s.nsp = nsp
+	var session *Session
+	if srv.opts.ConnectionStateRecovery != nil {
+		session = s.restoreSession()
+		if session == nil {
+			s.pid = newID()
+		}
+	}
+	skip := session != nil && srv.opts.ConnectionStateRecovery.SkipMiddlewares
+	if !skip {
+		if err := nsp.runMiddlewares(s); err != nil {
+			nsp.adapter.DelAll(s.id) // rooms a middleware joined
+			c.abandon(s)
+			srv.log.Debug("connection refused by middleware", "sid", c.conn.ID(), "nsp", s.nspName, "error", err)
+			if c.isClosed() {
+				return
+			}
+			_ = c.writePacket(newControlPacket(PacketConnectError, s.nspName, connectErrorData(err)), false)
+			return
+		}
+	}
+	if !c.attach(s) {
+		nsp.adapter.DelAll(s.id)
+		return
+	}
+	s.mu.Lock()
+	s.state = stateConnected
+	s.mu.Unlock()
+	nsp.addSocket(s)
+	nsp.adapter.AddAll(s.id, []string{s.id})
+	if session != nil {
+		if len(session.Rooms) > 0 {
+			nsp.adapter.AddAll(s.id, session.Rooms)
+		}
+	}
+	_ = c.writePacket(newControlPacket(PacketConnect, s.nspName, connectData(s.id, s.pid)), false)
+	if session != nil {
+		for _, mp := range session.MissedPackets {
+			_ = c.writePacket(mp, false)
+		}
+	}
+	srv.log.Trace("socket connected", "sid", c.conn.ID(), "nsp", s.nspName, "id", s.id, "recovered", session != nil)
+	nsp.runConnectionHandlers(s)
+}
+
+// connectData encodes {"sid":..,"pid":..} in that key order.
+func connectData(sid, pid string) json.RawMessage {
+	b := []byte(`{"sid":`)
+	j, _ := marshalJSON(sid)
+	b = append(b, j...)
+	if pid != "" {
+		j, _ = marshalJSON(pid)
+		b = append(b, `,"pid":`...)
+		b = append(b, j...)
+	}
+	return append(b, '}')
+}
+
+// restoreSession asks the adapter for the session named in auth.pid /
+// auth.offset and, when found, takes over its id, pid, data.
+func (s *Socket) restoreSession() *Session {
+	var a struct {
+		PID    any `json:"pid"`
+		Offset any `json:"offset"`
+	}
+	if json.Unmarshal(s.handshake.Auth, &a) != nil {
+		return nil
+	}
+	pid, ok1 := a.PID.(string)
+	off, ok2 := a.Offset.(string)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	sess, err := s.nsp.adapter.RestoreSession(pid, off)
+	if err != nil || sess == nil {
+		return nil
+	}
+	s.SetData(sess.Data)
+	s.mu.Lock()
+	s.id, s.pid = sess.SID, sess.PID
+	s.recovered = true
+	s.mu.Unlock()
+	return sess
+}
+
+// onEvent is called from the read path; the handlers run on the socket's queue.
+func (s *Socket) onEvent(p *Packet) {
+	args, err := p.Args()
+	if err != nil || len(args) == 0 {
+		return // the decoder already validated it
+	}
+	if len(p.attachments) > 0 {
+		for i, a := range args {
+			if r, err := resolveArg(a, p.attachments); err == nil {
+				args[i] = r
+			}
+		}
+	}
+	event, err := eventName(args[0])
+	if err != nil {
+		return
+	}
+	var ack AckFunc
+	if id, ok := p.ID(); ok {
+		ack = s.newAck(id)
+	}
+	rest := args[1:]
+	s.q.push(func() { s.dispatch(event, rest, ack) })
+}
+
+func (s *Socket) newAck(id uint64) AckFunc {
+	var once sync.Once
+	return func(a ...any) error {
+		err := ErrAlreadyAcked
+		once.Do(func() {
+			var p *Packet
+			p, err = newDataPacket(PacketAck, s.nspName, int64(id), a)
+			if err == nil {
+				err = s.send(p)
+			}
+		})
+		return err
+	}
+}
+
+func (s *Socket) dispatch(event string, args []json.RawMessage, ack AckFunc) {
+	s.mu.Lock()
+	if s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	anys := s.anyHandlers
+	hs := s.handlers[event]
+	s.mu.Unlock()
+	for _, fn := range anys {
+		fn(event, args)
+	}
+	for _, h := range hs {
+		if err := h.call(args, ack); err != nil {
+			s.client.srv.log.Warn("event handler failed", "nsp", s.nspName, "id", s.id, "event", event, "error", err)
+		}
+	}
+}
+
+// onAck resolves a pending ack (read path; no handler code runs here
+// except broadcast collectors).
+func (s *Socket) onAck(p *Packet) {
+	id, _ := p.ID()
+	s.mu.Lock()
+	fn := s.acks[id]
+	delete(s.acks, id)
+	s.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	args, _ := p.Args()
+	if len(p.attachments) > 0 {
+		for i, a := range args {
+			if r, err := resolveArg(a, p.attachments); err == nil {
+				args[i] = r
+			}
+		}
+	}
+	fn(args, nil)
+}
+
+// recoverableReasons may be recovered with connection state recovery.
+var recoverableReasons = map[string]bool{
+	"transport error":      true,
+	"transport close":      true,
+	"forced close":         true,
+	"ping timeout":         true,
+	"server shutting down": true,
+	"forced server close":  true,
+}
+
+// failAcks fails every pending ack with ErrDisconnected.
+func (s *Socket) failAcks() {
+	s.mu.Lock()
+	acks := s.acks
+	s.acks = map[uint64]func([]json.RawMessage, error){}
+	s.mu.Unlock()
+	for _, fn := range acks {
+		fn(nil, ErrDisconnected)
+	}
+}
+
+// onClose marks the socket closed at once (pending acks fail with
+// ErrDisconnected, Emit stops) and queues the disconnecting handlers, the
+// cleanup and the disconnect handlers after the events already queued.
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosed
+	acks := s.acks
+	s.acks = map[uint64]func([]json.RawMessage, error){}
+	s.mu.Unlock()
+	s.client.remove(s)
+	for _, fn := range acks {
+		fn(nil, ErrDisconnected)
+	}
+	s.q.push(func() {
+		s.mu.Lock()
+		discing := s.onDiscing
+		s.mu.Unlock()
+		for _, fn := range discing {
+			fn(reason)
+		}
+		rooms := s.nsp.adapter.SocketRooms(s.id)
+		s.nsp.adapter.DelAll(s.id)
+		s.nsp.removeSocket(s)
+		// Persist last: once stored, the session may be restored at once
+		// by a new socket with the same id.
+		if rec := s.client.srv.opts.ConnectionStateRecovery; rec != nil && recoverableReasons[reason] {
+			s.nsp.adapter.PersistSession(&Session{SID: s.id, PID: s.pid, Rooms: rooms, Data: s.Data()})
+		}
+		s.mu.Lock()
+		disc := s.onDisc
+		s.mu.Unlock()
+		for _, fn := range disc {
+			fn(reason)
+		}
+	})
+}

@@ -1,0 +1,63 @@
+// Rooms that span every worker: exactly-once delivery, cluster-wide counts
+// and server-side emits with acks.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, whoami, checkFor, WORKERS } from "./lib.mjs";
+
+async function clientsOnEveryWorker(n) {
+  const sockets = [];
+  const pids = new Set();
+  for (let i = 0; i < n || pids.size < WORKERS; i++) {
+    if (i > 20 * WORKERS + n) throw new Error(`could not reach ${WORKERS} workers`);
+    const s = await connect({ transports: ["websocket"] });
+    sockets.push(s);
+    pids.add(await whoami(s));
+  }
+  return { sockets, pids };
+}
+
+test("a broadcast reaches every member once, across workers, and no one else", async () => {
+  const { sockets, pids } = await clientsOnEveryWorker(3 * WORKERS);
+  try {
+    const room = "r-" + Math.random().toString(36).slice(2);
+    const members = sockets.filter((_, i) => i % 3 !== 2);
+    const others = sockets.filter((_, i) => i % 3 === 2);
+    const memberPids = new Set();
+    for (const s of members) memberPids.add(await s.timeout(5000).emitWithAck("join", room));
+    assert.equal(memberPids.size, pids.size, "members should sit on every worker");
+    assert.equal(await sockets[0].timeout(5000).emitWithAck("count", room), members.length);
+
+    const got = new Map(sockets.map((s) => [s, []]));
+    for (const s of sockets) s.on("bcast", (p) => got.get(s).push(p));
+    const sender = others[0];
+    for (let i = 0; i < 5; i++) assert.equal(await sender.timeout(5000).emitWithAck("broadcast", room, "m" + i), "ok");
+    // a marker broadcast to everyone proves that earlier broadcasts had their chance
+    await checkFor(() => members.every((s) => got.get(s).length >= 5));
+    for (const s of members) assert.deepEqual(got.get(s), ["m0", "m1", "m2", "m3", "m4"]);
+    for (const s of others) assert.deepEqual(got.get(s), []);
+  } finally {
+    sockets.forEach((s) => s.close());
+  }
+});
+
+test("leave takes a socket out of the cluster-wide count", async () => {
+  const { sockets } = await clientsOnEveryWorker(WORKERS);
+  try {
+    const room = "l-" + Math.random().toString(36).slice(2);
+    for (const s of sockets) await s.timeout(5000).emitWithAck("join", room);
+    assert.equal(await sockets[0].timeout(5000).emitWithAck("count", room), sockets.length);
+    await sockets[1 % sockets.length].timeout(5000).emitWithAck("leave", room);
+    assert.equal(await sockets[0].timeout(5000).emitWithAck("count", room), sockets.length - 1);
+  } finally {
+    sockets.forEach((s) => s.close());
+  }
+});
+
+test("server-ping is answered by every other worker", async () => {
+  const s = await connect({ transports: ["websocket"] });
+  try {
+    assert.equal(await s.timeout(8000).emitWithAck("server-ping"), WORKERS - 1);
+  } finally {
+    s.close();
+  }
+});

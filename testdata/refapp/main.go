@@ -1,0 +1,222 @@
+// Command refapp is the reference application: the event set of the bench
+// kit's README (../shared/bench/README.md), served by our engineio and socketio
+// packages. It runs standalone on $PORT, or unchanged as a stickyd worker
+// (`stickyd --workers 2 -- ./refapp`), where rooms span every worker.
+//
+// Environment:
+//
+//	PORT           public port when standalone (default 3000)
+//	CONFORMANCE=1  pingInterval 300 ms, pingTimeout 200 ms, maxHttpBufferSize
+//	               1e6, connectTimeout 1 s, CORS origin "*"
+//	ENGINEIO_ECHO=1  a plain Engine.IO echo server at /engine.io/ instead of
+//	               Socket.IO (for the engine.io protocol suite)
+//	RECOVERY=1     connection state recovery on (2 minutes)
+//
+// Beyond the bench kit's set, namespace /private has a middleware that
+// accepts auth {"token":"letmein"} and refuses others with "unauthorized",
+// data {"reason":"bad token"}.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/stickyd/stickyd/engineio"
+	"github.com/stickyd/stickyd/socketio"
+	"github.com/stickyd/stickyd/worker"
+)
+
+func main() {
+	logger := hclog.New(&hclog.LoggerOptions{Name: "refapp", Level: hclog.Info, Output: os.Stderr})
+	if err := run(logger); err != nil {
+		logger.Error("refapp stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(logger hclog.Logger) error {
+	ln, err := worker.Listen()
+	if err != nil {
+		return err
+	}
+	eopts := engineOptions(ln)
+
+	mux := http.NewServeMux()
+	var shutdown func(context.Context) error
+	if os.Getenv("ENGINEIO_ECHO") == "1" {
+		eopts.Path = "/engine.io/"
+		eng := engineio.NewServer(eopts)
+		eng.OnConnection(func(s *engineio.Socket) {
+			s.OnMessage(func(data []byte, binary bool) {
+				if binary {
+					_ = s.Write(engineio.NewBinaryFrame(data))
+				} else {
+					_ = s.Write(engineio.NewTextFrame(data))
+				}
+			})
+		})
+		mux.Handle("/engine.io/", eng)
+		shutdown = eng.Shutdown
+	} else {
+		io, err := newSocketIO(ln, eopts, logger)
+		if err != nil {
+			return err
+		}
+		mux.Handle(socketio.DefaultPath, io)
+		shutdown = io.Engine().Shutdown
+	}
+
+	srv := &http.Server{Handler: ln.Handler(mux), ReadHeaderTimeout: 30 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if err := ln.Ready(); err != nil {
+		return err
+	}
+	logger.Info("serving", "addr", ln.Addr().String(), "pid", os.Getpid(), "managed", ln.Managed())
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-ln.Draining():
+	case <-sigs:
+	case err := <-served:
+		return err
+	}
+	deadline := ln.DrainDeadline()
+	if deadline.IsZero() {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	_ = shutdown(ctx)
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// engineOptions plugs the worker's sid generator and session counting into
+// Engine.IO, with the bench kit's CONFORMANCE settings when asked.
+func engineOptions(ln *worker.Listener) engineio.Options {
+	o := engineio.Options{
+		GenerateID:     ln.GenerateID,
+		OnSessionOpen:  func(string) { ln.SessionOpened() },
+		OnSessionClose: func(string, string) { ln.SessionClosed() },
+	}
+	if os.Getenv("CONFORMANCE") == "1" {
+		o.PingInterval = 300 * time.Millisecond
+		o.PingTimeout = 200 * time.Millisecond
+		o.MaxHTTPBufferSize = 1e6
+		o.CORS = &engineio.CORSOptions{Origin: "*"}
+	}
+	return o
+}
+
+func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logger) (*socketio.Server, error) {
+	opts := socketio.Options{Options: eopts}
+	if os.Getenv("CONFORMANCE") == "1" {
+		opts.ConnectTimeout = time.Second
+	}
+	if os.Getenv("RECOVERY") == "1" {
+		opts.ConnectionStateRecovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: 2 * time.Minute}
+	}
+	if err := clusterAdapter(ln, &opts, logger); err != nil {
+		return nil, err
+	}
+	io := socketio.NewServer(opts)
+	pid := os.Getpid()
+
+	io.OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("auth", s.Handshake().Auth)
+		_ = s.On("message", func(args []json.RawMessage, _ socketio.AckFunc) {
+			_ = s.Emit("message-back", rawArgs(args)...)
+		})
+		_ = s.On("message-with-ack", func(args []json.RawMessage, ack socketio.AckFunc) {
+			if ack != nil {
+				_ = ack(rawArgs(args)...)
+			}
+		})
+		_ = s.On("whoami", func(ack socketio.AckFunc) {
+			_ = ack(map[string]int{"pid": pid})
+		})
+		_ = s.On("join", func(room string, ack socketio.AckFunc) {
+			s.Join(room)
+			if ack != nil {
+				_ = ack(pid)
+			}
+		})
+		_ = s.On("leave", func(room string, ack socketio.AckFunc) {
+			s.Leave(room)
+			if ack != nil {
+				_ = ack(pid)
+			}
+		})
+		_ = s.On("broadcast", func(room string, payload json.RawMessage, ack socketio.AckFunc) {
+			_ = io.To(room).Emit("bcast", payload)
+			if ack != nil {
+				_ = ack("ok")
+			}
+		})
+		_ = s.On("count", func(room string, ack socketio.AckFunc) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			sockets, err := io.In(room).FetchSockets(ctx)
+			if err != nil {
+				logger.Warn("count failed", "room", room, "error", err)
+				_ = ack(-1)
+				return
+			}
+			_ = ack(len(sockets))
+		})
+		_ = s.On("server-ping", func(ack socketio.AckFunc) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			responses, err := io.ServerSideEmitWithAck(ctx, "ping-all")
+			if err != nil {
+				logger.Warn("server-ping", "error", err)
+			}
+			_ = ack(len(responses))
+		})
+	})
+	if err := io.OnServerSideEmit("ping-all", func(ack socketio.AckFunc) {
+		_ = ack(pid)
+	}); err != nil {
+		return nil, fmt.Errorf("refapp: ping-all handler: %w", err)
+	}
+
+	io.Of("/custom").OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("auth", s.Handshake().Auth)
+	})
+
+	private := io.Of("/private")
+	private.Use(func(s *socketio.Socket) error {
+		var auth struct{ Token string }
+		_ = json.Unmarshal(s.Handshake().Auth, &auth)
+		if auth.Token != "letmein" {
+			return &socketio.ConnectError{Message: "unauthorized", Data: map[string]string{"reason": "bad token"}}
+		}
+		return nil
+	})
+	private.OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("auth", s.Handshake().Auth)
+	})
+	return io, nil
+}
+
+// rawArgs passes received arguments back untouched (key order preserved).
+func rawArgs(args []json.RawMessage) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = a
+	}
+	return out
+}
