@@ -23,14 +23,26 @@ var (
 	typeError      = reflect.TypeFor[error]()
 )
 
-// handler is a registered event handler in callable form.
+// Args are an event's arguments exactly as the client sent them: the JSON of
+// each argument with binary attachment placeholders left in place, and the
+// attachments. A handler of the form func(Args, AckFunc) receives them;
+// passing an Args to Emit, an AckFunc or a broadcast as an argument sends
+// its arguments back out unchanged, binary included (a relay or an echo).
+type Args struct {
+	JSON        []json.RawMessage
+	Attachments [][]byte
+}
+
+// handler is a registered event handler in callable form. args have their
+// placeholders resolved (base64); raw is what was received.
 type handler struct {
-	call func(args []json.RawMessage, ack AckFunc) error
+	call func(args []json.RawMessage, raw Args, ack AckFunc) error
 }
 
 // newHandler validates fn and wraps it. Accepted forms:
 //
 //	func(args []json.RawMessage, ack AckFunc)        raw (RawHandler)
+//	func(args Args, ack AckFunc)                     as received, binary intact
 //	func(a T1, b T2, ...)                            typed
 //	func(a T1, ..., ack func(...any))                typed with ack
 //	func(a T1, ..., ack AckFunc)                     typed with ack
@@ -45,10 +57,13 @@ func newHandler(fn any) (*handler, error) {
 		return nil, fmt.Errorf("%w: nil", ErrInvalidHandler)
 	}
 	if raw, ok := fn.(RawHandler); ok {
-		return &handler{call: func(a []json.RawMessage, ack AckFunc) error { raw(a, ack); return nil }}, nil
+		return &handler{call: func(a []json.RawMessage, _ Args, ack AckFunc) error { raw(a, ack); return nil }}, nil
+	}
+	if f, ok := fn.(func(Args, AckFunc)); ok {
+		return &handler{call: func(_ []json.RawMessage, r Args, ack AckFunc) error { f(r, ack); return nil }}, nil
 	}
 	if f, ok := fn.(func()); ok {
-		return &handler{call: func([]json.RawMessage, AckFunc) error { f(); return nil }}, nil
+		return &handler{call: func([]json.RawMessage, Args, AckFunc) error { f(); return nil }}, nil
 	}
 	v := reflect.ValueOf(fn)
 	t := v.Type()
@@ -81,7 +96,7 @@ func newHandler(fn any) (*handler, error) {
 			return nil, fmt.Errorf("%w: parameter %d of %v cannot be decoded from JSON", ErrInvalidHandler, i, t)
 		}
 	}
-	call := func(args []json.RawMessage, ack AckFunc) error {
+	call := func(args []json.RawMessage, _ Args, ack AckFunc) error {
 		in := make([]reflect.Value, t.NumIn())
 		for i := 0; i < n; i++ {
 			pt := t.In(i)

@@ -157,7 +157,7 @@ func (n *Namespace) DispatchServerSideEmit(args []json.RawMessage, ack func([]js
 	rest := args[1:]
 	n.sse.push(func() {
 		for _, h := range hs {
-			if err := h.call(rest, af); err != nil {
+			if err := h.call(rest, Args{JSON: rest}, af); err != nil {
 				n.srv.log.Warn("server-side emit handler failed", "nsp", n.name, "event", event, "error", err)
 			}
 		}

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -183,8 +184,18 @@ func newDataPacket(typ PacketType, nsp string, id int64, args []any) (*Packet, e
 	b = append(b, '[')
 	var atts [][]byte
 	for i, a := range args {
-		if i > 0 {
+		if raw, ok := a.(Args); ok && len(raw.JSON) == 0 {
+			continue // an empty Args adds nothing
+		}
+		if len(b) > 1 {
 			b = append(b, ',')
+		}
+		if raw, ok := a.(Args); ok {
+			var err error
+			if b, atts, err = appendArgs(b, atts, raw); err != nil {
+				return nil, fmt.Errorf("%w: argument %d: %v", ErrBadArgument, i, err)
+			}
+			continue
 		}
 		if bin, ok := a.([]byte); ok {
 			b = append(b, `{"_placeholder":true,"num":`...)
@@ -220,4 +231,32 @@ func newControlPacket(typ PacketType, nsp string, data any) *Packet {
 		}
 	}
 	return p
+}
+
+// appendArgs appends raw's arguments (comma-separated, without brackets) and
+// its attachments, renumbering placeholders when attachments precede them.
+func appendArgs(b []byte, atts [][]byte, raw Args) ([]byte, [][]byte, error) {
+	offset := len(atts)
+	for j, arg := range raw.JSON {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		if offset > 0 && len(raw.Attachments) > 0 && bytes.Contains(arg, []byte("_placeholder")) {
+			v, err := decodeAny(arg)
+			if err != nil {
+				return nil, nil, err
+			}
+			v, err = walkPlaceholders(v, len(raw.Attachments), func(i int) any {
+				return map[string]any{"_placeholder": true, "num": offset + i}
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			if arg, err = marshalJSON(v); err != nil {
+				return nil, nil, err
+			}
+		}
+		b = append(b, arg...)
+	}
+	return b, append(atts, raw.Attachments...), nil
 }

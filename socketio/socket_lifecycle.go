@@ -108,7 +108,9 @@ func (s *Socket) onEvent(p *Packet) {
 	if err != nil || len(args) == 0 {
 		return // the decoder already validated it
 	}
+	raw := Args{JSON: args[1:], Attachments: p.attachments}
 	if len(p.attachments) > 0 {
+		raw.JSON = append([]json.RawMessage(nil), args[1:]...)
 		for i, a := range args {
 			if r, err := resolveArg(a, p.attachments); err == nil {
 				args[i] = r
@@ -124,7 +126,7 @@ func (s *Socket) onEvent(p *Packet) {
 		ack = s.newAck(id)
 	}
 	rest := args[1:]
-	s.q.push(func() { s.dispatch(event, rest, ack) })
+	s.q.push(func() { s.dispatch(event, rest, raw, ack) })
 }
 
 func (s *Socket) newAck(id uint64) AckFunc {
@@ -142,7 +144,7 @@ func (s *Socket) newAck(id uint64) AckFunc {
 	}
 }
 
-func (s *Socket) dispatch(event string, args []json.RawMessage, ack AckFunc) {
+func (s *Socket) dispatch(event string, args []json.RawMessage, raw Args, ack AckFunc) {
 	s.mu.Lock()
 	if s.state != stateConnected {
 		s.mu.Unlock()
@@ -155,7 +157,7 @@ func (s *Socket) dispatch(event string, args []json.RawMessage, ack AckFunc) {
 		fn(event, args)
 	}
 	for _, h := range hs {
-		if err := h.call(args, ack); err != nil {
+		if err := h.call(args, raw, ack); err != nil {
 			s.client.srv.log.Warn("event handler failed", "nsp", s.nspName, "id", s.id, "event", event, "error", err)
 		}
 	}

@@ -137,12 +137,12 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 
 	io.OnConnection(func(s *socketio.Socket) {
 		_ = s.Emit("auth", s.Handshake().Auth)
-		_ = s.On("message", func(args []json.RawMessage, _ socketio.AckFunc) {
-			_ = s.Emit("message-back", rawArgs(args)...)
+		_ = s.On("message", func(args socketio.Args, _ socketio.AckFunc) {
+			_ = s.Emit("message-back", args)
 		})
-		_ = s.On("message-with-ack", func(args []json.RawMessage, ack socketio.AckFunc) {
+		_ = s.On("message-with-ack", func(args socketio.Args, ack socketio.AckFunc) {
 			if ack != nil {
-				_ = ack(rawArgs(args)...)
+				_ = ack(args)
 			}
 		})
 		_ = s.On("whoami", func(ack socketio.AckFunc) {
@@ -210,13 +210,4 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 		_ = s.Emit("auth", s.Handshake().Auth)
 	})
 	return io, nil
-}
-
-// rawArgs passes received arguments back untouched (key order preserved).
-func rawArgs(args []json.RawMessage) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		out[i] = a
-	}
-	return out
 }

@@ -1,0 +1,294 @@
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/socketio"
+)
+
+// timeoutErr is the error of a request whose deadline passed.
+func timeoutErr(what string, got, asked int) error {
+	return fmt.Errorf("%w: %s: %d of %d workers answered", socketio.ErrTimeout, what, got, asked)
+}
+
+// FetchSockets describes the target sockets of every worker. It returns
+// when every asked worker answered or left, or when ctx is done (default
+// bound: Options.RequestTimeout), then with what arrived and an error
+// wrapping socketio.ErrTimeout.
+func (a *Adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptions) ([]socketio.SocketInfo, error) {
+	local, _ := a.InMemoryAdapter.FetchSockets(ctx, opts)
+	if opts.Flags.Local {
+		return local, nil
+	}
+	var infos []socketio.SocketInfo
+	err := a.gather(ctx, "fetchSockets", opts.Rooms, appendList([]byte{reqFetch}, opts.Except), func(from uint32, payload []byte) error {
+		var got []socketio.SocketInfo
+		if len(payload) == 0 {
+			return nil
+		}
+		if err := json.Unmarshal(payload, &got); err != nil {
+			return fmt.Errorf("%w: sockets: %w", ErrMalformed, err)
+		}
+		infos = append(infos, got...)
+		return nil
+	})
+	return append(local, infos...), err
+}
+
+// ServerSideEmit sends args to the namespace's server-side handlers on
+// every other worker. With wantAck it returns the first ack argument of
+// each worker once all answered, or what arrived and an error wrapping
+// socketio.ErrTimeout when ctx is done (default bound:
+// Options.RequestTimeout); a worker that leaves meanwhile is not waited for.
+func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error) {
+	if !wantAck {
+		a.relay(socketio.BroadcastOptions{}, appendList([]byte{opEmit}, args), nil)
+		return nil, nil
+	}
+	var out []json.RawMessage
+	err := a.gather(ctx, "serverSideEmit", nil, appendList([]byte{reqEmit}, args), func(from uint32, payload []byte) error {
+		if len(payload) > 0 {
+			out = append(out, json.RawMessage(payload))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ClusterRooms lists every room of the namespace that has a member on any
+// live worker (socket id rooms included), sorted, or what arrived and an
+// error wrapping socketio.ErrTimeout when ctx is done.
+func (a *Adapter) ClusterRooms(ctx context.Context) ([]string, error) {
+	rooms := a.InMemoryAdapter.Rooms()
+	err := a.gather(ctx, "rooms", nil, []byte{reqRooms}, func(_ uint32, payload []byte) error {
+		r := reader{b: payload}
+		got := r.strs()
+		if err := r.end(); err != nil {
+			return err
+		}
+		rooms = append(rooms, got...)
+		return nil
+	})
+	slices.Sort(rooms)
+	return slices.Compact(rooms), err
+}
+
+// ClusterSockets lists the ids of the sockets in any of rooms (every socket
+// of the namespace when rooms is empty) on every live worker, sorted.
+func (a *Adapter) ClusterSockets(ctx context.Context, rooms []string) ([]string, error) {
+	ids := a.InMemoryAdapter.Sockets(rooms)
+	err := a.gather(ctx, "sockets", rooms, appendList([]byte{reqSockets}, []string(nil)), func(_ uint32, payload []byte) error {
+		r := reader{b: payload}
+		got := r.strs()
+		if err := r.end(); err != nil {
+			return err
+		}
+		ids = append(ids, got...)
+		return nil
+	})
+	slices.Sort(ids)
+	return slices.Compact(ids), err
+}
+
+// gather runs a request whose every asked worker sends one final response,
+// handing each payload to add (under a lock, so add may append freely).
+func (a *Adapter) gather(ctx context.Context, what string, rooms []string, payload []byte, add func(from uint32, payload []byte) error) error {
+	ctx, cancel := a.c.withTimeout(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	asked, answered := 0, 0
+	r := &request{
+		onRouted: func(t []uint32) { mu.Lock(); asked = len(t); mu.Unlock() },
+		onResp: func(from uint32, p []byte, final bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			answered++
+			if err := add(from, p); err != nil {
+				a.c.log.Error("bad answer from another worker dropped", "nsp", a.name, "request", what, "from", from, "error", err)
+			}
+		},
+	}
+	a.c.start(r, a.name, rooms, payload)
+	if a.c.wait(ctx, r) {
+		return nil
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Later responses are dropped (the request is cancelled); add must
+	// not run after we return.
+	add = func(uint32, []byte) error { return nil }
+	return timeoutErr(what, answered, asked)
+}
+
+// BroadcastWithAck sends p to the target sockets on every worker and
+// returns the number of workers it went to (this one included); it waits
+// for the hub's routing answer (one round trip), not for the acks. onAck
+// is called for each ack as it arrives; onClientCount once per worker, when
+// its acks are complete, or when it leaves (or cannot answer), with the
+// number of acks it relayed, so the set never hangs on a dead worker. The
+// acks are relayed until every socket answered or opts.Flags.Timeout
+// (default Options.RequestTimeout) passes.
+func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOptions, onClientCount func(int), onAck func([]json.RawMessage)) int {
+	servers := a.InMemoryAdapter.BroadcastWithAck(p, opts, onClientCount, onAck)
+	if opts.Flags.Local {
+		return servers
+	}
+	b := []byte{reqAckPacket, encodeFlags(opts.Flags)}
+	b = appendList(b, opts.Except)
+	b = appendPacket(b, p)
+	// Callbacks run on the reader goroutine, one at a time. Each worker's
+	// count is reported once, when all its acks arrived or it can send no
+	// more (final response, or it left): then with the acks it relayed.
+	// socketio's EmitWithAck counts every onClientCount call as one
+	// worker's report, so a later correction (-k) would count twice.
+	counts := map[uint32]int{} // announced count, per worker
+	acks := map[uint32]int{}
+	reported := map[uint32]bool{}
+	report := func(from uint32, n int) {
+		if !reported[from] {
+			reported[from] = true
+			onClientCount(n)
+		}
+	}
+	routed := make(chan int, 1)
+	r := &request{
+		onRouted: func(t []uint32) { routed <- len(t) },
+		onResp: func(from uint32, payload []byte, final bool) {
+			if len(payload) > 0 {
+				rd := reader{b: payload}
+				switch kind := rd.u8(); kind {
+				case ackCount:
+					n := int(rd.u32())
+					if rd.end() == nil {
+						counts[from] = n
+					}
+				case ackArgs:
+					args := rd.raws()
+					if rd.end() == nil && !reported[from] {
+						acks[from]++
+						onAck(args)
+					}
+				default:
+					rd.fail(fmt.Sprintf("unknown ack kind %d", kind))
+				}
+				if rd.err != nil {
+					a.c.log.Error("bad broadcast ack from another worker dropped", "nsp", a.name, "from", from, "error", rd.err)
+				}
+			}
+			if n, ok := counts[from]; ok && acks[from] >= n {
+				report(from, n)
+			} else if final {
+				report(from, acks[from])
+			}
+		},
+		onGone: func(from uint32) { report(from, acks[from]) },
+	}
+	timeout := opts.Flags.Timeout
+	if timeout <= 0 {
+		timeout = a.c.opts.RequestTimeout
+	}
+	r.timer = time.AfterFunc(timeout, func() {
+		r.expired.Store(true)
+		a.c.cancel(r)
+	})
+	a.c.start(r, a.name, opts.Rooms, b)
+	return servers + <-routed
+}
+
+// onRequest answers a request from another worker.
+func (a *Adapter) onRequest(m *ipc.HubMessage) {
+	from, id := m.Instance, m.ReqID
+	r := reader{b: m.Payload}
+	opts := socketio.BroadcastOptions{Rooms: m.Rooms, Flags: socketio.BroadcastFlags{Local: true}}
+	switch kind := r.u8(); kind {
+	case reqFetch:
+		opts.Except = r.strs()
+		if r.end() != nil {
+			break
+		}
+		infos, _ := a.InMemoryAdapter.FetchSockets(context.Background(), opts)
+		var b []byte
+		if len(infos) > 0 {
+			var err error
+			if b, err = json.Marshal(infos); err != nil {
+				a.c.log.Error("fetchSockets answer not encodable", "nsp", a.name, "error", err)
+				b = nil
+			}
+		}
+		a.c.respond(from, id, true, b)
+		return
+	case reqEmit:
+		args := r.raws()
+		if r.end() != nil {
+			break
+		}
+		var once sync.Once
+		a.nsp.DispatchServerSideEmit(args, func(ack []json.RawMessage) {
+			once.Do(func() {
+				first := json.RawMessage("null")
+				if len(ack) > 0 {
+					first = ack[0]
+				}
+				a.c.respond(from, id, true, first)
+			})
+		})
+		return
+	case reqAckPacket:
+		opts.Flags = decodeFlags(r.u8())
+		opts.Flags.Local = true
+		opts.Except = r.strs()
+		p := r.packet()
+		if r.end() != nil {
+			break
+		}
+		a.answerAcks(from, id, p, opts)
+		return
+	case reqRooms:
+		if r.end() != nil {
+			break
+		}
+		a.c.respond(from, id, true, appendList(nil, a.InMemoryAdapter.Rooms()))
+		return
+	case reqSockets:
+		opts.Except = r.strs()
+		if r.end() != nil {
+			break
+		}
+		a.c.respond(from, id, true, appendList(nil, a.InMemoryAdapter.Sockets(opts.Rooms)))
+		return
+	default:
+		r.fail(fmt.Sprintf("unknown request %d", kind))
+	}
+	a.c.log.Error("bad request from another worker answered empty", "nsp", a.name, "from", from, "error", r.err)
+	a.c.respond(from, id, true, nil)
+}
+
+// answerAcks broadcasts p locally with acks and relays the count, then each
+// ack, to the requester; the last message is final.
+func (a *Adapter) answerAcks(from uint32, id uint64, p *socketio.Packet, opts socketio.BroadcastOptions) {
+	var mu sync.Mutex
+	count, acked := -1, 0
+	a.InMemoryAdapter.BroadcastWithAck(p, opts, func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		count = n
+		a.c.respond(from, id, acked >= n, binaryCount(n))
+	}, func(args []json.RawMessage) {
+		mu.Lock()
+		defer mu.Unlock()
+		acked++
+		a.c.respond(from, id, count >= 0 && acked >= count, appendList([]byte{ackArgs}, args))
+	})
+}
+
+func binaryCount(n int) []byte {
+	b := []byte{ackCount, 0, 0, 0, 0}
+	b[1], b[2], b[3], b[4] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+	return b
+}
