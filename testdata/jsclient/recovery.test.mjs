@@ -9,9 +9,10 @@ import { URL, connect, once } from "./lib.mjs";
 test("a dropped client recovers its session and missed broadcasts", { skip: process.env.RECOVERY !== "1" }, async () => {
   const room = "rec-" + Math.random().toString(36).slice(2);
   const s = io(URL, { forceNew: true, transports: ["websocket"], reconnectionDelay: 50, reconnectionDelayMax: 100 });
+  const connected = once(s, "connect");
   const sender = await connect({ transports: ["websocket"] });
   try {
-    await once(s, "connect");
+    await connected;
     assert.equal(s.recovered, false);
     await s.timeout(5000).emitWithAck("join", room);
     const got = [];

@@ -4,24 +4,30 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, whoami, checkFor, WORKERS } from "./lib.mjs";
 
-async function clientsOnEveryWorker(n) {
+// clientsOnEveryWorker connects websocket clients until every worker holds
+// at least perWorker of them; each socket knows its worker's pid.
+async function clientsOnEveryWorker(perWorker) {
   const sockets = [];
-  const pids = new Set();
-  for (let i = 0; i < n || pids.size < WORKERS; i++) {
-    if (i > 20 * WORKERS + n) throw new Error(`could not reach ${WORKERS} workers`);
+  const byPid = new Map();
+  const enough = () => byPid.size === WORKERS && [...byPid.values()].every((l) => l.length >= perWorker);
+  while (!enough()) {
+    if (sockets.length > 20 * WORKERS * perWorker) throw new Error(`could not reach ${WORKERS} workers`);
     const s = await connect({ transports: ["websocket"] });
+    s.pid = await whoami(s);
     sockets.push(s);
-    pids.add(await whoami(s));
+    if (!byPid.has(s.pid)) byPid.set(s.pid, []);
+    byPid.get(s.pid).push(s);
   }
-  return { sockets, pids };
+  return { sockets, pids: new Set(byPid.keys()), byPid };
 }
 
 test("a broadcast reaches every member once, across workers, and no one else", async () => {
-  const { sockets, pids } = await clientsOnEveryWorker(3 * WORKERS);
+  const { sockets, pids, byPid } = await clientsOnEveryWorker(3);
   try {
     const room = "r-" + Math.random().toString(36).slice(2);
-    const members = sockets.filter((_, i) => i % 3 !== 2);
-    const others = sockets.filter((_, i) => i % 3 === 2);
+    // on every worker: two members and at least one socket outside the room
+    const members = [...byPid.values()].flatMap((l) => l.slice(0, 2));
+    const others = sockets.filter((s) => !members.includes(s));
     const memberPids = new Set();
     for (const s of members) memberPids.add(await s.timeout(5000).emitWithAck("join", room));
     assert.equal(memberPids.size, pids.size, "members should sit on every worker");
@@ -31,17 +37,22 @@ test("a broadcast reaches every member once, across workers, and no one else", a
     for (const s of sockets) s.on("bcast", (p) => got.get(s).push(p));
     const sender = others[0];
     for (let i = 0; i < 5; i++) assert.equal(await sender.timeout(5000).emitWithAck("broadcast", room, "m" + i), "ok");
-    // a marker broadcast to everyone proves that earlier broadcasts had their chance
     await checkFor(() => members.every((s) => got.get(s).length >= 5));
-    for (const s of members) assert.deepEqual(got.get(s), ["m0", "m1", "m2", "m3", "m4"]);
-    for (const s of others) assert.deepEqual(got.get(s), []);
+    // a last broadcast to a room of every socket is a barrier: once each
+    // socket has it, anything wrongly sent earlier has arrived too
+    const all = "all-" + room;
+    for (const s of sockets) await s.timeout(5000).emitWithAck("join", all);
+    await sender.timeout(5000).emitWithAck("broadcast", all, "barrier");
+    await checkFor(() => sockets.every((s) => got.get(s).includes("barrier")));
+    for (const s of members) assert.deepEqual(got.get(s), ["m0", "m1", "m2", "m3", "m4", "barrier"]);
+    for (const s of others) assert.deepEqual(got.get(s), ["barrier"]);
   } finally {
     sockets.forEach((s) => s.close());
   }
 });
 
 test("leave takes a socket out of the cluster-wide count", async () => {
-  const { sockets } = await clientsOnEveryWorker(WORKERS);
+  const { sockets } = await clientsOnEveryWorker(1);
   try {
     const room = "l-" + Math.random().toString(36).slice(2);
     for (const s of sockets) await s.timeout(5000).emitWithAck("join", room);
