@@ -18,17 +18,20 @@ import (
 // that have members of the target rooms. Other workers apply them with
 // their own local adapter; except-rooms are applied there.
 //
-// Session recovery (PersistSession, RestoreSession) is per worker: a
-// client recovers its session when it reconnects to the same worker, which
-// stickyd's sid routing does not guarantee across a reconnect.
+// Connection state recovery works across workers (Node's cluster adapter
+// does not support it): a client that reconnects to any worker gets its
+// session back from the worker where it disconnected, which holds the
+// session's rooms announced meanwhile so that its missed packets are
+// complete. See KeepSession, PersistSession and RestoreSession.
 type Adapter struct {
 	*socketio.InMemoryAdapter
 	c    *Cluster
 	nsp  *socketio.Namespace
 	name string
 
-	mu     sync.Mutex     // serialises membership changes with their announcements
-	counts map[string]int // room -> local members
+	mu     sync.Mutex              // serialises membership changes with their announcements
+	counts map[string]int          // room -> local members + sessions holding it
+	kept   map[string]*keptSession // pid -> persisted session whose rooms are held
 	inited bool
 }
 
@@ -41,6 +44,7 @@ func newAdapter(c *Cluster, nsp *socketio.Namespace) *Adapter {
 		nsp:             nsp,
 		name:            nsp.Name(),
 		counts:          make(map[string]int),
+		kept:            make(map[string]*keptSession),
 	}
 }
 
@@ -61,8 +65,11 @@ func (a *Adapter) Init() error {
 	return nil
 }
 
-// Close withdraws the namespace (and its rooms) from the hub.
+// Close withdraws the namespace (and its rooms) from the hub and stops
+// holding the rooms of persisted sessions (they can no longer be restored
+// from another worker).
 func (a *Adapter) Close() error {
+	a.releaseAll()
 	a.c.mu.Lock()
 	if a.c.adapters[a.name] == a {
 		delete(a.c.adapters, a.name)
@@ -99,10 +106,7 @@ func (a *Adapter) addAll(id string, rooms []string) <-chan struct{} {
 		if slices.Contains(had, r) || slices.Contains(rooms[:i], r) {
 			continue
 		}
-		a.counts[r]++
-		if a.counts[r] == 1 {
-			deltas = append(deltas, ipc.RoomDelta{Op: ipc.RoomAdd, Room: r})
-		}
+		deltas = a.incr(deltas, r)
 	}
 	a.announce(deltas)
 	if !a.inited || a.c.applying.Load() {
@@ -138,6 +142,15 @@ func (a *Adapter) DelAll(id string) {
 		deltas = a.decr(deltas, r)
 	}
 	a.announce(deltas)
+}
+
+// incr counts one more local holder of room; the first is announced.
+func (a *Adapter) incr(deltas []ipc.RoomDelta, room string) []ipc.RoomDelta {
+	a.counts[room]++
+	if a.counts[room] == 1 {
+		deltas = append(deltas, ipc.RoomDelta{Op: ipc.RoomAdd, Room: room})
+	}
+	return deltas
 }
 
 func (a *Adapter) decr(deltas []ipc.RoomDelta, room string) []ipc.RoomDelta {

@@ -28,6 +28,7 @@ const (
 	reqAckPacket                  // u8 flags, list except, packet → ackCount, then ackArgs…
 	reqRooms                      // (nothing) → list rooms
 	reqSockets                    // list except → list socket ids
+	reqRestore                    // str pid, str offset → a session or not found (see answerRestore)
 )
 
 // Kinds of the responses to reqAckPacket.

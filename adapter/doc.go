@@ -24,6 +24,28 @@
 // at once), or when the context or timeout ends (default 5 s), with what
 // arrived and an error wrapping socketio.ErrTimeout.
 //
+// Connection state recovery (socketio.Options.ConnectionStateRecovery)
+// spans the cluster. A client reconnects with a new Engine.IO session, so
+// stickyd may hand it to any worker; that worker's RestoreSession, when
+// the session is not in its own store, asks the worker that holds it (one
+// hub request, routed only to the holder through a room named after the
+// session's pid; bounded by RequestTimeout). The holder restores it at
+// most once (a second request finds nothing), stops holding its rooms and
+// returns the session (id, pid, rooms, data as JSON) and the packets it
+// missed, encoded as sent. While a session waits (disconnected, not
+// expired), the worker that stores it keeps its rooms announced to the hub
+// (room presence counts held sessions like members), so broadcasts from
+// every worker reach its store of missed packets; a timer per session
+// ends the hold after MaxDisconnectionDuration, so presence always goes
+// away. Offsets are per worker: the client sends the last offset it saw,
+// which the holder issued, and the restoring worker records it as an
+// alias of its own position, so the session can be restored again later
+// from that offset. A holder that died, a session that expired, or a
+// holder that does not answer in time gives the client a fresh session,
+// as Node does. Broadcasts sent after the restore and before the restored
+// socket has joined its rooms are not delivered (as in Node, where the
+// socket joins after its middlewares).
+//
 // Bad input from another worker (a payload that does not decode, an
 // unknown operation, a namespace this worker does not serve) is logged
 // and dropped, and a request is answered empty so that its requester does

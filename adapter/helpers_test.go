@@ -102,6 +102,12 @@ type testCluster struct {
 // newTestCluster starts a hub and n workers with ids 1..n; setup runs on
 // each server before it serves.
 func newTestCluster(t testing.TB, n int, setup func(w *testWorker)) *testCluster {
+	return newTestClusterWith(t, n, socketio.Options{}, Options{RequestTimeout: 2 * time.Second}, setup)
+}
+
+// newTestClusterWith is newTestCluster with the servers' options sopts
+// (Adapter set here) and the clusters' options copts (OnLinkLost set here).
+func newTestClusterWith(t testing.TB, n int, sopts socketio.Options, copts Options, setup func(w *testWorker)) *testCluster {
 	tc := &testCluster{hub: primary.NewRoomHub(primary.HubOptions{})}
 	t.Cleanup(func() { tc.hub.Close() })
 	for i := 1; i <= n; i++ {
@@ -111,12 +117,16 @@ func newTestCluster(t testing.TB, n int, setup func(w *testWorker)) *testCluster
 			tc.hub.Serve(w.id, ipc.NewFrameConn(hc, 0))
 			close(w.served)
 		}()
-		cl, err := NewCluster(ipc.NewFrameConn(wc, 0), Options{RequestTimeout: 2 * time.Second, OnLinkLost: func(err error) { w.lost <- err }})
+		co := copts
+		co.OnLinkLost = func(err error) { w.lost <- err }
+		cl, err := NewCluster(ipc.NewFrameConn(wc, 0), co)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.cluster = cl
-		w.io = socketio.NewServer(socketio.Options{Adapter: cl.Adapter})
+		so := sopts
+		so.Adapter = cl.Adapter
+		w.io = socketio.NewServer(so)
 		if setup != nil {
 			setup(w)
 		}
@@ -170,6 +180,7 @@ type client struct {
 	ws     *websocket.Conn
 	wmu    sync.Mutex
 	sid    string
+	pid    string // connection state recovery's private id ("" when off)
 	events chan event
 	closed chan struct{}
 	// ack answers events that ask for one; nil leaves them unanswered.
@@ -178,28 +189,44 @@ type client struct {
 
 func dial(t testing.TB, w *testWorker, name string, ack func(e event) []any) *client {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(w.http.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	c, err := connect(t, w, name, ack, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{t: t, name: name, ws: ws, events: make(chan event, 256), closed: make(chan struct{}), ack: ack}
-	t.Cleanup(func() { ws.Close(); <-c.closed })
-	if _, m, err := ws.ReadMessage(); err != nil || len(m) == 0 || m[0] != '0' {
-		t.Fatalf("%s: open packet %q, %v", name, m, err)
+	return c
+}
+
+// connect opens a websocket to w and connects to "/" with auth (a JSON
+// object, or "" for none); the connect answer must arrive within wait. It
+// does not call t.Fatal, so it may run on any goroutine.
+func connect(t testing.TB, w *testWorker, name string, ack func(e event) []any, auth string) (*client, error) {
+	u := "ws" + strings.TrimPrefix(w.http.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		return nil, err
 	}
-	c.write("40")
+	c := &client{t: t, name: name, ws: ws, events: make(chan event, 256), closed: make(chan struct{}), ack: ack}
+	ws.SetReadDeadline(time.Now().Add(wait))
+	if _, m, err := ws.ReadMessage(); err != nil || len(m) == 0 || m[0] != '0' {
+		ws.Close()
+		return nil, fmt.Errorf("%s: open packet %q, %v", name, m, err)
+	}
+	c.write("40" + auth)
 	_, m, err := ws.ReadMessage()
 	if err != nil || !strings.HasPrefix(string(m), "40") {
-		t.Fatalf("%s: connect answer %q, %v", name, m, err)
+		ws.Close()
+		return nil, fmt.Errorf("%s: connect answer %q, %v", name, m, err)
 	}
-	var conn struct{ SID string }
+	var conn struct{ SID, PID string }
 	if err := json.Unmarshal(m[2:], &conn); err != nil || conn.SID == "" {
-		t.Fatalf("%s: connect answer %q: %v", name, m, err)
+		ws.Close()
+		return nil, fmt.Errorf("%s: connect answer %q: %v", name, m, err)
 	}
-	c.sid = conn.SID
+	ws.SetReadDeadline(time.Time{})
+	c.sid, c.pid = conn.SID, conn.PID
+	t.Cleanup(func() { ws.Close(); <-c.closed })
 	go c.readLoop()
-	return c
+	return c, nil
 }
 
 func (c *client) write(s string) {

@@ -262,6 +262,13 @@ func (a *Adapter) onRequest(m *ipc.HubMessage) {
 		}
 		a.c.respond(from, id, true, appendList(nil, a.InMemoryAdapter.Sockets(opts.Rooms)))
 		return
+	case reqRestore:
+		pid, offset := r.str(), r.str()
+		if r.end() != nil {
+			break
+		}
+		a.c.respond(from, id, true, a.answerRestore(pid, offset))
+		return
 	default:
 		r.fail(fmt.Sprintf("unknown request %d", kind))
 	}

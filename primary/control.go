@@ -99,6 +99,9 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 		s.log.Warn("control link rejected", "peer_pid", cred.Pid, "error", err)
 		return
 	}
+	// The worker may say Hello before its spawner has recorded the process;
+	// wait for that so that a linked instance always has its pid.
+	<-in.spawned
 	s.mu.Lock()
 	if in.link != nil || in.state == Gone || s.closing {
 		s.mu.Unlock()

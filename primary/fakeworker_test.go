@@ -111,8 +111,7 @@ func runFakeWorker(mode string) {
 			if err != nil {
 				continue
 			}
-			// Report Load like the real worker: batched, not per conn.
-			if n := received.Add(1); n%16 == 1 && mode != "noload" {
+			if n := received.Add(1); mode != "noload" {
 				sendMu.Lock()
 				cc.Send(&ipc.Message{Type: ipc.MsgLoad, Received: n}, -1)
 				sendMu.Unlock()

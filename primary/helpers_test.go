@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +50,15 @@ func startSupervisor(t testing.TB, mode string, opts Options, want int) *harness
 		opts.Workers = 2
 	}
 	if opts.Logger == nil {
-		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})
+		tw := &testWriter{}
+		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: tw, Level: hclog.Debug})
+		t.Cleanup(func() {
+			if t.Failed() || os.Getenv("STICKYD_TEST_VERBOSE") != "" {
+				tw.mu.Lock()
+				t.Logf("supervisor log:\n%s", tw.buf.String())
+				tw.mu.Unlock()
+			}
+		})
 	}
 	s, err := New(opts)
 	if err != nil {
@@ -97,12 +106,17 @@ func (h *harness) readyCount() int {
 	return n
 }
 
-// testWriter logs through t until the test ends.
-type testWriter struct{ t testing.TB }
+// testWriter keeps the supervisor's log, printed if the test fails.
+type testWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	if os.Getenv("STICKYD_TEST_VERBOSE") != "" {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() < 1<<20 {
+		w.buf.Write(p)
 	}
 	return len(p), nil
 }

@@ -46,8 +46,9 @@ type instance struct {
 	slot    int
 	gen     uint32
 	secret  [32]byte
-	spawned time.Time
+	started time.Time
 	readyCh chan struct{} // closed on the first Ready
+	spawned chan struct{} // closed once proc is set (or the spawn failed)
 
 	// guarded by Supervisor.mu:
 	proc      *process
@@ -76,7 +77,7 @@ func (in *instance) Load() int64 {
 }
 
 func newInstance(id uint32, slot int, gen uint32) (*instance, error) {
-	in := &instance{id: id, slot: slot, gen: gen, readyCh: make(chan struct{}), spawned: time.Now()}
+	in := &instance{id: id, slot: slot, gen: gen, readyCh: make(chan struct{}), spawned: make(chan struct{}), started: time.Now()}
 	if _, err := rand.Read(in.secret[:]); err != nil {
 		return nil, fmt.Errorf("primary: secret: %w", err)
 	}

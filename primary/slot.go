@@ -68,6 +68,7 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 	env := append(append([]string(nil), s.opts.Env...), in.env(s.ctlPath, s.hubPath, s.opts.Workers)...)
 	p, err := startProcess(s.opts.Argv, env, s.log.With("slot", sl.id, "instance", in.id))
 	s.mu.Lock()
+	defer close(in.spawned)
 	if err != nil {
 		s.removeLocked(in)
 		s.mu.Unlock()
@@ -93,7 +94,7 @@ func (s *Supervisor) awaitExit(sl *slot, in *instance, log hclog.Logger) {
 	case <-in.readyCh:
 		t.Stop()
 		sl.backoff.ready()
-		log.Info("worker ready", "after", time.Since(in.spawned).Round(time.Millisecond))
+		log.Info("worker ready", "after", time.Since(in.started).Round(time.Millisecond))
 	case <-p.done:
 		t.Stop()
 	case <-t.C:

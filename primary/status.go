@@ -38,7 +38,7 @@ func (s *Supervisor) Status() Status {
 	for _, in := range s.instances {
 		ws := WorkerStatus{
 			Slot: in.slot, Instance: in.id, Generation: in.gen, State: in.state,
-			Sessions: in.sessions, Conns: in.conns, Restarts: restarts[in.slot], Started: in.spawned,
+			Sessions: in.sessions, Conns: in.conns, Restarts: restarts[in.slot], Started: in.started,
 		}
 		ws.Inflight = in.Load() - in.sessions
 		if in.proc != nil {

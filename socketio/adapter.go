@@ -164,3 +164,15 @@ type Adapter interface {
 	// is not found.
 	RestoreSession(pid, offset string) (*Session, error)
 }
+
+// SessionKeeper is an optional interface of an Adapter, for connection
+// state recovery across servers. When a socket disconnects for a
+// recoverable reason, the namespace calls KeepSession(s) while the socket
+// is still in its rooms, then DelAll(s.SID), then PersistSession(s) with
+// the same s. A cluster adapter uses it to go on announcing s.Rooms
+// without a gap, so that broadcasts from other servers keep reaching the
+// store of missed packets; the adapter must release them when the session
+// is restored or expires. Called on the socket's handler goroutine.
+type SessionKeeper interface {
+	KeepSession(s *Session)
+}

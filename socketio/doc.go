@@ -55,7 +55,10 @@
 // the missed packets are sent after the middlewares accepted the socket
 // (unless SkipMiddlewares) and after the CONNECT answer; the client buffers
 // them either way. Recovery state lives in the in-memory adapter of the
-// process that served the socket.
+// process that served the socket; a cluster adapter restores a session
+// held by another server (it asks the cluster when RestoreSession misses
+// locally, keeps the rooms of persisted sessions announced through
+// SessionKeeper, and uses DropSession and AdoptOffset).
 //
 // # Disconnect reasons
 //

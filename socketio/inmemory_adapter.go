@@ -174,7 +174,7 @@ func (a *InMemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) {
 		p = a.rec.record(p, opts)
 	}
 	a.apply(opts, func(s *Socket) {
-		_ = s.client.writePacket(p, opts.Flags.Volatile)
+		_ = s.write(p, opts.Flags.Volatile)
 	})
 }
 
@@ -192,7 +192,7 @@ func (a *InMemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, onC
 				onAck(args)
 			}
 		})
-		_ = s.client.writePacket(p, opts.Flags.Volatile)
+		_ = s.write(p, opts.Flags.Volatile)
 	})
 	onClientCount(n)
 	return 1

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stickyd/stickyd/engineio"
@@ -91,11 +92,14 @@ type Socket struct {
 	mu          sync.Mutex
 	state       int
 	recovered   bool
+	pending     []*Packet // written while the gate is closed (see write)
 	handlers    map[string][]*handler
 	anyHandlers []func(event string, args []json.RawMessage)
 	onDisc      []func(reason string)
 	onDiscing   []func(reason string)
 	acks        map[uint64]func(args []json.RawMessage, err error)
+
+	gate atomic.Bool // closed while connecting: writes wait in pending
 
 	dataMu sync.Mutex
 	data   any
@@ -225,7 +229,7 @@ func (s *Socket) EmitVolatile(event string, args ...any) error {
 	if !s.Connected() {
 		return ErrDisconnected
 	}
-	return s.client.writePacket(p, true)
+	return s.write(p, true)
 }
 
 // EmitWithAck sends event and waits for the client's acknowledgement,
@@ -255,7 +259,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	id := s.nsp.nextAckID()
 	s.acks[id] = func(a []json.RawMessage, err error) { ch <- result{a, err} }
 	s.mu.Unlock()
-	if err := s.client.writePacket(p.WithID(id), false); err != nil {
+	if err := s.write(p.WithID(id), false); err != nil {
 		s.dropAck(id)
 		return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
@@ -289,7 +293,7 @@ func (s *Socket) send(p *Packet) error {
 	if !s.Connected() {
 		return ErrDisconnected
 	}
-	if err := s.client.writePacket(p, false); err != nil {
+	if err := s.write(p, false); err != nil {
 		return fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
 	return nil
@@ -342,6 +346,6 @@ func (s *Socket) Disconnect(close bool) {
 		s.client.disconnectAll()
 		return
 	}
-	_ = s.client.writePacket(newControlPacket(PacketDisconnect, s.nspName, nil), false)
+	_ = s.write(newControlPacket(PacketDisconnect, s.nspName, nil), false)
 	s.onClose("server namespace disconnect")
 }

@@ -42,15 +42,18 @@ func (s *Socket) connect() {
 		nsp.adapter.DelAll(s.id)
 		return
 	}
+	// The socket is reachable (listed, in its rooms) before the CONNECT
+	// answer goes out, as in Node; what is written to it meanwhile waits
+	// behind the gate, so nothing overtakes the answer and the missed
+	// packets.
+	s.gate.Store(true)
 	s.mu.Lock()
 	s.state = stateConnected
 	s.mu.Unlock()
 	nsp.addSocket(s)
 	nsp.adapter.AddAll(s.id, []string{s.id})
-	if session != nil {
-		if len(session.Rooms) > 0 {
-			nsp.adapter.AddAll(s.id, session.Rooms)
-		}
+	if session != nil && len(session.Rooms) > 0 {
+		nsp.adapter.AddAll(s.id, session.Rooms)
 	}
 	_ = c.writePacket(newControlPacket(PacketConnect, s.nspName, connectData(s.id, s.pid)), false)
 	if session != nil {
@@ -58,8 +61,46 @@ func (s *Socket) connect() {
 			_ = c.writePacket(mp, false)
 		}
 	}
+	s.openGate()
 	srv.log.Trace("socket connected", "sid", c.conn.ID(), "nsp", s.nspName, "id", s.id, "recovered", session != nil)
 	nsp.runConnectionHandlers(s)
+}
+
+// write queues p for the client; while the socket's CONNECT answer is not
+// written yet (the gate is closed) a packet waits in order behind it (a
+// volatile one is dropped).
+func (s *Socket) write(p *Packet, volatile bool) error {
+	if s.gate.Load() {
+		s.mu.Lock()
+		if s.gate.Load() {
+			if !volatile {
+				s.pending = append(s.pending, p)
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+	}
+	return s.client.writePacket(p, volatile)
+}
+
+// openGate writes the packets that waited behind the CONNECT answer, in
+// order, then lets later writes through.
+func (s *Socket) openGate() {
+	for {
+		s.mu.Lock()
+		ps := s.pending
+		s.pending = nil
+		if len(ps) == 0 {
+			s.gate.Store(false)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		for _, p := range ps {
+			_ = s.client.writePacket(p, false)
+		}
+	}
 }
 
 // connectData encodes {"sid":..,"pid":..} in that key order.
@@ -231,12 +272,19 @@ func (s *Socket) onClose(reason string) {
 			fn(reason)
 		}
 		rooms := s.nsp.adapter.SocketRooms(s.id)
+		var sess *Session
+		if rec := s.client.srv.opts.ConnectionStateRecovery; rec != nil && recoverableReasons[reason] {
+			sess = &Session{SID: s.id, PID: s.pid, Rooms: rooms, Data: s.Data()}
+			if k, ok := s.nsp.adapter.(SessionKeeper); ok {
+				k.KeepSession(sess) // before the socket leaves its rooms: no gap
+			}
+		}
 		s.nsp.adapter.DelAll(s.id)
 		s.nsp.removeSocket(s)
 		// Persist last: once stored, the session may be restored at once
 		// by a new socket with the same id.
-		if rec := s.client.srv.opts.ConnectionStateRecovery; rec != nil && recoverableReasons[reason] {
-			s.nsp.adapter.PersistSession(&Session{SID: s.id, PID: s.pid, Rooms: rooms, Data: s.Data()})
+		if sess != nil {
+			s.nsp.adapter.PersistSession(sess)
 		}
 		s.mu.Lock()
 		disc := s.onDisc

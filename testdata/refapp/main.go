@@ -11,6 +11,8 @@
 //	ENGINEIO_ECHO=1  a plain Engine.IO echo server at /engine.io/ instead of
 //	               Socket.IO (for the engine.io protocol suite)
 //	RECOVERY=1     connection state recovery on (2 minutes)
+//	REFAPP_FAIL_IF_EXISTS=path  exit 1 at start when path exists (tests
+//	               make a reload's new generation fail with it)
 //
 // Beyond the bench kit's set, namespace /private has a middleware that
 // accepts auth {"token":"letmein"} and refuses others with "unauthorized",
@@ -44,6 +46,11 @@ func main() {
 }
 
 func run(logger hclog.Logger) error {
+	if p := os.Getenv("REFAPP_FAIL_IF_EXISTS"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("refapp: %s exists (REFAPP_FAIL_IF_EXISTS)", p)
+		}
+	}
 	ln, err := worker.Listen()
 	if err != nil {
 		return err

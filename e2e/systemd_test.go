@@ -1,0 +1,330 @@
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// launch runs stickyd like startCluster, but through argv0 (a wrapper such
+// as sh) with extra inherited files; args are stickyd's own arguments
+// (without --listen when files carry the listener).
+func launch(t testing.TB, workers int, wrapper []string, args []string, files []*os.File, env ...string) *cluster {
+	t.Helper()
+	all := []string{"--workers", fmt.Sprint(workers), "--log-level", "debug"}
+	all = append(all, args...)
+	all = append(all, "--", bins.refapp)
+	argv := append(append(append([]string(nil), wrapper...), bins.stickyd), all...)
+	c := &cluster{t: t, done: make(chan struct{})}
+	c.cmd = exec.Command(argv[0], argv[1:]...)
+	c.cmd.Env = append(os.Environ(), env...)
+	c.cmd.ExtraFiles = files
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	c.cmd.Stdout, c.cmd.Stderr = pw, pw
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start stickyd: %v", err)
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			c.mu.Lock()
+			c.logs.WriteString(line + "\n")
+			c.mu.Unlock()
+			if m := addrRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addrc <- m[1] + m[2]:
+				default:
+				}
+			}
+		}
+	}()
+	go func() {
+		c.err = c.cmd.Wait()
+		pw.Close()
+		close(c.done)
+	}()
+	t.Cleanup(c.stop)
+	select {
+	case a := <-addrc:
+		c.Addr, c.URL = a, "http://"+a
+	case <-c.done:
+		t.Fatalf("stickyd exited before listening: %v\n%s", c.err, c.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("stickyd did not log its address within 30s\n%s", c.Logs())
+	}
+	c.waitReady(workers)
+	return c
+}
+
+// notifyListener is a real NOTIFY_SOCKET standing in for systemd.
+type notifyListener struct {
+	conn *net.UnixConn
+	path string
+}
+
+func listenNotify(t testing.TB) *notifyListener {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &notifyListener{conn: c, path: path}
+}
+
+// next returns the next datagram that is not WATCHDOG=1 or a bare STATUS
+// update, counting the watchdog pings.
+func (nl *notifyListener) next(t testing.TB, watchdogs *int) string {
+	t.Helper()
+	buf := make([]byte, 4096)
+	for {
+		nl.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := nl.conn.Read(buf)
+		if err != nil {
+			t.Fatalf("reading NOTIFY_SOCKET: %v", err)
+		}
+		msg := string(buf[:n])
+		switch {
+		case msg == "WATCHDOG=1":
+			*watchdogs++
+		case strings.HasPrefix(msg, "STATUS="):
+		default:
+			return msg
+		}
+	}
+}
+
+// TestNotifySequence: under Type=notify stickyd sends READY=1 once every
+// worker is ready, WATCHDOG=1 at half WATCHDOG_USEC, RELOADING=1 with
+// MONOTONIC_USEC then READY=1 around a reload, and STOPPING=1 on SIGTERM;
+// workers do not inherit NOTIFY_SOCKET.
+func TestNotifySequence(t *testing.T) {
+	nl := listenNotify(t)
+	c := startCluster(t, 2, []string{"--control", controlPath(t), "--shutdown-timeout", "3s"},
+		"NOTIFY_SOCKET="+nl.path, "WATCHDOG_USEC=300000")
+	watchdogs := 0
+	msg := nl.next(t, &watchdogs)
+	if want := "READY=1\nSTATUS=2/2 workers ready (generation 0), 0 sessions"; msg != want {
+		t.Fatalf("first notification %q, want %q", msg, want)
+	}
+	if n := c.readyWorkers(); n < 2 {
+		t.Errorf("READY=1 sent with %d workers ready, want 2", n)
+	}
+	for _, line := range strings.Split(c.Logs(), "\n") {
+		if strings.Contains(line, "worker started") {
+			var pid int
+			if _, err := fmt.Sscanf(line[strings.Index(line, "pid="):], "pid=%d", &pid); err == nil {
+				for _, kv := range workerEnviron(t, pid) {
+					if strings.HasPrefix(kv, "NOTIFY_SOCKET=") || strings.HasPrefix(kv, "WATCHDOG_") {
+						t.Errorf("worker %d inherited %s", pid, kv)
+					}
+				}
+			}
+		}
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		// Drain the socket of watchdog pings until we have seen three.
+		nl.conn.SetReadDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 512)
+		n, err := nl.conn.Read(buf)
+		if err == nil && string(buf[:n]) == "WATCHDOG=1" {
+			watchdogs++
+		} else if err == nil && !strings.HasPrefix(string(buf[:n]), "STATUS=") {
+			return fmt.Errorf("unexpected %q", buf[:n])
+		}
+		if watchdogs < 3 {
+			return fmt.Errorf("%d WATCHDOG=1 seen", watchdogs)
+		}
+		return nil
+	})
+
+	c.Signal(syscall.SIGHUP)
+	msg = nl.next(t, &watchdogs)
+	var usec int64
+	var status string
+	if _, err := fmt.Sscanf(msg, "RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=%s", &usec, &status); err != nil || usec <= 0 {
+		t.Fatalf("reload notification %q (%v), want RELOADING=1 and MONOTONIC_USEC", msg, err)
+	}
+	msg = nl.next(t, &watchdogs)
+	if want := "READY=1\nSTATUS=2/2 workers ready (generation 1)"; !strings.HasPrefix(msg, want) {
+		t.Fatalf("after reload %q, want prefix %q", msg, want)
+	}
+
+	c.Signal(syscall.SIGTERM)
+	msg = nl.next(t, &watchdogs)
+	if !strings.HasPrefix(msg, "STOPPING=1") {
+		t.Fatalf("on SIGTERM %q, want STOPPING=1", msg)
+	}
+	<-c.done
+}
+
+// TestSocketActivation: with LISTEN_FDS/LISTEN_PID set (LISTEN_PID made the
+// primary's own pid through sh's exec), stickyd serves the inherited
+// listening socket, and its workers do not inherit the variables.
+func TestSocketActivation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close() // f keeps the socket listening
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	c := launch(t, 2, []string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`}, []string{"--control", controlPath(t), "--shutdown-timeout", "3s"},
+		[]*os.File{f}, "LISTEN_FDS=1", "LISTEN_FDNAMES=stickyd.socket")
+	if c.Addr != addr {
+		t.Fatalf("stickyd listens on %s, want the inherited %s", c.Addr, addr)
+	}
+	if !strings.Contains(c.Logs(), "socket activation") {
+		t.Errorf("no log line about socket activation")
+	}
+	pc := newPollClient("http://"+addr, 1)
+	defer pc.close()
+	s := pc.open(t)
+	pid := s.whoami(t)
+	for _, kv := range workerEnviron(t, pid) {
+		if strings.HasPrefix(kv, "LISTEN_") {
+			t.Errorf("worker %d inherited %s", pid, kv)
+		}
+	}
+	// The inherited fd is close-on-exec: no worker holds the listener.
+	inode := listenInode(t, addr)
+	holds := func(pid int) bool {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); target == "socket:["+inode+"]" {
+				return true
+			}
+		}
+		return false
+	}
+	if !holds(c.PID()) {
+		t.Errorf("the primary (pid %d) does not hold the listener socket:[%s]", c.PID(), inode)
+	}
+	if holds(pid) {
+		t.Errorf("worker %d holds the activated listener", pid)
+	}
+	c.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("stickyd did not stop")
+	}
+}
+
+// listenInode returns the socket inode of the TCP listener on addr
+// (127.0.0.1:port), from /proc/net/tcp.
+func listenInode(t testing.TB, addr string) string {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	var p int
+	fmt.Sscan(port, &p)
+	want := fmt.Sprintf("0100007F:%04X", p)
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[1] == want && f[3] == "0A" {
+			return f[9]
+		}
+	}
+	t.Fatalf("no listening socket %s in /proc/net/tcp", addr)
+	return ""
+}
+
+// TestSIGTERMDrainsWorkers: on SIGTERM the workers get Drain and exit by
+// themselves (exit status 0, not SIGKILL), WebSocket clients see the
+// connection closed, and stickyd exits 0 within the shutdown timeout, also
+// with an open keep-alive connection and a session that is not polling.
+func TestSIGTERMDrainsWorkers(t *testing.T) {
+	c := startCluster(t, 2, []string{"--shutdown-timeout", "4s", "--control", controlPath(t)})
+	ws, err := dialWS(c.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.close()
+	pc := newPollClient(c.URL, 1)
+	defer pc.close()
+	s := pc.open(t) // an idle session on a kept-alive connection
+	s.whoami(t)
+	start := time.Now()
+	c.Signal(syscall.SIGTERM)
+	if err := ws.waitClosed(10 * time.Second); err != nil {
+		t.Errorf("WebSocket on SIGTERM: %v", err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("stickyd did not exit within 10 s of SIGTERM (shutdown timeout 4 s)")
+	}
+	if took := time.Since(start); took > 6*time.Second {
+		t.Errorf("stickyd took %v to stop, shutdown timeout 4 s", took)
+	}
+	if c.err != nil {
+		t.Errorf("stickyd exited with %v, want 0", c.err)
+	}
+	st := exitStatuses(c.Logs())
+	if len(st) != 2 {
+		t.Fatalf("exit statuses logged for %d workers, want 2: %v", len(st), st)
+	}
+	for inst, status := range st {
+		if status != "exit status 0" {
+			t.Errorf("worker instance %s: %s, want exit status 0 (drained, not killed)", inst, status)
+		}
+	}
+	if strings.Contains(c.Logs(), "did not exit in time") {
+		t.Errorf("workers had to be killed")
+	}
+}
+
+// TestSecondSignalKills: a second SIGTERM during the drain kills the
+// workers at once.
+func TestSecondSignalKills(t *testing.T) {
+	c := startCluster(t, 1, []string{"--shutdown-timeout", "60s", "--control", controlPath(t)})
+	pc := newPollClient(c.URL, 1)
+	defer pc.close()
+	pc.open(t) // never polls again: the worker would wait for it until its deadline
+	c.Signal(syscall.SIGTERM)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if !strings.Contains(c.Logs(), "shutting down") {
+			return errors.New("no 'shutting down' log yet")
+		}
+		return nil
+	})
+	start := time.Now()
+	c.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("stickyd did not exit within 10 s of the second SIGTERM")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("second signal took %v to stop stickyd", took)
+	}
+	for inst, status := range exitStatuses(c.Logs()) {
+		if status != "signal: killed" {
+			t.Errorf("worker %s: %s, want signal: killed", inst, status)
+		}
+	}
+}

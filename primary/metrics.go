@@ -1,0 +1,354 @@
+package primary
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/stickyd/stickyd/ipc"
+)
+
+// Decision is the outcome of routing one connection, the label value of
+// stickyd_routing_decisions_total.
+type Decision int
+
+// Routing decisions.
+const (
+	// DecisionSID: a fresh connection routed to the owner of its sid.
+	DecisionSID Decision = iota
+	// DecisionBalanced: a connection without sid routed by the balancer.
+	DecisionBalanced
+	// DecisionUnknownSID: answered 400 Session ID unknown.
+	DecisionUnknownSID
+	// DecisionHandedBack: a connection a worker handed back, re-routed.
+	DecisionHandedBack
+	// DecisionBadRequest: answered 400 for a bad request line.
+	DecisionBadRequest
+	// DecisionURITooLong: answered 414 for a too long request line.
+	DecisionURITooLong
+	// DecisionNoWorker: answered 503, no worker ready.
+	DecisionNoWorker
+	// DecisionPeekTimeout: closed, no request line within PeekTimeout.
+	DecisionPeekTimeout
+	// DecisionTLSOrH2: closed, a TLS ClientHello or the HTTP/2 preface.
+	DecisionTLSOrH2
+	// DecisionClientClosed: the client closed or reset before a request line.
+	DecisionClientClosed
+
+	numDecisions
+)
+
+var decisionNames = [numDecisions]string{
+	"sid", "balanced", "unknown_sid", "handed_back", "rejected_bad_request",
+	"rejected_uri_too_long", "no_worker_503", "peek_timeout", "tls_or_h2", "client_closed",
+}
+
+// String returns the label value of d.
+func (d Decision) String() string {
+	if d >= 0 && d < numDecisions {
+		return decisionNames[d]
+	}
+	return "Decision(" + strconv.Itoa(int(d)) + ")"
+}
+
+// HandoffBuckets are the bounds (seconds) of the hand-off latency
+// histogram, accept to fd sent: 10 µs to ~1.3 s, doubling.
+var HandoffBuckets = prometheus.ExponentialBuckets(10e-6, 2, 18)
+
+// Hub frame directions, the dir label of the hub metrics.
+const (
+	hubIn  = 0 // worker → hub
+	hubOut = 1 // hub → worker
+)
+
+// hubCounters are the pre-resolved counters of one frame type and direction.
+type hubCounters struct {
+	frames, bytes prometheus.Counter
+}
+
+// Metrics collects the primary's Prometheus metrics in a private registry
+// (with the Go and process collectors). Create it with NewMetrics, give it
+// to Options.Metrics and HubOptions.Metrics, and serve Handler.
+//
+// Every method is safe for concurrent use and is a no-op on a nil
+// *Metrics, so the primary runs without metrics at no cost. The hot-path
+// hooks (accept, routing decision, hand-off, hub frame) touch only counters
+// resolved in advance: one or two atomic adds, no allocation, no map.
+// Gauges (workers by state, sessions, generation) are read from
+// Supervisor.Status at scrape time.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	accepts    prometheus.Counter
+	decisions  [numDecisions]prometheus.Counter
+	latency    prometheus.Histogram
+	handoffs   *prometheus.CounterVec // slot, generation
+	handFailed prometheus.Counter
+	restarts   *prometheus.CounterVec // slot
+
+	hub         [][2]hubCounters // by frame type - ipc.HubTypeFirst; last: unknown
+	hubOrphaned prometheus.Counter
+	hubStalled  prometheus.Counter
+	hubDropped  prometheus.Counter
+
+	sup  atomic.Pointer[Supervisor]
+	base time.Time // origin of the monotonic stamps of now
+
+	mu   sync.Mutex          // guards kids
+	kids map[handoffKey]bool // handoffs children created
+}
+
+type handoffKey struct {
+	slot int
+	gen  uint32
+}
+
+// NewMetrics returns a Metrics with its own registry, which holds the
+// stickyd_* metrics and the Go and process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), kids: make(map[handoffKey]bool), base: time.Now()}
+	m.accepts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "stickyd_connections_accepted_total",
+		Help: "Client TCP connections accepted by the primary.",
+	})
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stickyd_routing_decisions_total",
+		Help: "Connections routed or answered by the primary, by decision.",
+	}, []string{"decision"})
+	for d := range numDecisions {
+		m.decisions[d] = decisions.WithLabelValues(d.String())
+	}
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "stickyd_handoff_duration_seconds",
+		Help:    "Time from accepting a connection to sending its fd to a worker.",
+		Buckets: HandoffBuckets,
+	})
+	m.handoffs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stickyd_handoffs_total",
+		Help: "Connection fds sent to workers (fresh and handed back), by worker slot and generation.",
+	}, []string{"slot", "generation"})
+	m.handFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "stickyd_handoff_failures_total",
+		Help: "Hand-offs that failed (the worker's link broke); the connection was closed.",
+	})
+	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stickyd_worker_restarts_total",
+		Help: "Workers respawned after an exit, by slot.",
+	}, []string{"slot"})
+
+	frames := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stickyd_hub_frames_total",
+		Help: "Adapter frames through the hub, by frame type and direction (in: from workers; out: to workers, volatile frames then dropped included).",
+	}, []string{"type", "dir"})
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stickyd_hub_bytes_total",
+		Help: "Payload bytes of adapter frames through the hub, by frame type and direction.",
+	}, []string{"type", "dir"})
+	var names []string
+	for t := ipc.HubTypeFirst; !strings.HasPrefix(t.String(), "HubType("); t++ {
+		names = append(names, t.String())
+	}
+	names = append(names, "unknown")
+	m.hub = make([][2]hubCounters, len(names))
+	for i, n := range names {
+		for d, dir := range [2]string{"in", "out"} {
+			m.hub[i][d] = hubCounters{frames.WithLabelValues(n, dir), bytes.WithLabelValues(n, dir)}
+		}
+	}
+	m.hubOrphaned = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "stickyd_hub_requests_resolved_by_dead_worker_total",
+		Help: "Cluster requests still awaiting a worker's final response when that worker's hub link ended (its requesters resolve them at once).",
+	})
+	m.hubStalled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "stickyd_hub_stall_timeouts_total",
+		Help: "Hub links closed because the worker's queue stayed full for the stall timeout.",
+	})
+	m.hubDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "stickyd_hub_volatile_dropped_total",
+		Help: "Volatile broadcasts dropped for a worker whose queue was full.",
+	})
+
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.accepts, decisions, m.latency, m.handoffs, m.handFailed, m.restarts,
+		frames, bytes, m.hubOrphaned, m.hubStalled, m.hubDropped,
+		statusCollector{m},
+	)
+	return m
+}
+
+// Registry returns the private registry, for registering more collectors
+// or gathering in tests.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// attach makes s the source of the scrape-time gauges, /healthz and
+// /readyz, and creates the per-slot restart counters. Called by New.
+func (m *Metrics) attach(s *Supervisor) {
+	if m == nil {
+		return
+	}
+	m.sup.Store(s)
+	for i := 1; i <= s.opts.Workers; i++ {
+		m.restarts.WithLabelValues(strconv.Itoa(i))
+	}
+}
+
+// stamp is a monotonic instant: time since Metrics.base, 0 for none.
+type stamp time.Duration
+
+// now returns the current instant when m is collecting, else 0 (so the
+// accept loop reads no clock without metrics). It reads only the
+// monotonic clock, half the cost of time.Now.
+func (m *Metrics) now() stamp {
+	if m == nil {
+		return 0
+	}
+	return stamp(max(time.Since(m.base), 1))
+}
+
+// accepted counts one accepted client connection.
+func (m *Metrics) accepted() {
+	if m != nil {
+		m.accepts.Inc()
+	}
+}
+
+// routed counts one routing decision.
+func (m *Metrics) routed(d Decision) {
+	if m != nil && d >= 0 && d < numDecisions {
+		m.decisions[d].Inc()
+	}
+}
+
+// rejected counts a connection whose request line could not be routed,
+// classifying err as rejectClient does.
+func (m *Metrics) rejected(err error) {
+	if m != nil {
+		m.routed(rejectDecision(err))
+	}
+}
+
+// handoffCounter returns the pre-resolved hand-off counter of a worker
+// (nil without metrics). Call once per instance, not per hand-off.
+func (m *Metrics) handoffCounter(slot int, gen uint32) prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	m.kids[handoffKey{slot, gen}] = true
+	m.mu.Unlock()
+	return m.handoffs.WithLabelValues(strconv.Itoa(slot), strconv.FormatUint(uint64(gen), 10))
+}
+
+// handedOff counts a successful hand-off on c (from handoffCounter) and,
+// unless accepted is 0 (a hand-back), observes its latency.
+func (m *Metrics) handedOff(c prometheus.Counter, accepted stamp) {
+	if m == nil {
+		return
+	}
+	if c != nil {
+		c.Inc()
+	}
+	if accepted != 0 {
+		m.latency.Observe(time.Duration(m.now() - accepted).Seconds())
+	}
+}
+
+// instanceMetrics are the pre-resolved metrics of one worker instance.
+type instanceMetrics struct {
+	handoffs prometheus.Counter // nil without metrics
+}
+
+// forInstance resolves the metrics of a new instance in slot of
+// generation gen. Call once per instance, not per hand-off.
+func (m *Metrics) forInstance(slot int, gen uint32) instanceMetrics {
+	return instanceMetrics{handoffs: m.handoffCounter(slot, gen)}
+}
+
+// handoffDone counts a routed connection: its decision (handed back when
+// handBack, by sid when bySID, else balanced) and, when err is nil, a
+// hand-off to the instance of im with its latency from accepted (zero for
+// a hand-back); else a failed hand-off.
+func (m *Metrics) handoffDone(im instanceMetrics, bySID, handBack bool, accepted stamp, err error) {
+	if m == nil {
+		return
+	}
+	switch {
+	case handBack:
+		m.decisions[DecisionHandedBack].Inc()
+	case bySID:
+		m.decisions[DecisionSID].Inc()
+	default:
+		m.decisions[DecisionBalanced].Inc()
+	}
+	if err != nil {
+		m.handFailed.Inc()
+		return
+	}
+	m.handedOff(im.handoffs, accepted)
+}
+
+// workerRestarted counts a respawn in slot.
+func (m *Metrics) workerRestarted(slot int) {
+	if m != nil {
+		m.restarts.WithLabelValues(strconv.Itoa(slot)).Inc()
+	}
+}
+
+// hubFrame counts one adapter frame of type typ with a payload of n bytes
+// in direction dir (hubIn or hubOut).
+func (m *Metrics) hubFrame(typ byte, n int, dir int) {
+	if m == nil {
+		return
+	}
+	i := int(typ) - int(ipc.HubTypeFirst)
+	if i < 0 || i >= len(m.hub)-1 {
+		i = len(m.hub) - 1
+	}
+	c := &m.hub[i][dir]
+	c.frames.Inc()
+	c.bytes.Add(float64(n))
+}
+
+// hubOrphanedRequests counts n requests left awaiting a worker that left.
+func (m *Metrics) hubOrphanedRequests(n int64) {
+	if m != nil && n > 0 {
+		m.hubOrphaned.Add(float64(n))
+	}
+}
+
+// hubStallTimeout counts a link closed by the stall timeout.
+func (m *Metrics) hubStallTimeout() {
+	if m != nil {
+		m.hubStalled.Inc()
+	}
+}
+
+// hubVolatileDropped counts a dropped volatile broadcast.
+func (m *Metrics) hubVolatileDropped() {
+	if m != nil {
+		m.hubDropped.Inc()
+	}
+}
+
+// pruneHandoffs deletes the hand-off series of generations older than
+// current with no live instance, so reloads do not grow the series set.
+func (m *Metrics) pruneHandoffs(st *Status) {
+	live := make(map[handoffKey]bool, len(st.Workers))
+	for _, w := range st.Workers {
+		live[handoffKey{w.Slot, w.Generation}] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.kids {
+		if k.gen < st.Generation && !live[k] {
+			delete(m.kids, k)
+			m.handoffs.DeleteLabelValues(strconv.Itoa(k.slot), strconv.FormatUint(uint64(k.gen), 10))
+		}
+	}
+}
