@@ -2,7 +2,9 @@ package adapter
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stickyd/stickyd/socketio"
 )
@@ -35,4 +37,39 @@ func BenchmarkClusterBroadcast(b *testing.B) {
 		b.Fatalf("barrier: %v, %v", got, err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkRestoreAcrossWorkers measures one session restored by another
+// worker through a real hub: worker 1 persists a session (two rooms, 10
+// missed packets of ~60 bytes), worker 2's RestoreSession asks the cluster
+// and decodes the answer. The persist and its hub barrier are outside the
+// timer.
+func BenchmarkRestoreAcrossWorkers(b *testing.B) {
+	sopts := socketio.Options{ConnectionStateRecovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute}}
+	tc := newTestClusterWith(b, 2, sopts, Options{RequestTimeout: 2 * time.Second}, nil)
+	w1, w2 := tc.workers[0], tc.workers[1]
+	a1, a2 := w1.cluster.adapterOf(b, "/"), w2.cluster.adapterOf(b, "/")
+	p, err := socketio.NewEventPacket("/", "ev", "0123456789012345678901234567890123456789012345")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		pid, offset := fmt.Sprint("pid-", i), "offset of another worker"
+		a1.InMemoryAdapter.AdoptOffset(pid, offset) // the client's last offset
+		s := &socketio.Session{SID: fmt.Sprint("sid-", i), PID: pid, Rooms: []string{fmt.Sprint("sid-", i), "r"}}
+		a1.KeepSession(s)
+		a1.PersistSession(s)
+		for range 10 {
+			a1.InMemoryAdapter.Broadcast(p, socketio.BroadcastOptions{Rooms: []string{"r"}, Flags: socketio.BroadcastFlags{Local: true}})
+		}
+		w1.synced()
+		b.StartTimer()
+		got, err := a2.RestoreSession(pid, offset)
+		if err != nil || got == nil || len(got.MissedPackets) != 10 {
+			b.Fatalf("restore %d: %v, %v", i, got, err)
+		}
+	}
 }

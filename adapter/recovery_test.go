@@ -15,7 +15,11 @@ import (
 // recoveryCluster starts n workers with connection state recovery on.
 func recoveryCluster(t *testing.T, n int, maxAge, requestTimeout time.Duration) *testCluster {
 	sopts := socketio.Options{ConnectionStateRecovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: maxAge}}
-	return newTestClusterWith(t, n, sopts, Options{RequestTimeout: requestTimeout}, nil)
+	tc := newTestClusterWith(t, n, sopts, Options{RequestTimeout: requestTimeout}, nil)
+	for _, w := range tc.workers {
+		w.synced() // the hub knows the namespace of every worker
+	}
+	return tc
 }
 
 // recoverAuth is the CONNECT auth of a client that recovers session pid.
@@ -152,7 +156,9 @@ func TestRecoveryOnTheSameWorker(t *testing.T) {
 	tc := recoveryCluster(t, 2, time.Minute, 2*time.Second)
 	w1, w2 := tc.workers[0], tc.workers[1]
 	c := dialAuth(t, w1, "c", "")
+	witness := dialAuth(t, w1, "witness", "")
 	w1.socket(t, c.sid).Join("r")
+	w1.socket(t, witness.sid).Join("r")
 	if err := w2.io.To("r").Emit("ev", "before"); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +167,11 @@ func TestRecoveryOnTheSameWorker(t *testing.T) {
 	if err := w2.io.To("r").Emit("ev", "missed"); err != nil {
 		t.Fatal(err)
 	}
-	w2.synced()
+	for _, want := range []string{"before", "missed"} { // w1 has applied both
+		if p, _ := payload(t, witness.next(t)); p != want {
+			t.Fatalf("witness got %q, want %q", p, want)
+		}
+	}
 	c2 := dialAuth(t, w1, "c2", recoverAuth(c.pid, offset))
 	if c2.sid != c.sid {
 		t.Fatalf("restored sid %s, want %s", c2.sid, c.sid)

@@ -322,7 +322,11 @@ func TestSecondSignalKills(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("second signal took %v to stop stickyd", took)
 	}
-	for inst, status := range exitStatuses(c.Logs()) {
+	st := exitStatuses(c.Logs())
+	if len(st) != 1 {
+		t.Fatalf("exit statuses logged for %d workers, want 1: %v", len(st), st)
+	}
+	for inst, status := range st {
 		if status != "signal: killed" {
 			t.Errorf("worker %s: %s, want signal: killed", inst, status)
 		}

@@ -74,12 +74,13 @@ type hubCounters struct {
 // (with the Go and process collectors). Create it with NewMetrics, give it
 // to Options.Metrics and HubOptions.Metrics, and serve Handler.
 //
-// Every method is safe for concurrent use and is a no-op on a nil
-// *Metrics, so the primary runs without metrics at no cost. The hot-path
-// hooks (accept, routing decision, hand-off, hub frame) touch only counters
-// resolved in advance: one or two atomic adds, no allocation, no map.
-// Gauges (workers by state, sessions, generation) are read from
-// Supervisor.Status at scrape time.
+// A Metrics serves one Supervisor (and its hub). Every method is safe for
+// concurrent use; the hooks the primary calls are no-ops on a nil
+// *Metrics, so the primary runs without metrics at the cost of a nil
+// check. The hot-path hooks (accept, routing decision, hand-off, hub frame)
+// touch only counters resolved in advance: a few atomic adds, no
+// allocation, no map, no lock. Gauges (workers by state, sessions,
+// generation) are read from Supervisor.Status at scrape time.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -161,7 +162,7 @@ func NewMetrics() *Metrics {
 	}
 	m.hubOrphaned = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "stickyd_hub_requests_resolved_by_dead_worker_total",
-		Help: "Cluster requests still awaiting a worker's final response when that worker's hub link ended (its requesters resolve them at once).",
+		Help: "Cluster requests a worker had not answered with a final response when its hub link ended; their requesters resolve them at once. Includes requests it would never have answered (a serverSideEmit or broadcast with acks left unacked).",
 	})
 	m.hubStalled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "stickyd_hub_stall_timeouts_total",

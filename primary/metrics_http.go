@@ -41,8 +41,11 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Healthy reports whether the attached Supervisor is running (Run called
-// and shutdown not begun).
+// and shutdown not begun); false for a nil Metrics.
 func (m *Metrics) Healthy() bool {
+	if m == nil {
+		return false
+	}
 	s := m.sup.Load()
 	return s != nil && s.started.Load() && !s.isClosing()
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,9 @@ func TestNilMetrics(t *testing.T) {
 	if m.now() != 0 {
 		t.Errorf("nil Metrics read the clock")
 	}
+	if m.Healthy() || m.Ready() {
+		t.Errorf("nil Metrics reports healthy or ready")
+	}
 }
 
 // TestMetricsExposition drives every hook once and checks the scraped
@@ -309,5 +313,49 @@ func BenchmarkMetricsHubFrame(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestPruneHandoffs: hand-off series of an older generation stay while an
+// instance of it lives (draining) and go once none does, so reloads do not
+// grow the series set; the current generation's stay even when idle.
+func TestPruneHandoffs(t *testing.T) {
+	m := NewMetrics()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	for _, k := range []handoffKey{{1, 0}, {2, 0}, {1, 1}, {2, 1}} {
+		m.handedOff(m.forInstance(k.slot, k.gen).handoffs, 0)
+	}
+	series := func() []string {
+		var got []string
+		for _, s := range scrape(t, srv.URL+"/metrics")["stickyd_handoffs_total"].GetMetric() {
+			var slot, gen string
+			for _, lp := range s.GetLabel() {
+				switch lp.GetName() {
+				case "slot":
+					slot = lp.GetValue()
+				case "generation":
+					gen = lp.GetValue()
+				}
+			}
+			got = append(got, slot+"/"+gen)
+		}
+		return got
+	}
+	tests := []struct {
+		name string
+		st   Status
+		want []string
+	}{
+		{"slot 1 of generation 0 still draining", Status{Generation: 1, Workers: []WorkerStatus{
+			{Slot: 1, Generation: 0, State: Draining}, {Slot: 1, Generation: 1}, {Slot: 2, Generation: 1},
+		}}, []string{"1/0", "1/1", "2/1"}},
+		{"generation 0 gone", Status{Generation: 1, Workers: []WorkerStatus{{Slot: 2, Generation: 1}}}, []string{"1/1", "2/1"}},
+	}
+	for _, tt := range tests {
+		m.pruneHandoffs(&tt.st)
+		if got := series(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: series %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -51,7 +51,10 @@
 // timeout, forced close, server shutting down, forced server close) is
 // persisted; a client that reconnects within the window with auth
 // {"pid":..,"offset":..} gets its id, pid, rooms and Data back, then the
-// broadcasts it missed, and Socket.Recovered reports true. Unlike Node,
+// broadcasts it missed, and Socket.Recovered reports true. A connecting
+// socket is in its rooms before its CONNECT answer goes out (as in Node),
+// and what is written to it meanwhile waits behind the answer and the
+// missed packets, so nothing overtakes them. Unlike Node,
 // the missed packets are sent after the middlewares accepted the socket
 // (unless SkipMiddlewares) and after the CONNECT answer; the client buffers
 // them either way. Recovery state lives in the in-memory adapter of the
