@@ -79,6 +79,8 @@ func runFakeWorker(mode string) {
 			}
 		}
 		switch r.URL.Path {
+		case "/addr":
+			fmt.Fprintf(w, "%s", r.RemoteAddr) // the client address the primary sent
 		case "/sid":
 			sid, _ := ipc.NewSID(inst)
 			fmt.Fprintf(w, "%s", sid)
@@ -119,7 +121,7 @@ func runFakeWorker(mode string) {
 			if len(m.Prefix) > 0 {
 				c = &prefixConn{Conn: c, r: bufio.NewReader(io.MultiReader(bytes.NewReader(m.Prefix), c))}
 			}
-			conns <- c
+			conns <- &addrConn{Conn: c, addr: m.Addr}
 		case ipc.MsgDrain:
 			if mode == "nodrain" {
 				continue
@@ -184,3 +186,16 @@ type prefixConn struct {
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// addrConn reports the client address of the hand-off message.
+type addrConn struct {
+	net.Conn
+	addr string
+}
+
+func (c *addrConn) RemoteAddr() net.Addr { return addrString(c.addr) }
+
+type addrString string
+
+func (a addrString) Network() string { return "tcp" }
+func (a addrString) String() string  { return string(a) }

@@ -10,21 +10,15 @@ import (
 
 var peekBufs = sync.Pool{New: func() any { return new([MaxRequestLine]byte) }}
 
-// peekRequestLine waits until the connection behind rc holds a complete
-// request line (or bytes that can never form one) and parses it, without
-// consuming anything: it reads with MSG_PEEK. It honours the read deadline
-// of the connection rc belongs to. Go's poller is edge-triggered, so after
-// a peek that shows no new bytes the callback returns false to wait for the
-// next readiness event.
-func peekRequestLine(rc syscall.RawConn) (RequestLine, error) {
-	bp := peekBufs.Get().(*[MaxRequestLine]byte)
-	defer peekBufs.Put(bp)
-	buf := bp[:]
-	var (
-		rl   RequestLine
-		perr error
-		prev = -1
-	)
+// peek waits until the bytes waiting on the connection behind rc satisfy
+// done (it returns true or an error), without consuming anything: it reads
+// with MSG_PEEK into buf. It honours the read deadline of the connection rc
+// belongs to. Go's poller is edge-triggered, so after a peek that shows no
+// new bytes the callback returns false to wait for the next readiness
+// event. done must decide once buf is full.
+func peek(rc syscall.RawConn, buf []byte, done func(b []byte) (bool, error)) error {
+	var perr error
+	prev := -1
 	err := rc.Read(func(fd uintptr) bool {
 		for {
 			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
@@ -43,13 +37,29 @@ func peekRequestLine(rc syscall.RawConn) (RequestLine, error) {
 				return false // nothing new since the last look
 			}
 			prev = n
-			var complete bool
-			rl, complete, perr = ParseRequestLine(buf[:n])
-			return complete || perr != nil
+			var ok bool
+			ok, perr = done(buf[:n])
+			return ok || perr != nil
 		}
 	})
 	if err != nil {
-		return rl, err
+		return err
 	}
-	return rl, perr
+	return perr
+}
+
+// peekRequestLine waits until the connection behind rc holds a complete
+// request line (or bytes that can never form one) and parses it, without
+// consuming anything.
+func peekRequestLine(rc syscall.RawConn) (RequestLine, error) {
+	bp := peekBufs.Get().(*[MaxRequestLine]byte)
+	defer peekBufs.Put(bp)
+	var rl RequestLine
+	err := peek(rc, bp[:], func(b []byte) (bool, error) {
+		var complete bool
+		var err error
+		rl, complete, err = ParseRequestLine(b)
+		return complete, err
+	})
+	return rl, err
 }

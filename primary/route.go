@@ -93,7 +93,11 @@ func (s *Supervisor) serveClient(c *net.TCPConn) {
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(s.opts.PeekTimeout))
-	rl, err := peekRequestLine(rc)
+	addr, err = s.clientAddr(c, rc, addr)
+	var rl RequestLine
+	if err == nil {
+		rl, err = peekRequestLine(rc)
+	}
 	if !s.untrackClient(c) {
 		c.Close()
 		return
@@ -114,7 +118,7 @@ func (s *Supervisor) rejectClient(c *net.TCPConn, addr string, err error) {
 	case errors.Is(err, ErrBadRequest):
 		s.log.Debug("bad request line", "client", addr, "error", err)
 		s.answer(c, c, respBadRequest)
-	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2):
+	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2), errors.Is(err, ErrProxyHeader):
 		s.log.Warn("closing connection", "client", addr, "reason", err)
 		c.Close()
 	case errors.Is(err, os.ErrDeadlineExceeded):

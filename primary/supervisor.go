@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -48,6 +49,14 @@ type Options struct {
 	// delays grow 1.5x from RestartInitial up to RestartMax and start over
 	// after a worker was ready for HealthyAfter.
 	RestartInitial, RestartMax, HealthyAfter time.Duration
+	// ClientAddr says where a client's address (for ip-hash and the
+	// worker's RemoteAddr) comes from: ClientAddrPeer ("" too),
+	// ClientAddrXFF or ClientAddrProxy. The last two apply only to
+	// connections from TrustedProxies.
+	ClientAddr string
+	// TrustedProxies are the upstreams whose X-Forwarded-For or PROXY
+	// header is believed.
+	TrustedProxies []netip.Prefix
 	// Hub receives authenticated hub links; nil means a hub that closes them.
 	Hub Hub
 	// Logger receives the primary's and the workers' log lines; nil means
@@ -99,6 +108,15 @@ func New(opts Options) (*Supervisor, error) {
 		if *d < 0 {
 			return nil, fmt.Errorf("%w: negative duration %v", ErrBadOptions, *d)
 		}
+	}
+	switch opts.ClientAddr {
+	case "", ClientAddrPeer:
+	case ClientAddrXFF, ClientAddrProxy:
+		if len(opts.TrustedProxies) == 0 {
+			return nil, fmt.Errorf("%w: client address from %s needs trusted proxies", ErrBadOptions, opts.ClientAddr)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown client address source %q", ErrBadOptions, opts.ClientAddr)
 	}
 	policy, err := balance.New(opts.Balance)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -48,6 +49,8 @@ type config struct {
 	peekTimeout     time.Duration
 	startTimeout    time.Duration
 	shutdownTimeout time.Duration
+	clientAddr      string
+	trustedProxies  []netip.Prefix
 	argv            []string
 }
 
@@ -61,6 +64,17 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.peekTimeout, "peek-timeout", primary.DefaultPeekTimeout, "how long a client may take to send its request line")
 	fs.DurationVar(&cfg.startTimeout, "start-timeout", primary.DefaultStartTimeout, "how long a worker may take to become ready before it is killed and respawned")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", primary.DefaultShutdownTimeout, "how long workers may drain on SIGTERM/SIGINT before they are killed")
+	fs.StringVar(&cfg.clientAddr, "client-addr", primary.ClientAddrPeer, "where a client's address (ip-hash, the worker's RemoteAddr) comes from: peer, x-forwarded-for or proxy-protocol (v1); the last two only for --trusted-proxy peers")
+	fs.Func("trusted-proxy", "CIDR or address of an upstream proxy whose X-Forwarded-For or PROXY header is believed (repeatable, or comma-separated)", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			p, err := parsePrefix(strings.TrimSpace(f))
+			if err != nil {
+				return err
+			}
+			cfg.trustedProxies = append(cfg.trustedProxies, p)
+		}
+		return nil
+	})
 	return fs
 }
 
@@ -102,6 +116,9 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 	if _, err := exec.LookPath(cfg.argv[0]); err != nil {
 		return nil, fs, fmt.Errorf("app %q: %w", cfg.argv[0], err)
 	}
+	if cfg.clientAddr != primary.ClientAddrPeer && len(cfg.trustedProxies) == 0 {
+		return nil, fs, fmt.Errorf("--client-addr %s needs --trusted-proxy", cfg.clientAddr)
+	}
 	if _, err := balance.New(cfg.balance); err != nil {
 		return nil, fs, fmt.Errorf("--balance: %w", err)
 	}
@@ -141,6 +158,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		StartTimeout:    cfg.startTimeout,
 		ShutdownTimeout: cfg.shutdownTimeout,
 		Logger:          log,
+		ClientAddr:      cfg.clientAddr,
+		TrustedProxies:  cfg.trustedProxies,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "stickyd: %v\n", err)
@@ -159,4 +178,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// parsePrefix accepts a CIDR or a single address.
+func parsePrefix(v string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(v); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not a CIDR or address: %q", v)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
