@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/socketio"
 )
 
@@ -66,7 +67,7 @@ func (f *fixture) received(t *testing.T, origin *testWorker) map[string]int {
 }
 
 func TestBroadcastExactlyOnce(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	f := newFixture(t, nil)
 	tests := []struct {
 		name   string
@@ -119,7 +120,7 @@ func TestBroadcastExactlyOnce(t *testing.T) {
 }
 
 func TestBroadcastOrder(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	f := newFixture(t, nil)
 	const n = 200
 	for i := 0; i < n; i++ {
@@ -162,7 +163,7 @@ func fetchRooms(t *testing.T, w *testWorker) map[string][]string {
 }
 
 func TestSocketsJoinLeaveDisconnectFromAnotherWorker(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	f := newFixture(t, nil)
 	// Worker 3 holds none of r1's sockets.
 	f.w3.io.In("r1").Except(f.b1.sid).SocketsJoin("k")
@@ -219,7 +220,7 @@ type userData struct {
 }
 
 func TestFetchSocketsAndRemoteSockets(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	f := newFixture(t, nil)
 	f.w1.socket(t, f.a1.sid).SetData(userData{User: "u1"})
 	socks, err := f.w3.io.FetchSockets(context.Background())
@@ -279,7 +280,7 @@ func TestFetchSocketsAndRemoteSockets(t *testing.T) {
 	var rooms []string
 	wantRooms := []string{f.a1.sid, f.b1.sid, f.a3.sid, "r1", "r2"}
 	sort.Strings(wantRooms)
-	checkFor(t, wait, time.Millisecond, func() error {
+	testutil.CheckFor(t, wait, time.Millisecond, func() error {
 		rooms, err = Rooms(context.Background(), f.w1.io.Of("/"))
 		if err != nil || !slices.Equal(rooms, wantRooms) {
 			return fmt.Errorf("cluster rooms %v (%v), want %v", rooms, err, wantRooms)
@@ -305,7 +306,7 @@ func (c *Cluster) adapterOf(t testing.TB, nsp string) *Adapter {
 }
 
 func TestServerSideEmitAndServerCount(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	notes := make(chan string, 8)
 	f := newFixture(t, func(w *testWorker) {
 		id := w.id
@@ -354,7 +355,7 @@ func TestServerSideEmitAndServerCount(t *testing.T) {
 }
 
 func TestBroadcastWithAcks(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	f := newFixture(t, nil)
 	got, err := f.w3.io.To("r1", "r2").Timeout(wait).EmitWithAck(context.Background(), "ask")
 	if err != nil {
@@ -405,7 +406,7 @@ func (b blockingData) MarshalJSON() ([]byte, error) {
 func TestDeadWorkerResolvesAtOnce(t *testing.T) {
 	for _, how := range []string{"fetchSockets", "serverSideEmit"} {
 		t.Run(how, func(t *testing.T) {
-			leakCheck(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			block := blockingData{entered: make(chan struct{}), once: &sync.Once{}, release: make(chan struct{})}
 			f := newFixture(t, func(w *testWorker) {
 				id := w.id
@@ -476,7 +477,7 @@ func TestDeadWorkerResolvesAtOnce(t *testing.T) {
 }
 
 func TestBroadcastAckWorkerDies(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	f := newFixture(t, nil)
 	type result struct {
 		got []json.RawMessage
@@ -512,7 +513,7 @@ func TestBroadcastAckWorkerDies(t *testing.T) {
 }
 
 func TestJoinIsVisibleWhenItReturns(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	f := newFixture(t, nil)
 	t.Run("socket join", func(t *testing.T) {
 		for i := 0; i < 20; i++ {

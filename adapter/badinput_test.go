@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
 )
@@ -66,7 +67,7 @@ func (r *rogue) next(t *testing.T) ipc.HubMessage {
 }
 
 func TestBadInputFromAnotherWorker(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := newTestCluster(t, 2, nil)
 	w1, w2 := tc.workers[0], tc.workers[1]
 	a := dial(t, w1, "a", nil)

@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
 	"github.com/stickyd/stickyd/worker"
 )
 
 func TestNewClusterJoinErrors(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	t.Run("hub silent", func(t *testing.T) {
 		wc, hc := socketPair(t)
 		defer hc.Close()
@@ -68,7 +69,7 @@ func TestStandaloneUsesInMemoryAdapter(t *testing.T) {
 }
 
 func TestLinkLostServesAlone(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := newTestCluster(t, 2, nil)
 	w1, w2 := tc.workers[0], tc.workers[1]
 	c := dial(t, w1, "c", nil)
@@ -95,7 +96,7 @@ func TestLinkLostServesAlone(t *testing.T) {
 	if e := c.next(t); e.name != "ev" {
 		t.Fatalf("got %q, want ev", e.name)
 	}
-	checkFor(t, wait, time.Millisecond, func() error {
+	testutil.CheckFor(t, wait, time.Millisecond, func() error {
 		if n, _ := w2.io.ServerCount(context.Background()); n != 1 {
 			return errors.New("worker 2 still counts worker 1")
 		}

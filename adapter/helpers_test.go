@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/primary"
 	"github.com/stickyd/stickyd/socketio"
@@ -24,46 +24,10 @@ import (
 // wait bounds every wait in these tests; reaching it is a failure.
 const wait = 10 * time.Second
 
-func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
-func fdCount(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// leakCheck fails the test if goroutines or fds outlive it; register it
-// first so its cleanup runs last.
-func leakCheck(t testing.TB) {
-	g, fds := runtime.NumGoroutine(), fdCount(t)
-	t.Cleanup(func() {
-		checkFor(t, wait, 5*time.Millisecond, func() error {
-			if n := runtime.NumGoroutine(); n > g {
-				buf := make([]byte, 1<<16)
-				return fmt.Errorf("%d goroutines, had %d:\n%s", n, g, buf[:runtime.Stack(buf, true)])
-			}
-			if n := fdCount(t); n > fds {
-				return fmt.Errorf("%d fds, had %d", n, fds)
-			}
-			return nil
-		})
-	})
-}
+// leakWait is how long adapter tests give fds and goroutines to come back
+// to their baseline (testutil.CheckNoLeaks; call it first in a test so its
+// cleanup runs last).
+var leakWait = testutil.Within(wait, 5*time.Millisecond)
 
 func socketPair(t testing.TB) (net.Conn, net.Conn) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -145,7 +109,7 @@ func newTestClusterWith(t testing.TB, n int, sopts socketio.Options, copts Optio
 		want[i] = uint32(i + 1)
 	}
 	for _, w := range tc.workers {
-		checkFor(t, wait, time.Millisecond, func() error {
+		testutil.CheckFor(t, wait, time.Millisecond, func() error {
 			if got := w.cluster.Instances(); !slices.Equal(got, want) {
 				return fmt.Errorf("worker %d sees %v, want %v", w.id, got, want)
 			}
@@ -158,7 +122,7 @@ func newTestClusterWith(t testing.TB, n int, sopts socketio.Options, copts Optio
 // waitRoom waits until the hub routes room of "/" to exactly ids.
 func (tc *testCluster) waitRoom(t testing.TB, room string, ids ...uint32) {
 	t.Helper()
-	checkFor(t, wait, time.Millisecond, func() error {
+	testutil.CheckFor(t, wait, time.Millisecond, func() error {
 		if got := tc.hub.RoomInstances("/", room); !slices.Equal(got, ids) {
 			return fmt.Errorf("room %q on %v, want %v", room, got, ids)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
 )
@@ -79,7 +80,7 @@ func missed(t *testing.T, c *client, w *testWorker) ([]string, string) {
 }
 
 func TestRecoveryAcrossWorkers(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 3, time.Minute, 2*time.Second)
 	w1, w2, w3 := tc.workers[0], tc.workers[1], tc.workers[2]
 
@@ -152,7 +153,7 @@ func TestRecoveryAcrossWorkers(t *testing.T) {
 }
 
 func TestRecoveryOnTheSameWorker(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 2, time.Minute, 2*time.Second)
 	w1, w2 := tc.workers[0], tc.workers[1]
 	c := dialAuth(t, w1, "c", "")
@@ -186,7 +187,7 @@ func TestRecoveryOnTheSameWorker(t *testing.T) {
 }
 
 func TestRecoveryExpired(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 2, 200*time.Millisecond, 2*time.Second)
 	w1, w2 := tc.workers[0], tc.workers[1]
 	c := dialAuth(t, w1, "c", "")
@@ -209,7 +210,7 @@ func TestRecoveryExpired(t *testing.T) {
 }
 
 func TestRecoveryHolderDied(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	// A request timeout longer than the connect wait: the answer must
 	// come because the holder is known gone, not because time ran out.
 	tc := recoveryCluster(t, 3, time.Minute, 10*wait)
@@ -230,7 +231,7 @@ func TestRecoveryHolderDied(t *testing.T) {
 }
 
 func TestRecoveryConcurrentRestores(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 3, time.Minute, 2*time.Second)
 	w1, w2, w3 := tc.workers[0], tc.workers[1], tc.workers[2]
 	c := dialAuth(t, w1, "c", "")
@@ -270,7 +271,7 @@ func TestRecoveryConcurrentRestores(t *testing.T) {
 // A holder that does not answer, or answers garbage, gives a fresh session
 // once the request timeout passes (or at once for an answer).
 func TestRecoveryBadHolder(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 1, time.Minute, 300*time.Millisecond)
 	w1 := tc.workers[0]
 	r := newRogue(t, tc, 9)
@@ -322,7 +323,7 @@ func TestRecoveryBadHolder(t *testing.T) {
 
 // A malformed restore request from another worker is answered empty.
 func TestRecoveryBadRequest(t *testing.T) {
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 1, time.Minute, 2*time.Second)
 	r := newRogue(t, tc, 9)
 	tests := []struct {

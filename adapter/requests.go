@@ -65,35 +65,31 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wa
 // live worker (socket id rooms included), sorted, or what arrived and an
 // error wrapping socketio.ErrTimeout when ctx is done.
 func (a *Adapter) ClusterRooms(ctx context.Context) ([]string, error) {
-	rooms := a.InMemoryAdapter.Rooms()
-	err := a.gather(ctx, "rooms", nil, []byte{reqRooms}, func(_ uint32, payload []byte) error {
-		r := reader{b: payload}
-		got := r.strs()
-		if err := r.end(); err != nil {
-			return err
-		}
-		rooms = append(rooms, got...)
-		return nil
-	})
-	slices.Sort(rooms)
-	return slices.Compact(rooms), err
+	return a.gatherStrings(ctx, "rooms", nil, []byte{reqRooms}, a.InMemoryAdapter.Rooms())
 }
 
 // ClusterSockets lists the ids of the sockets in any of rooms (every socket
 // of the namespace when rooms is empty) on every live worker, sorted.
 func (a *Adapter) ClusterSockets(ctx context.Context, rooms []string) ([]string, error) {
-	ids := a.InMemoryAdapter.Sockets(rooms)
-	err := a.gather(ctx, "sockets", rooms, appendList([]byte{reqSockets}, []string(nil)), func(_ uint32, payload []byte) error {
+	return a.gatherStrings(ctx, "sockets", rooms, appendList([]byte{reqSockets}, []string(nil)), a.InMemoryAdapter.Sockets(rooms))
+}
+
+// gatherStrings is gather for a request that every worker answers with a
+// list of strings: it returns local and all the lists that arrived, sorted
+// and without repeats (and gather's error, if any).
+func (a *Adapter) gatherStrings(ctx context.Context, what string, rooms []string, payload []byte, local []string) ([]string, error) {
+	all := local
+	err := a.gather(ctx, what, rooms, payload, func(_ uint32, payload []byte) error {
 		r := reader{b: payload}
 		got := r.strs()
 		if err := r.end(); err != nil {
 			return err
 		}
-		ids = append(ids, got...)
+		all = append(all, got...)
 		return nil
 	})
-	slices.Sort(ids)
-	return slices.Compact(ids), err
+	slices.Sort(all)
+	return slices.Compact(all), err
 }
 
 // gather runs a request whose every asked worker sends one final response,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // rawWSDial opens a websocket session with a bare net.Conn (no client
@@ -79,7 +80,7 @@ func idleCost(tb testing.TB, n int) (bytesPer, goroutinesPer float64) {
 		conns[i] = rawWSDial(tb, addr, srv.Options().Path)
 	}
 	// writers exit once the open packet went out
-	checkFor(tb, 10*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(tb, 10*time.Second, time.Millisecond, func() error {
 		if g := runtime.NumGoroutine() - g0; g > n {
 			return fmt.Errorf("%d goroutines for %d sessions", g, n)
 		}
@@ -115,7 +116,7 @@ func TestIdleSessionCost(t *testing.T) {
 	// Drop the clients' idle keep-alive connections (and their net/http
 	// goroutines); the sessions must remain without any goroutine.
 	srv.ts.CloseClientConnections()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if g := runtime.NumGoroutine() - g0; g > 0 {
 			return fmt.Errorf("%d goroutines for 50 idle polling sessions", g)
 		}
@@ -178,7 +179,7 @@ func BenchmarkFrameFanout(b *testing.B) {
 			c.Close()
 		}
 	}()
-	checkFor(b, 10*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(b, 10*time.Second, time.Millisecond, func() error {
 		if received.Load() < sockets {
 			return fmt.Errorf("%d open packets", received.Load())
 		}

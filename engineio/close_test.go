@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestSocketCloseFlushesQueue(t *testing.T) {
@@ -69,7 +69,7 @@ func TestServerClose(t *testing.T) {
 	pending := make(chan resp, 1)
 	go func() { pending <- c.get() }()
 	so := srv.Socket(c.sid)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		so.mu.Lock()
 		defer so.mu.Unlock()
 		if so.poll.get == nil {
@@ -245,7 +245,7 @@ func TestSessionHooksAndIDs(t *testing.T) {
 	}
 	srv.Socket("id-b").Close()
 	c.get()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if opened.Load() != 1 || closed.Load() != 1 {
 			return errors.New("hooks not called once each")
 		}
@@ -254,7 +254,7 @@ func TestSessionHooksAndIDs(t *testing.T) {
 }
 
 func TestNoGoroutineLeak(t *testing.T) {
-	base := runtime.NumGoroutine()
+	leaks := testutil.TakeBaseline(t, testutil.GoroutinesOnly(), testutil.ExtraGoroutines(4)) // httptest server's accept loop and friends
 	srv := newTestServer(t, Options{PingInterval: 20 * time.Millisecond, PingTimeout: time.Second})
 	var wss []*wsClient
 	for i := 0; i < 10; i++ {
@@ -265,7 +265,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		c.handshake()
 		c.post("4x")
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if srv.ClientsCount() != 20 {
 			return errors.New("sessions not open")
 		}
@@ -278,5 +278,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	srv.ts.CloseClientConnections()
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	checkGoroutines(t, base+4) // httptest server's accept loop and friends
+	leaks.Check(t)
 }

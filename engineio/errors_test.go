@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestRequestErrors(t *testing.T) {
@@ -144,7 +145,7 @@ func TestPollingConcurrentGet(t *testing.T) {
 	first := make(chan resp, 1)
 	go func() { first <- c.get() }()
 	so := srv.Socket(c.sid)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		so.mu.Lock()
 		defer so.mu.Unlock()
 		if so.poll.get == nil {
@@ -173,7 +174,7 @@ func TestPollingClientCloseReleasesGet(t *testing.T) {
 	pending := make(chan resp, 1)
 	go func() { pending <- c.get() }()
 	so := srv.Socket(c.sid)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		so.mu.Lock()
 		defer so.mu.Unlock()
 		if so.poll.get == nil {

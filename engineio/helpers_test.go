@@ -5,30 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
-
-// checkFor calls fn every interval until it returns nil or timeout passes,
-// then fails the test with fn's last error.
-func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
 
 type closeEvent struct {
 	sid    string
@@ -222,18 +204,3 @@ func (w *wsClient) readSkipPings() string {
 		}
 	}
 }
-
-// checkGoroutines fails if, within a few seconds, the goroutine count does
-// not come back to at most base.
-func checkGoroutines(t testing.TB, base int) {
-	t.Helper()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-		if n := runtime.NumGoroutine(); n > base {
-			buf := make([]byte, 1<<16)
-			return fmt.Errorf("%d goroutines, want <= %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
-		}
-		return nil
-	})
-}
-
-func runtimeGoroutines() int { return runtime.NumGoroutine() }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestSessionRequestErrors(t *testing.T) {
@@ -144,7 +145,7 @@ func TestPollClientGoneIsTransportError(t *testing.T) {
 		done <- err
 	}()
 	so := srv.Socket(c.sid)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		so.mu.Lock()
 		defer so.mu.Unlock()
 		if so.poll.get == nil {
@@ -189,7 +190,7 @@ func TestMessageDataOwnedByCallee(t *testing.T) {
 }
 
 func TestLeakAfterUpgradeAndClose(t *testing.T) {
-	base := runtimeGoroutines()
+	leaks := testutil.TakeBaseline(t, testutil.GoroutinesOnly(), testutil.ExtraGoroutines(4)) // httptest server's accept loop and friends
 	func() {
 		srv := newTestServer(t, Options{})
 		c := newPollClient(t, srv.url)
@@ -198,7 +199,7 @@ func TestLeakAfterUpgradeAndClose(t *testing.T) {
 		ws.send("2probe")
 		ws.mustRead()
 		ws.send("5")
-		checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 			if srv.Socket(c.sid).Transport() != "websocket" {
 				return errors.New("not upgraded")
 			}
@@ -213,7 +214,7 @@ func TestLeakAfterUpgradeAndClose(t *testing.T) {
 		srv.ts.CloseClientConnections()
 	}()
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	checkGoroutines(t, base+4)
+	leaks.Check(t)
 }
 
 // TestWebSocketFrameBeforeUpgradeResponse: a client that sends a frame

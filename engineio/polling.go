@@ -121,25 +121,44 @@ func (p *pollTransport) releaseLocked() {
 	}
 }
 
-// serveGet serves a poll GET (handshake is true for the handshake request):
-// it answers at once when frames are queued, else blocks until frames are
-// handed over or the client goes away ("transport error").
-func (s *Socket) serveGet(w http.ResponseWriter, r *http.Request, handshake bool) {
+// lockPoll locks s.mu and returns the session's polling transport, for a
+// GET or POST on it. When the session is closed (400 "Session ID unknown")
+// or has upgraded meanwhile (400 "Bad request"), it answers w itself,
+// unlocks s.mu and returns nil; otherwise s.mu stays held.
+func (s *Socket) lockPoll(w http.ResponseWriter) *pollTransport {
 	s.mu.Lock()
-	p := s.poll
 	switch {
 	case s.state == stateClosed:
 		s.mu.Unlock()
 		writeRequestError(w, CodeUnknownSID, "")
-		return
-	case p == nil: // upgraded meanwhile
+		return nil
+	case s.poll == nil: // upgraded meanwhile
 		s.mu.Unlock()
 		writeRequestError(w, CodeBadRequest, "")
+		return nil
+	}
+	return s.poll
+}
+
+// refuseLocked answers a request that breaks the polling protocol: it
+// unlocks s.mu (held on entry), closes the session with "transport error"
+// and err, and answers w with an empty 400.
+func (s *Socket) refuseLocked(w http.ResponseWriter, err error) {
+	s.mu.Unlock()
+	s.terminate(ReasonTransportError, err)
+	writeEmpty(w, http.StatusBadRequest)
+}
+
+// serveGet serves a poll GET (handshake is true for the handshake request):
+// it answers at once when frames are queued, else blocks until frames are
+// handed over or the client goes away ("transport error").
+func (s *Socket) serveGet(w http.ResponseWriter, r *http.Request, handshake bool) {
+	p := s.lockPoll(w)
+	if p == nil {
 		return
-	case p.get != nil:
-		s.mu.Unlock()
-		s.terminate(ReasonTransportError, ErrPollOverlap)
-		writeEmpty(w, http.StatusBadRequest)
+	}
+	if p.get != nil {
+		s.refuseLocked(w, ErrPollOverlap)
 		return
 	}
 	var frames []*Frame
@@ -204,26 +223,16 @@ func (s *Socket) writePayload(w http.ResponseWriter, frames []*Frame, handshake 
 // servePost serves a data POST: it decodes the payload and handles its
 // packets in order, then answers 200 "ok" (text/html, as Node).
 func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	p := s.poll
+	p := s.lockPoll(w)
+	if p == nil {
+		return
+	}
 	switch {
-	case s.state == stateClosed:
-		s.mu.Unlock()
-		writeRequestError(w, CodeUnknownSID, "")
-		return
-	case p == nil:
-		s.mu.Unlock()
-		writeRequestError(w, CodeBadRequest, "")
-		return
 	case p.posting:
-		s.mu.Unlock()
-		s.terminate(ReasonTransportError, ErrPollOverlap)
-		writeEmpty(w, http.StatusBadRequest)
+		s.refuseLocked(w, ErrPollOverlap)
 		return
 	case r.Header.Get("Content-Type") == "application/octet-stream":
-		s.mu.Unlock()
-		s.terminate(ReasonTransportError, ErrBadContent)
-		writeEmpty(w, http.StatusBadRequest)
+		s.refuseLocked(w, ErrBadContent)
 		return
 	}
 	p.posting = true

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 var openRE = regexp.MustCompile(`^\{"sid":"([A-Za-z0-9_-]{20})","upgrades":(\[[^\]]*\]),"pingInterval":(\d+),"pingTimeout":(\d+),"maxPayload":(\d+)\}$`)
@@ -122,7 +123,7 @@ func TestPollingLongPollReleasedByWrite(t *testing.T) {
 	go func() { got <- c.get() }()
 	so := srv.Socket(c.sid)
 	// WriteVolatile succeeds only once the GET is pending.
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if !so.WriteVolatile(NewTextFrame([]byte("v"))) {
 			return errors.New("GET not pending yet")
 		}
@@ -180,7 +181,7 @@ func TestUpgrade(t *testing.T) {
 	pending := make(chan resp, 1)
 	go func() { pending <- c.get() }()
 	so := srv.Socket(c.sid)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		so.mu.Lock()
 		defer so.mu.Unlock()
 		if so.poll.get == nil {

@@ -12,13 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
 // TestSendConnFD passes a real TCP connection's fd and talks through the
 // received copy in both directions.
 func TestSendConnFD(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	cli, srv := tcpPair(t)
 	w, p := controlPair(t)
 	if _, err := cli.Write([]byte("ping\n")); err != nil {
@@ -76,7 +77,7 @@ func TestSendConnFD(t *testing.T) {
 }
 
 func TestSendRecvNoFD(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	w, p := controlPair(t)
 	msgs := []Message{
 		{Type: MsgHello, Instance: 3, Secret: secret(9), PID: uint32(os.Getpid())},
@@ -102,7 +103,7 @@ func TestSendRecvNoFD(t *testing.T) {
 // TestRecvBadMessages sends messages Send would refuse and checks each gets
 // its error and leaves no fd behind.
 func TestRecvBadMessages(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	okConn := enc(Message{Type: MsgConn, ConnID: 1, Addr: "1.2.3.4:5"})
 	tests := []struct {
 		name string
@@ -123,7 +124,7 @@ func TestRecvBadMessages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w, p := controlPair(t)
-			before := fdCount(t)
+			before := testutil.FDCount(t)
 			fds := make([]int, tt.nfds)
 			for i := range fds {
 				r, wr, err := os.Pipe()
@@ -142,7 +143,7 @@ func TestRecvBadMessages(t *testing.T) {
 			if f != nil || m.Type != 0 {
 				t.Fatalf("got %+v, %v with error", m, f)
 			}
-			if got, want := fdCount(t), before+tt.nfds; got != want {
+			if got, want := testutil.FDCount(t), before+tt.nfds; got != want {
 				t.Fatalf("fd count %d after Recv, want %d: received fds leaked", got, want)
 			}
 		})
@@ -160,7 +161,7 @@ func TestSendRefusesBadMessage(t *testing.T) {
 }
 
 func TestRecvEOFAndClose(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	w, p := controlPair(t)
 	p.Close()
 	if _, _, err := w.Recv(); err != io.EOF {
@@ -183,7 +184,7 @@ func TestRecvEOFAndClose(t *testing.T) {
 }
 
 func TestConcurrentSend(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	w, p := controlPair(t)
 	const senders, each = 8, 200
 	var wg sync.WaitGroup
@@ -263,7 +264,7 @@ func TestPeerCredAndMode(t *testing.T) {
 
 // TestManyConnsNoLeak passes 1000 fds and checks the fd count is stable.
 func TestManyConnsNoLeak(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	w, p := controlPair(t)
 	r, wr, err := os.Pipe()
 	if err != nil {
@@ -271,7 +272,7 @@ func TestManyConnsNoLeak(t *testing.T) {
 	}
 	defer r.Close()
 	defer wr.Close()
-	before := fdCount(t)
+	before := testutil.FDCount(t)
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 1000; i++ {
@@ -297,7 +298,7 @@ func TestManyConnsNoLeak(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := fdCount(t); got != before {
+	if got := testutil.FDCount(t); got != before {
 		t.Fatalf("fd count %d, want %d", got, before)
 	}
 }

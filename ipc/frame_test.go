@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // hubPair returns both ends of a real hub link.
@@ -42,7 +44,7 @@ func hubPair(t testing.TB, maxFrame int) (client *FrameConn, server net.Conn) {
 }
 
 func TestFrameRoundTrip(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	path := filepath.Join(t.TempDir(), "hub.sock")
 	l, err := ListenHub(path)
 	if err != nil {
@@ -126,7 +128,7 @@ func TestReadFrameErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			fc, srv := hubPair(t, tt.max)
 			go func() { srv.Write(tt.in); srv.Close() }()
 			_, _, err := fc.ReadFrame()
@@ -141,7 +143,7 @@ func TestReadFrameErrors(t *testing.T) {
 }
 
 func TestWriteFrameErrors(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	fc, _ := hubPair(t, 1000)
 	if err := fc.WriteFrame(1, make([]byte, 1000)); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("oversize: got %v, want ErrFrameTooLarge", err)
@@ -162,11 +164,11 @@ func TestWriteFrameErrors(t *testing.T) {
 }
 
 func TestWriteFramePeerGone(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	fc, srv := hubPair(t, 0)
 	srv.Close()
 	payload := make([]byte, 1<<20)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if err := fc.WriteFrame(1, payload); err == nil {
 			return errors.New("write still succeeds")
 		} else if errors.Is(err, ErrClosed) {
@@ -196,7 +198,7 @@ func (g *gateConn) Write(b []byte) (int, error) {
 // TestFrameBatching checks that frames queued while a write is in flight go
 // out in one write call.
 func TestFrameBatching(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	path := filepath.Join(t.TempDir(), "hub.sock")
 	l, err := ListenHub(path)
 	if err != nil {
@@ -219,7 +221,7 @@ func TestFrameBatching(t *testing.T) {
 	if err := w.WriteFrame(0, []byte("first")); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 2*time.Second, time.Millisecond, func() error {
+	testutil.CheckFor(t, 2*time.Second, time.Millisecond, func() error {
 		if g.writes.Load() == 0 {
 			return errors.New("writer has not started")
 		}
@@ -255,7 +257,7 @@ func TestFrameBatching(t *testing.T) {
 // TestFrameQueueBound checks that TryWriteFrame reports a full queue and
 // WriteFrame blocks until the writer drains it.
 func TestFrameQueueBound(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	fc, srv := hubPair(t, 0)
 	chunk := make([]byte, 1<<20)
 	var full bool
@@ -291,7 +293,7 @@ func TestFrameQueueBound(t *testing.T) {
 }
 
 func TestCloseUnblocksWriters(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	fc, _ := hubPair(t, 0)
 	chunk := make([]byte, 1<<20)
 	for fc.TryWriteFrame(1, chunk) == nil {

@@ -1,60 +1,19 @@
 package ipc
 
 import (
-	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
-// checkFor polls fn every interval until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
-// fdCount returns the number of open fds of this process.
-func fdCount(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// checkNoLeaks records fd and goroutine counts and checks them at cleanup.
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	fds, gs := fdCount(t), runtime.NumGoroutine()
-	t.Cleanup(func() {
-		checkFor(t, 2*time.Second, 5*time.Millisecond, func() error {
-			if got := fdCount(t); got > fds {
-				return fmt.Errorf("fd count %d, was %d", got, fds)
-			}
-			if got := runtime.NumGoroutine(); got > gs {
-				return fmt.Errorf("goroutines %d, was %d", got, gs)
-			}
-			return nil
-		})
-	})
-}
+// leakWait is how long ipc tests give fds and goroutines to come back to
+// their baseline (testutil.CheckNoLeaks).
+var leakWait = testutil.Within(2*time.Second, 5*time.Millisecond)
 
 // controlPair returns both ends of a control link over a real listener.
 func controlPair(t testing.TB) (client, server *ControlConn) {

@@ -375,26 +375,23 @@ func ParseHubRoute(typ byte, payload []byte) (HubRoute, error) {
 
 // NextJoinRoom returns the next join room of the route, and false after the
 // last. The room aliases the frame.
-func (r *HubRoute) NextJoinRoom() ([]byte, bool) {
-	if r.joff >= len(r.joins) {
-		return nil, false
-	}
-	n := int(binary.LittleEndian.Uint32(r.joins[r.joff:]))
-	room := r.joins[r.joff+4 : r.joff+4+n]
-	r.joff += 4 + n
-	return room, true
-}
+func (r *HubRoute) NextJoinRoom() ([]byte, bool) { return nextListed(r.joins, &r.joff) }
 
 // NextRoom returns the next target room of the route, and false after the
 // last. The room aliases the frame.
-func (r *HubRoute) NextRoom() ([]byte, bool) {
-	if r.off >= len(r.rooms) {
+func (r *HubRoute) NextRoom() ([]byte, bool) { return nextListed(r.rooms, &r.off) }
+
+// nextListed returns the string at *off of list, a run of u32-length-prefixed
+// strings already checked by ParseHubRoute, and moves *off past it; it
+// returns false at the end of list. The string aliases list.
+func nextListed(list []byte, off *int) ([]byte, bool) {
+	if *off >= len(list) {
 		return nil, false
 	}
-	n := int(binary.LittleEndian.Uint32(r.rooms[r.off:]))
-	room := r.rooms[r.off+4 : r.off+4+n]
-	r.off += 4 + n
-	return room, true
+	n := int(binary.LittleEndian.Uint32(list[*off:]))
+	s := list[*off+4 : *off+4+n]
+	*off += 4 + n
+	return s, true
 }
 
 // ParseHubResponseTarget returns the instance field of a HubResponse payload

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // pairAdapter links the namespaces of two in-process Servers the way a
@@ -148,7 +150,7 @@ func TestAdapterContractAcrossTwoServers(t *testing.T) {
 	id2 := c2.connect("/", "")
 	// Connection handlers run after the CONNECT answer (as in Node): wait
 	// until both joined.
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		rs, _ := env1.io.In("all-room").FetchSockets(context.Background())
 		if len(rs) != 2 {
 			return fmt.Errorf("%d sockets in all-room", len(rs))

@@ -88,10 +88,7 @@ func (b *BroadcastOperator) Options() BroadcastOptions { return b.clone().opts }
 
 // Emit broadcasts event to the target sockets. The packet is encoded once.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
-	if reservedEvents[event] {
-		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
-	}
-	p, err := NewEventPacket(b.nsp.name, event, args...)
+	p, err := newAppEventPacket(b.nsp.name, event, args)
 	if err != nil {
 		return err
 	}
@@ -116,10 +113,7 @@ func (b *BroadcastOperator) context(ctx context.Context) (context.Context, conte
 // acks arrived. When ctx is done or the Timeout passes first, it returns
 // the answers so far and an error wrapping ErrTimeout.
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
-	if reservedEvents[event] {
-		return nil, fmt.Errorf("%w: %q", ErrReservedEvent, event)
-	}
-	p, err := NewEventPacket(b.nsp.name, event, args...)
+	p, err := newAppEventPacket(b.nsp.name, event, args)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // room fixture: three clients a, b, c; a and b in "r1", c in "r2".
@@ -163,7 +165,7 @@ func TestFetchSocketsJoinLeaveDisconnect(t *testing.T) {
 	tr.cl["a"].expect(`1`)
 	tr.cl["a"].expectClosed()
 	rsn2.wait(t, "server namespace disconnect")
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if n := len(io.Sockets()); n != 1 {
 			return fmt.Errorf("%d sockets left", n)
 		}

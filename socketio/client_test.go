@@ -2,48 +2,15 @@ package socketio
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
-
-// checkFor polls fn until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
-// leakCheck fails the test if goroutines started during it are still
-// running once cleanup ran.
-func leakCheck(t *testing.T) {
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-			if n := runtime.NumGoroutine(); n > base {
-				buf := make([]byte, 1<<16)
-				buf = buf[:runtime.Stack(buf, true)]
-				return fmt.Errorf("%d goroutines, want <= %d\n%s", n, base, buf)
-			}
-			return nil
-		})
-	})
-}
 
 type testEnv struct {
 	t   *testing.T
@@ -53,10 +20,10 @@ type testEnv struct {
 }
 
 // newEnv starts a Server behind httptest; cleanup closes both and checks
-// for leaked goroutines.
+// for leaked goroutines (fds are not counted).
 func newEnv(t *testing.T, opts Options) *testEnv {
 	t.Helper()
-	leakCheck(t)
+	testutil.CheckNoLeaks(t, testutil.GoroutinesOnly(), testutil.Within(5*time.Second, 10*time.Millisecond))
 	if opts.PingInterval == 0 {
 		opts.PingInterval = 5 * time.Second
 	}

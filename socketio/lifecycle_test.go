@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestConnectTimeout(t *testing.T) {
@@ -163,7 +165,7 @@ func TestDisconnectReasons(t *testing.T) {
 		c.connect("/b", "")
 		c.send(`2["bye"]`)
 		c.expectClosed()
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 			rs.mu.Lock()
 			defer rs.mu.Unlock()
 			if len(rs.got) != 2 || rs.got[0] != "server namespace disconnect" || rs.got[1] != "server namespace disconnect" {
@@ -201,7 +203,7 @@ func TestRecovery(t *testing.T) {
 	offset := args[2].(string)
 	// Volatile and ack-less-room packets are not stored; socket emits aren't either.
 	c.ws.Close()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if s1.Connected() {
 			return fmt.Errorf("still connected")
 		}
@@ -254,7 +256,7 @@ func TestRecoverySkipMiddlewares(t *testing.T) {
 	var args []string
 	_ = json.Unmarshal([]byte(c.expectPrefix(`2["e"`)[1:]), &args)
 	c.ws.Close()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if len(env.io.Sockets()) != 0 {
 			return fmt.Errorf("socket not removed")
 		}
@@ -338,7 +340,7 @@ func TestPolling(t *testing.T) {
 	if got, want := get(u), `431[{"b":1,"a":"<x>"}]`; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if len(env.io.Sockets()) != 0 {
 			return fmt.Errorf("socket still connected after DISCONNECT")
 		}

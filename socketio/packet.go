@@ -167,6 +167,16 @@ func (p *Packet) appendText(b []byte) []byte {
 	return append(b, p.data...)
 }
 
+// newAppEventPacket is NewEventPacket for an event the application emits:
+// a reserved event name ("connect", "disconnect", …) gets an error wrapping
+// ErrReservedEvent.
+func newAppEventPacket(nsp, event string, args []any) (*Packet, error) {
+	if reservedEvents[event] {
+		return nil, fmt.Errorf("%w: %q", ErrReservedEvent, event)
+	}
+	return NewEventPacket(nsp, event, args...)
+}
+
 // NewEventPacket builds an EVENT (or BINARY_EVENT when an argument is a
 // []byte) packet for namespace nsp without an ack id. Arguments are encoded
 // as JSON.stringify would; json.RawMessage arguments are passed through;

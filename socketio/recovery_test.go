@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // joinEmitter is an adapter that broadcasts to each room a socket joins
@@ -43,7 +45,7 @@ func TestNothingOvertakesTheConnectAnswer(t *testing.T) {
 	var last []string
 	_ = json.Unmarshal([]byte(c.expectPrefix(`2["e",1,`)[1:]), &last)
 	c.ws.Close()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if len(env.io.Sockets()) != 0 {
 			return fmt.Errorf("socket not removed")
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // reasons collects disconnect reasons reported by sockets.
@@ -22,7 +24,7 @@ type reasons struct {
 func (r *reasons) add(s string) { r.mu.Lock(); r.got = append(r.got, s); r.mu.Unlock() }
 func (r *reasons) wait(t *testing.T, want ...string) {
 	t.Helper()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if !slices.Equal(r.got, want) {
@@ -255,7 +257,7 @@ func TestHandlersRunInOrder(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		c.send(fmt.Sprintf(`2["n",%d]`, i))
 	}
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(seen) != 100 {
@@ -286,7 +288,7 @@ func TestParentNamespace(t *testing.T) {
 	})
 	c := env.dial("")
 	c.connect("/room-1", "")
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(order) != 1 {
@@ -309,7 +311,7 @@ func TestParentNamespace(t *testing.T) {
 	if n := len(parent.Children()); n != 3 {
 		t.Fatalf("%d children, want 3 (denied namespaces are still created, as in Node)", n)
 	}
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(order) != 2 {
@@ -319,7 +321,7 @@ func TestParentNamespace(t *testing.T) {
 	})
 	c2 := env.dial("") // a second client on an existing child: parent's handlers, then the child's
 	c2.connect("/room-1", "")
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if got := fmt.Sprint(order[2:]); got != "[parent /room-1 child /room-1]" {

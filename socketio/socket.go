@@ -205,10 +205,7 @@ func (s *Socket) OnDisconnect(fn func(reason string)) {
 // Emit sends event with args to the client. Reserved names return
 // ErrReservedEvent; a disconnected socket returns ErrDisconnected.
 func (s *Socket) Emit(event string, args ...any) error {
-	if reservedEvents[event] {
-		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
-	}
-	p, err := NewEventPacket(s.nspName, event, args...)
+	p, err := newAppEventPacket(s.nspName, event, args)
 	if err != nil {
 		return err
 	}
@@ -219,10 +216,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 // when the transport cannot take it right now (Node's socket.volatile.emit).
 // Packets with binary attachments are always queued.
 func (s *Socket) EmitVolatile(event string, args ...any) error {
-	if reservedEvents[event] {
-		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
-	}
-	p, err := NewEventPacket(s.nspName, event, args...)
+	p, err := newAppEventPacket(s.nspName, event, args)
 	if err != nil {
 		return err
 	}
@@ -236,10 +230,7 @@ func (s *Socket) EmitVolatile(event string, args ...any) error {
 // returning its arguments. It returns an error wrapping ErrTimeout when
 // ctx is done first, ErrDisconnected when the socket disconnects first.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
-	if reservedEvents[event] {
-		return nil, fmt.Errorf("%w: %q", ErrReservedEvent, event)
-	}
-	p, err := NewEventPacket(s.nspName, event, args...)
+	p, err := newAppEventPacket(s.nspName, event, args)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestHandshake(t *testing.T) {
@@ -73,7 +74,7 @@ func TestJoinLeaveRooms(t *testing.T) {
 		t.Fatalf("rooms %v", rooms)
 	}
 	c.ws.Close()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if r := env.io.Of("/").Adapter().Rooms(); len(r) != 0 {
 			return fmt.Errorf("rooms left: %v", r)
 		}

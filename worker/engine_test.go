@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stickyd/stickyd/engineio"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
@@ -15,7 +16,7 @@ import (
 // handshake's sid names this instance, the session is counted in Load
 // reports, and the app's own hooks still run.
 func TestEngineOptions(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 40, nil)
 	l := p.listen(t)
 	opened := make(chan string, 1)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
@@ -56,7 +57,7 @@ func TestHandBack(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			p := newFakePrimary(t, 12, nil)
 			l := p.listen(t)
 			serveWorker(t, l, echoHandler)
@@ -138,7 +139,7 @@ func TestHandBack(t *testing.T) {
 // TestHandBackTooLarge checks a request whose prefix cannot fit in a
 // HandBack message gets 400 and a closed connection.
 func TestHandBackTooLarge(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 13, nil)
 	l := p.listen(t)
 	served := make(chan struct{}, 1)

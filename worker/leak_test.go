@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
@@ -50,11 +51,11 @@ func TestNoLeakManyConns(t *testing.T) {
 	settle := func() (int, int) {
 		var fds, gs int
 		prev := -1
-		checkFor(t, 3*time.Second, 10*time.Millisecond, func() error {
+		testutil.CheckFor(t, 3*time.Second, 10*time.Millisecond, func() error {
 			l.mu.Lock()
 			live := l.live
 			l.mu.Unlock()
-			fds, gs = fdCount(t), runtime.NumGoroutine()
+			fds, gs = testutil.FDCount(t), runtime.NumGoroutine()
 			if live != 0 || fds != prev {
 				prev = fds
 				return fmt.Errorf("live %d, fds %d", live, fds)
@@ -67,7 +68,7 @@ func TestNoLeakManyConns(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		one(i)
 	}
-	checkFor(t, 3*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 3*time.Second, 10*time.Millisecond, func() error {
 		fds, gs := settle()
 		if fds > fds0 || gs > gs0 {
 			return fmt.Errorf("fds %d (was %d), goroutines %d (was %d)", fds, fds0, gs, gs0)
@@ -82,7 +83,7 @@ func TestNoLeakManyConns(t *testing.T) {
 // TestServeDrains runs ServeListener and checks a Drain from the primary
 // shuts it down after the in-flight request completes.
 func TestServeDrains(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 30, nil)
 	l, err := ListenOptions(Options{Getenv: p.getenv, Exit: func(int) { t.Error("exit") }})
 	if err != nil {
@@ -124,7 +125,7 @@ func TestServeDrains(t *testing.T) {
 
 // TestServeContext checks that cancelling the context stops Serve.
 func TestServeContext(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	t.Setenv(EnvSocket, "")
 	t.Setenv("HOST", "127.0.0.1")
 	t.Setenv("PORT", "0")

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
 func TestAcceptPrefixAndRemoteAddr(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 5, nil)
 	l := p.listen(t)
 	if got, want := l.Managed(), true; got != want {
@@ -91,7 +92,7 @@ func TestHandshakeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			p := newFakePrimary(t, 4, tt.welcome)
 			for k, v := range tt.env {
 				p.env[k] = v
@@ -108,7 +109,7 @@ func TestHandshakeErrors(t *testing.T) {
 }
 
 func TestLoadReports(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 6, nil)
 	l := p.listen(t)
 	cli, _ := p.dial(t, nil)
@@ -159,7 +160,7 @@ func TestLoadReports(t *testing.T) {
 }
 
 func TestPrimaryGoneExits(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 7, nil)
 	l := p.listen(t)
 	if got, want := l.opts.ExitDelay, 500*time.Millisecond; got != want {
@@ -204,7 +205,7 @@ func TestExitDelayCapped(t *testing.T) {
 }
 
 func TestDrain(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 8, nil)
 	l := p.listen(t)
 	before := time.Now()
@@ -230,7 +231,7 @@ func TestDrain(t *testing.T) {
 // TestCloseHandsBackQueued checks that Close hands queued connections back
 // with their prefix and closes the link once none is left.
 func TestCloseHandsBackQueued(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 9, nil)
 	l := p.listen(t)
 	p.dial(t, nil)
@@ -290,7 +291,7 @@ func TestCloseHandsBackQueued(t *testing.T) {
 }
 
 func TestStandalone(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	env := map[string]string{"HOST": "127.0.0.1", "PORT": "0"}
 	l, err := ListenOptions(Options{Getenv: func(k string) string { return env[k] }, Exit: func(int) { t.Error("exit called") }})
 	if err != nil {
@@ -374,7 +375,7 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 })
 
 func TestPassThrough(t *testing.T) {
-	checkNoLeaks(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 10, nil)
 	l := p.listen(t)
 	serveWorker(t, l, echoHandler)

@@ -3,64 +3,24 @@ package worker
 import (
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
 // This file holds a small fake primary built on ipc: a real SOCK_SEQPACKET
 // control socket and real TCP connections whose fds it hands off.
 
-func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
-func fdCount(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// checkNoLeaks checks at cleanup that fds and goroutines are back to where
-// they were.
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	fds, gs := fdCount(t), runtime.NumGoroutine()
-	t.Cleanup(func() {
-		checkFor(t, 3*time.Second, 5*time.Millisecond, func() error {
-			if got := fdCount(t); got > fds {
-				return fmt.Errorf("fd count %d, was %d", got, fds)
-			}
-			if got := runtime.NumGoroutine(); got > gs {
-				buf := make([]byte, 1<<16)
-				return fmt.Errorf("goroutines %d, was %d\n%s", got, gs, buf[:runtime.Stack(buf, true)])
-			}
-			return nil
-		})
-	})
-}
+// leakWait is how long worker tests give fds and goroutines to come back
+// to their baseline (testutil.CheckNoLeaks).
+var leakWait = testutil.Within(3*time.Second, 5*time.Millisecond)
 
 type received struct {
 	m ipc.Message

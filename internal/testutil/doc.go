@@ -1,0 +1,20 @@
+// Package testutil holds the helpers that stickyd's package tests share:
+// polling with a deadline instead of sleeping (CheckFor), counting this
+// process's open file descriptors (FDCount), and checking that a test leaves
+// no goroutines or fds behind (CheckNoLeaks, Baseline).
+//
+// It is for tests only: import it from _test.go files, never from a
+// package's production code. Being under internal/, it is not part of
+// stickyd's public API and may change with its tests.
+//
+// Failures are reported through the testing.TB passed in (t.Fatalf), so the
+// helpers must be called on the test's goroutine (or from a t.Cleanup
+// function), as for t.FailNow.
+//
+// # Concurrency
+//
+// The functions keep no state between calls and are safe to call from
+// parallel tests. A Baseline holds counts of the whole process, so a leak
+// check is only meaningful for a test that does not run in parallel with
+// others (t.Parallel makes other tests' goroutines and fds count).
+package testutil
