@@ -119,6 +119,19 @@ func TestServerShutdown(t *testing.T) {
 			t.Errorf("reason %q", ev.reason)
 		}
 	})
+	t.Run("idle poller closed after the grace", func(t *testing.T) {
+		srv := newTestServer(t, Options{})
+		c := newPollClient(t, srv.url)
+		c.handshake() // never polls again: it cannot fetch its close packet
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v, want nil (idle poller closed after ShutdownPollGrace, not at the deadline)", err)
+		}
+		if ev := srv.waitClose(t); ev.reason != ReasonShutdown || ev.err != nil {
+			t.Errorf("closed with %q %v", ev.reason, ev.err)
+		}
+	})
 	t.Run("deadline", func(t *testing.T) {
 		srv := newTestServer(t, Options{})
 		c := newPollClient(t, srv.url)

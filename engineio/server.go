@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/hashicorp/go-hclog"
@@ -101,17 +102,32 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// ShutdownPollGrace is how long Shutdown lets a long-polling session fetch
+// its close packet: a polling client normally has a GET pending or sends
+// the next one at once; one that does not is closed without it.
+const ShutdownPollGrace = time.Second
+
 // Shutdown refuses new handshakes (503, as Close), closes every session
 // gracefully with reason "server shutting down" (queued frames are sent
-// first) and waits until all sessions are closed or ctx is done. On ctx
-// done it closes the remaining sessions at once and returns ctx.Err().
+// first) and waits until all sessions are closed or ctx is done. Polling
+// sessions that have not fetched their close packet within
+// ShutdownPollGrace are closed without it. On ctx done it closes the
+// remaining sessions at once and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	for _, so := range s.snapshot() {
 		so.closeGraceful(ReasonShutdown)
 	}
+	grace := time.NewTimer(ShutdownPollGrace)
+	defer grace.Stop()
 	for s.ClientsCount() > 0 {
 		select {
+		case <-grace.C:
+			for _, so := range s.snapshot() {
+				if so.Transport() == TransportPolling {
+					so.terminate(ReasonShutdown, nil)
+				}
+			}
 		case <-s.removed:
 		case <-ctx.Done():
 			for _, so := range s.snapshot() {
