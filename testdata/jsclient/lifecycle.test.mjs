@@ -12,7 +12,10 @@ test("a client that stops answering pings is disconnected by the server", async 
     if (type === "pong") return; // swallow our answers
     return Object.getPrototypeOf(engine)._sendPacket.call(engine, type, ...rest);
   };
-  engine._resetPingTimeout = () => {}; // keep the client's own watchdog out of it
+  // keep the client's own watchdog out of it: only the server may end this
+  engine.clearTimeoutFn(engine._pingTimeoutTimer);
+  engine._resetPingTimeout = () => {};
+  engine._pingTimeoutTime = Infinity;
   const [reason] = await once(s, "disconnect", 5000);
   assert.equal(reason, "transport close");
   s.close();
