@@ -118,8 +118,11 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 		return
 	}
 	log.Debug("control link up", "worker_pid", m.PID)
+	// err (declared above) keeps the error that ended the link
 	for {
-		m, f, err := cc.Recv()
+		var m ipc.Message
+		var f *os.File
+		m, f, err = cc.Recv()
 		if err != nil {
 			if !errors.Is(err, ipc.ErrClosed) && !(errors.Is(err, io.EOF) && s.isClosing()) {
 				log.Error("control link failed; restarting worker", "error", err)
@@ -132,12 +135,19 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 		}
 	}
 	// The worker cannot take connections without its link: out of routing
-	// now, killed, and respawned by its slot.
+	// now, killed, and respawned by its slot. A draining worker that closes
+	// its link is on its way out: it is left to exit (the drain deadline
+	// still applies).
 	s.mu.Lock()
+	draining := in.state == Draining
 	in.state = Gone
 	s.rebuildReadyLocked()
 	s.mu.Unlock()
 	cc.Close()
+	if draining && errors.Is(err, io.EOF) {
+		log.Debug("draining worker closed its control link")
+		return
+	}
 	s.killInstance(in)
 }
 

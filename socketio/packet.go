@@ -107,8 +107,8 @@ func (p *Packet) Args() ([]json.RawMessage, error) {
 		if p.data == "" {
 			return
 		}
-		var a []json.RawMessage
-		if err := json.Unmarshal([]byte(p.data), &a); err != nil {
+		a, ok := splitArray([]byte(p.data))
+		if !ok {
 			p.argsErr = fmt.Errorf("%w: payload is not an array", ErrParse)
 			return
 		}

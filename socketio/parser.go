@@ -101,8 +101,13 @@ func decodeText(s string, maxAttachments int) (p *Packet, want int, err error) {
 // validatePayload applies socket.io-parser's isPayloadValid to p.data.
 func validatePayload(p *Packet) error {
 	d := bytes.TrimLeft([]byte(p.data), " \t\r\n")
-	if !json.Valid(d) {
-		return parseErr("invalid payload")
+	switch p.typ {
+	case PacketEvent, PacketBinaryEvent, PacketAck, PacketBinaryAck:
+		// Args validates (once) as it splits
+	default:
+		if !json.Valid(d) {
+			return parseErr("invalid payload")
+		}
 	}
 	switch p.typ {
 	case PacketConnect:
@@ -124,7 +129,7 @@ func validatePayload(p *Packet) error {
 			return err
 		}
 	case PacketAck, PacketBinaryAck:
-		if _, err := p.Args(); err != nil {
+		if args, err := p.Args(); err != nil || args == nil {
 			return parseErr("invalid payload")
 		}
 	}

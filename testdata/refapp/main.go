@@ -55,6 +55,13 @@ func run(logger hclog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if dir := os.Getenv("REFAPP_CPUPROFILE_DIR"); dir != "" {
+		stop, err := startCPUProfile(dir)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	eopts := engineOptions(ln)
 
 	mux := http.NewServeMux()
