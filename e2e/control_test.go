@@ -21,6 +21,11 @@ import (
 	"github.com/stickyd/stickyd/primary"
 )
 
+// noRaceExitDelay removes the race detector's 1 s sleep at exit from the
+// workers (built with -race under go test -race), which would otherwise eat
+// the margin a drained worker has between its deadline and being killed.
+const noRaceExitDelay = "GORACE=atexit_sleep_ms=0"
+
 // controlPath returns a fresh control socket path for one cluster.
 func controlPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "control.sock")

@@ -21,7 +21,7 @@ import (
 func TestReloadUnderLoad(t *testing.T) {
 	const drain = 4 * time.Second
 	path := controlPath(t)
-	c := startCluster(t, 2, []string{"--control", path, "--reload-drain-timeout", drain.String(), "--shutdown-timeout", "5s"})
+	c := startCluster(t, 2, []string{"--control", path, "--reload-drain-timeout", drain.String(), "--shutdown-timeout", "5s"}, noRaceExitDelay)
 	st0 := waitGeneration(t, path, 0, 2)
 	oldPIDs := pidsOf(st0, 0)
 

@@ -258,7 +258,7 @@ func listenInode(t testing.TB, addr string) string {
 // connection closed, and stickyd exits 0 within the shutdown timeout, also
 // with an open keep-alive connection and a session that is not polling.
 func TestSIGTERMDrainsWorkers(t *testing.T) {
-	c := startCluster(t, 2, []string{"--shutdown-timeout", "4s", "--control", controlPath(t)})
+	c := startCluster(t, 2, []string{"--shutdown-timeout", "4s", "--control", controlPath(t)}, noRaceExitDelay)
 	ws, err := dialWS(c.Addr)
 	if err != nil {
 		t.Fatal(err)

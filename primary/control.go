@@ -124,7 +124,7 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 		var f *os.File
 		m, f, err = cc.Recv()
 		if err != nil {
-			if !errors.Is(err, ipc.ErrClosed) && !(errors.Is(err, io.EOF) && s.isClosing()) {
+			if !errors.Is(err, ipc.ErrClosed) && !(errors.Is(err, io.EOF) && (s.isClosing() || s.drainSentTo(in))) {
 				log.Error("control link failed; restarting worker", "error", err)
 			}
 			break
@@ -169,6 +169,7 @@ func (s *Supervisor) handleControl(in *instance, m ipc.Message, f *os.File) erro
 	case ipc.MsgLoad:
 		s.mu.Lock()
 		in.sessions, in.conns, in.received = int64(m.Sessions), int64(m.Conns), m.Received
+		s.changedLocked()
 		s.mu.Unlock()
 		return nil
 	case ipc.MsgHandBack:

@@ -23,6 +23,24 @@
 // shutdown drains the workers and then kills their process groups, so that
 // nothing outlives it.
 //
+// # Metrics
+//
+// With Options.Metrics and HubOptions.Metrics set to a Metrics (NewMetrics),
+// the primary counts accepted connections, routing decisions by kind,
+// hand-offs per worker slot and generation with their latency (accept to fd
+// sent), respawns, and hub frames and bytes by type; worker states,
+// sessions and the reload generation are read from Status at scrape time.
+// Metrics.Handler serves /metrics, /healthz and /readyz. Labels are
+// resolved once per worker or frame type, so a hook on the accept, hand-off
+// or relay path is a few atomic adds; a nil *Metrics costs a nil check.
+//
+// Reload starts a new generation of workers and moves balancing to it once
+// all are ready; sids of older generations keep reaching their workers
+// until those are drained (see Supervisor.Reload and docs/operations.md). A
+// Notifier speaks systemd's Type=notify protocol, ActivationListener takes a
+// socket-activated listener, and ControlServer serves the operator's control
+// socket (stickyd status|reload|stop); it is not the workers' control link.
+//
 // # Concurrency
 //
 // The accept loop only accepts: each connection is peeked, routed and handed
@@ -32,5 +50,9 @@
 // happens under it. Each control link has one reading goroutine; sends on it
 // (hand-offs, Welcome, Drain) come from any goroutine (ipc.ControlConn.Send
 // is safe for concurrent use). Each slot has one supervising goroutine.
-// Supervisor.Status is safe to call at any time.
+// Supervisor.Status is safe to call at any time. Metrics methods are safe
+// for concurrent use and take no lock on hot paths; a scrape takes the
+// routing lock once (Status). Reload is serialised and safe to call at any
+// time; its trial slots, the old-generation drainers and the systemd notify
+// loop are goroutines that shutdown ends before Run returns.
 package primary

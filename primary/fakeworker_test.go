@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stickyd/stickyd/ipc"
 )
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 //	nodrain   ignores Drain (the primary must kill it)
 //	crash     exits 3 right after Welcome
 //	noload    never sends Load (hand-offs stay in flight)
+//	lingerdrain  on Drain closes its link, exits 0 300 ms later
 //
 // Handlers: /sid returns a new sid of this instance, /hang blocks, /badframe
 // makes the worker send a malformed control message, anything else returns
@@ -126,6 +128,10 @@ func runFakeWorker(mode string) {
 			if mode == "nodrain" {
 				continue
 			}
+			if mode == "lingerdrain" {
+				cc.Close() // as the worker package does before it exits
+				time.Sleep(300 * time.Millisecond)
+			}
 			os.Exit(0)
 		}
 	}
@@ -149,6 +155,9 @@ func handBack(cc *ipc.ControlConn, w http.ResponseWriter, r *http.Request) {
 	buf := make([]byte, brw.Reader.Buffered())
 	brw.Reader.Read(buf)
 	prefix := append([]byte(head), buf...)
+	if ac, ok := c.(*addrConn); ok { // wrapped since the client-address change
+		c = ac.Conn
+	}
 	if pc, ok := c.(*prefixConn); ok {
 		c = pc.Conn
 	}

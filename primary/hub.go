@@ -46,8 +46,9 @@ import (
 // worker, or an unknown type closes that link only, and is logged.
 // A response for an instance that is not live is dropped.
 type RoomHub struct {
-	log   hclog.Logger
-	stall time.Duration
+	log     hclog.Logger
+	stall   time.Duration
+	metrics *Metrics // nil without metrics
 
 	mu     sync.RWMutex
 	links  map[uint32]*hubLink
@@ -72,6 +73,10 @@ type HubOptions struct {
 	// StallTimeout is how long a worker's queue may stay over its limit
 	// before its link is closed (default DefaultStallTimeout).
 	StallTimeout time.Duration
+	// Metrics, when not nil, counts frames and bytes by type and
+	// direction, requests left unanswered by a worker that left, stall
+	// timeouts and dropped volatile frames.
+	Metrics *Metrics
 }
 
 // nspIndex is the routing state of one namespace.
@@ -88,6 +93,7 @@ type hubLink struct {
 	rooms   map[string]map[string]struct{} // nsp -> rooms this instance has
 	removed bool
 	scratch []byte // encode buffer, used under RoomHub.mu (write lock)
+	stats   hubLinkStats
 
 	omu      sync.Mutex
 	ocond    *sync.Cond // signalled when the overflow shrinks or the link closes
@@ -112,10 +118,11 @@ func NewRoomHub(opts HubOptions) *RoomHub {
 		opts.StallTimeout = DefaultStallTimeout
 	}
 	return &RoomHub{
-		log:   opts.Logger,
-		stall: opts.StallTimeout,
-		links: make(map[uint32]*hubLink),
-		nsps:  make(map[string]*nspIndex),
+		log:     opts.Logger,
+		stall:   opts.StallTimeout,
+		metrics: opts.Metrics,
+		links:   make(map[uint32]*hubLink),
+		nsps:    make(map[string]*nspIndex),
 	}
 }
 
@@ -218,6 +225,7 @@ func (h *RoomHub) remove(l *hubLink) {
 	}
 	h.sendMembersLocked()
 	h.mu.Unlock()
+	h.noteRemoved(l)
 	l.omu.Lock()
 	l.oclosed = true
 	l.overflow, l.obytes = nil, 0
@@ -258,6 +266,7 @@ func (h *RoomHub) readLoop(l *hubLink) error {
 
 // handle routes one frame from l. An error ends l's link.
 func (h *RoomHub) handle(l *hubLink, typ byte, p []byte) error {
+	h.metrics.hubFrame(typ, len(p), hubIn)
 	switch ipc.HubType(typ) {
 	case ipc.HubRooms:
 		m, err := ipc.DecodeHubMessage(typ, p)
@@ -288,6 +297,7 @@ func (h *RoomHub) handle(l *hubLink, typ byte, p []byte) error {
 		if err != nil {
 			return err
 		}
+		h.noteResponse(l, p)
 		ipc.SetHubInstance(p, l.id)
 		h.mu.RLock()
 		dst := h.links[to]
@@ -368,6 +378,7 @@ func (h *RoomHub) route(l *hubLink, typ byte, p []byte, r *ipc.HubRoute) {
 			congested = append(congested, l)
 		}
 	}
+	h.noteRequest(typ, targets)
 	volatile := typ == byte(ipc.HubBroadcast) && r.Flags&ipc.HubVolatile != 0
 	for _, dst := range targets {
 		if h.send(dst, typ, p, volatile) {

@@ -18,6 +18,7 @@ func (h *RoomHub) send(dst *hubLink, typ byte, p []byte, volatile bool) (congest
 	if dst.oclosed {
 		return false
 	}
+	h.metrics.hubFrame(typ, len(p), hubOut)
 	if len(dst.overflow) == 0 {
 		err := dst.fc.TryWriteFrame(typ, p)
 		if err == nil || !errors.Is(err, ipc.ErrQueueFull) {
@@ -26,6 +27,7 @@ func (h *RoomHub) send(dst *hubLink, typ byte, p []byte, volatile bool) (congest
 	}
 	if volatile {
 		h.log.Trace("volatile frame dropped for a full queue", "instance", dst.id)
+		h.metrics.hubVolatileDropped()
 		return false
 	}
 	f := make([]byte, 1+len(p))
@@ -80,6 +82,7 @@ func (h *RoomHub) holdBack(dst *hubLink) {
 	stuck := dst.obytes > HubOverflowLimit && !dst.oclosed
 	dst.omu.Unlock()
 	if stuck {
+		h.metrics.hubStallTimeout()
 		h.log.Warn("worker's hub queue stayed full, closing its link", "instance", dst.id, "stall", h.stall)
 		h.remove(dst)
 	}

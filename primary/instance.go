@@ -49,16 +49,24 @@ type instance struct {
 	started time.Time
 	readyCh chan struct{} // closed on the first Ready
 	spawned chan struct{} // closed once proc is set (or the spawn failed)
+	// metrics is set at spawn, before the instance is routable.
+	metrics instanceMetrics
 
 	// guarded by Supervisor.mu:
 	proc      *process
 	state     State
 	link      *ipc.ControlConn
 	hubLinked bool
-	sessions  int64
-	conns     int64
-	sent      uint64 // Conn messages sent
-	received  uint64 // Received from the latest Load
+	// drainSent: Drain was sent, so the worker may close its link and exit.
+	drainSent bool
+	// drainQueued: an old-generation drainer (reload.go) watches it.
+	drainQueued bool
+	// forceDrain: drain it now, too many generations are running.
+	forceDrain bool
+	sessions   int64
+	conns      int64
+	sent       uint64 // Conn messages sent
+	received   uint64 // Received from the latest Load
 }
 
 var _ balance.Worker = (*instance)(nil)

@@ -275,9 +275,17 @@ func (m *Metrics) forInstance(slot int, gen uint32) instanceMetrics {
 // handBack, by sid when bySID, else balanced) and, when err is nil, a
 // hand-off to the instance of im with its latency from accepted (zero for
 // a hand-back); else a failed hand-off.
+//
+// The decision is counted last, so a scrape that sees it also sees the
+// hand-off counted.
 func (m *Metrics) handoffDone(im instanceMetrics, bySID, handBack bool, accepted stamp, err error) {
 	if m == nil {
 		return
+	}
+	if err != nil {
+		m.handFailed.Inc()
+	} else {
+		m.handedOff(im.handoffs, accepted)
 	}
 	switch {
 	case handBack:
@@ -287,11 +295,6 @@ func (m *Metrics) handoffDone(im instanceMetrics, bySID, handBack bool, accepted
 	default:
 		m.decisions[DecisionBalanced].Inc()
 	}
-	if err != nil {
-		m.handFailed.Inc()
-		return
-	}
-	m.handedOff(im.handoffs, accepted)
 }
 
 // workerRestarted counts a respawn in slot.

@@ -46,6 +46,7 @@ func (s *Supervisor) acceptClients(ln net.Listener) {
 			continue
 		}
 		delay = 0
+		s.opts.Metrics.accepted()
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			s.log.Error("not a TCP connection; closing it", "error", ErrNotTCP, "type", c.RemoteAddr().Network())
@@ -57,7 +58,7 @@ func (s *Supervisor) acceptClients(ln net.Listener) {
 			continue
 		}
 		s.connWG.Add(1)
-		go s.serveClient(tc)
+		go s.serveClient(tc, s.opts.Metrics.now())
 	}
 }
 
@@ -82,8 +83,9 @@ func (s *Supervisor) untrackClient(c net.Conn) bool {
 }
 
 // serveClient peeks the first request line of c under PeekTimeout and
-// routes the connection. c is closed (our copy) on every path.
-func (s *Supervisor) serveClient(c *net.TCPConn) {
+// routes the connection. c is closed (our copy) on every path. accepted is
+// when c was accepted (0 without metrics).
+func (s *Supervisor) serveClient(c *net.TCPConn, accepted stamp) {
 	defer s.connWG.Done()
 	addr := c.RemoteAddr().String()
 	rc, err := c.SyscallConn()
@@ -106,11 +108,12 @@ func (s *Supervisor) serveClient(c *net.TCPConn) {
 		s.rejectClient(c, addr, err)
 		return
 	}
-	s.route(c, c, addr, rl, nil, 0)
+	s.route(c, c, addr, rl, nil, 0, accepted)
 }
 
 // rejectClient answers or closes a connection whose first line was bad.
 func (s *Supervisor) rejectClient(c *net.TCPConn, addr string, err error) {
+	s.opts.Metrics.rejected(err)
 	switch {
 	case errors.Is(err, ErrLineTooLong):
 		s.log.Debug("request line too long", "client", addr)
@@ -119,7 +122,7 @@ func (s *Supervisor) rejectClient(c *net.TCPConn, addr string, err error) {
 		s.log.Debug("bad request line", "client", addr, "error", err)
 		s.answer(c, c, respBadRequest)
 	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2), errors.Is(err, ErrProxyHeader):
-		s.log.Warn("closing connection", "client", addr, "reason", err)
+		s.log.Debug("closing connection", "client", addr, "reason", err)
 		c.Close()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.log.Debug("client sent no request line in time", "client", addr, "timeout", s.opts.PeekTimeout)
@@ -140,7 +143,8 @@ type fdConn interface {
 // the instance that handed c back (0 for a fresh connection); a sid naming
 // it or no live instance is answered 400 unknown sid. c is closed on every
 // path. asNet gives c as a net.Conn for answering it (nil to build one).
-func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine, prefix []byte, from uint32) {
+// accepted is when c was accepted, for the metrics (0: not timed).
+func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine, prefix []byte, from uint32, accepted stamp) {
 	var client netip.Addr
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
 		client = ap.Addr()
@@ -156,6 +160,7 @@ func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine
 		if in == nil {
 			s.mu.Unlock()
 			s.log.Debug("unknown sid", "client", addr, "sid", truncate(rl.SID, 40))
+			s.opts.Metrics.routed(DecisionUnknownSID)
 			s.answer(c, asNet, respUnknownSID)
 			return
 		}
@@ -163,7 +168,8 @@ func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine
 		i := s.policy.Pick(s.ready, client)
 		if i < 0 {
 			s.mu.Unlock()
-			s.log.Warn("no worker ready; answering 503", "client", addr)
+			s.log.Debug("no worker ready; answering 503", "client", addr)
+			s.opts.Metrics.routed(DecisionNoWorker)
 			s.answer(c, asNet, respNoWorker)
 			return
 		}
@@ -183,11 +189,12 @@ func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine
 	if err == nil {
 		err = serr
 	}
+	s.opts.Metrics.handoffDone(in.metrics, rl.SID != "", from != 0, accepted, err)
 	if err != nil {
 		s.mu.Lock()
 		in.sent--
 		s.mu.Unlock()
-		s.log.Warn("hand-off failed; connection closed", "client", addr, "instance", in.id, "error", err)
+		s.log.Debug("hand-off failed; connection closed", "client", addr, "instance", in.id, "error", err)
 	}
 }
 
@@ -230,11 +237,12 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		s.log.Warn("hand-back without a request line; answering 400", "instance", from.id, "error", err)
+		s.log.Debug("hand-back without a request line; answering 400", "instance", from.id, "error", err)
+		s.opts.Metrics.routed(DecisionBadRequest)
 		s.answer(f, nil, respBadRequest)
 		return
 	}
-	s.route(f, nil, addr, rl, m.Prefix, from.id)
+	s.route(f, nil, addr, rl, m.Prefix, from.id, 0)
 }
 
 func sockaddrString(sa unix.Sockaddr) string {

@@ -11,10 +11,12 @@ import (
 // slot is one of the N worker positions; its instances come and go.
 type slot struct {
 	id      int
+	gen     uint32   // generation of the slot and its instances
 	backoff *backoff // owned by the slot's goroutine
 	// guarded by Supervisor.mu:
 	restarts int
 	current  *instance
+	retired  bool // an old generation's slot: no more spawns
 }
 
 // superviseSlot keeps one worker running in sl until shutdown: spawn, await
@@ -30,7 +32,7 @@ func (s *Supervisor) superviseSlot(sl *slot) {
 		} else {
 			s.awaitExit(sl, in, log)
 		}
-		if s.isClosing() {
+		if s.isClosing() || s.slotRetired(sl) {
 			return
 		}
 		d := sl.backoff.exited()
@@ -45,6 +47,7 @@ func (s *Supervisor) superviseSlot(sl *slot) {
 		s.mu.Lock()
 		sl.restarts++
 		s.mu.Unlock()
+		s.opts.Metrics.workerRestarted(sl.id)
 	}
 }
 
@@ -56,11 +59,16 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 		s.mu.Unlock()
 		return nil, ErrShuttingDown
 	}
-	in, err := newInstance(s.nextInst.Add(1), sl.id, s.gen)
+	if sl.retired {
+		s.mu.Unlock()
+		return nil, errSlotRetired
+	}
+	in, err := newInstance(s.nextInst.Add(1), sl.id, sl.gen)
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
 	}
+	in.metrics = s.opts.Metrics.forInstance(sl.id, in.gen)
 	s.instances[in.id] = in
 	sl.current = in
 	s.mu.Unlock()
@@ -75,7 +83,7 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 		return nil, err
 	}
 	in.proc = p
-	closing := s.closing
+	closing := s.closing || sl.retired
 	s.mu.Unlock()
 	if closing {
 		p.Kill()
@@ -110,7 +118,7 @@ func (s *Supervisor) awaitExit(sl *slot, in *instance, log hclog.Logger) {
 		link.Close()
 	}
 	s.hub.WorkerGone(in.id)
-	if s.isClosing() {
+	if s.isClosing() || s.drainSentTo(in) {
 		log.Info("worker exited", "status", p.exitStatus())
 	} else {
 		log.Error("worker exited", "status", p.exitStatus())
@@ -127,6 +135,7 @@ func (s *Supervisor) removeLocked(in *instance) {
 // rebuildReadyLocked recomputes the balancing candidates: ready instances
 // of the newest generation, in slot order. Call with s.mu held.
 func (s *Supervisor) rebuildReadyLocked() {
+	s.changedLocked()
 	s.ready = s.ready[:0]
 	if s.closing {
 		return

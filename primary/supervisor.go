@@ -57,11 +57,22 @@ type Options struct {
 	// TrustedProxies are the upstreams whose X-Forwarded-For or PROXY
 	// header is believed.
 	TrustedProxies []netip.Prefix
+	// ReloadDrainTimeout bounds how long an old generation keeps serving
+	// its sessions after a reload before it is drained (see Reload).
+	ReloadDrainTimeout time.Duration
+	// MaxGenerations caps the generations running at once, the current one
+	// included; a reload beyond it drains the oldest at once.
+	MaxGenerations int
+	// Notifier receives systemd notifications; nil sends none.
+	Notifier *Notifier
 	// Hub receives authenticated hub links; nil means a hub that closes them.
 	Hub Hub
 	// Logger receives the primary's and the workers' log lines; nil means
 	// hclog.NewNullLogger().
 	Logger hclog.Logger
+	// Metrics, when not nil, counts connections, routing decisions and
+	// hand-offs and exports the workers' state (see NewMetrics).
+	Metrics *Metrics
 }
 
 // Supervisor is the primary: it spawns and supervises the workers, accepts
@@ -90,6 +101,11 @@ type Supervisor struct {
 	clients   map[net.Conn]struct{}
 	pending   map[interface{ Close() error }]struct{} // links not yet authenticated
 	closing   bool
+	changed   chan struct{} // closed at the next state change (watchLocked)
+	rl        reloadState
+
+	reloadMu sync.Mutex     // serialises Reload
+	bgWG     sync.WaitGroup // notify loop and old-generation drainers
 
 	connWG sync.WaitGroup // client connection goroutines
 	linkWG sync.WaitGroup // control and hub link goroutines
@@ -104,7 +120,7 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.Workers <= 0 {
 		return nil, fmt.Errorf("%w: workers must be > 0, got %d", ErrBadOptions, opts.Workers)
 	}
-	for _, d := range []*time.Duration{&opts.PeekTimeout, &opts.StartTimeout, &opts.ShutdownTimeout, &opts.RestartInitial, &opts.RestartMax, &opts.HealthyAfter} {
+	for _, d := range []*time.Duration{&opts.PeekTimeout, &opts.StartTimeout, &opts.ShutdownTimeout, &opts.RestartInitial, &opts.RestartMax, &opts.HealthyAfter, &opts.ReloadDrainTimeout} {
 		if *d < 0 {
 			return nil, fmt.Errorf("%w: negative duration %v", ErrBadOptions, *d)
 		}
@@ -117,6 +133,9 @@ func New(opts Options) (*Supervisor, error) {
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown client address source %q", ErrBadOptions, opts.ClientAddr)
+	}
+	if opts.MaxGenerations < 0 {
+		return nil, fmt.Errorf("%w: max generations must be >= 1, got %d", ErrBadOptions, opts.MaxGenerations)
 	}
 	policy, err := balance.New(opts.Balance)
 	if err != nil {
@@ -133,6 +152,10 @@ func New(opts Options) (*Supervisor, error) {
 	def(&opts.RestartInitial, DefaultRestartInitial)
 	def(&opts.RestartMax, DefaultRestartMax)
 	def(&opts.HealthyAfter, DefaultHealthyAfter)
+	def(&opts.ReloadDrainTimeout, DefaultReloadDrainTimeout)
+	if opts.MaxGenerations == 0 {
+		opts.MaxGenerations = DefaultMaxGenerations
+	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
@@ -166,6 +189,7 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return ErrStarted
 	}
+	s.opts.Metrics.attach(s)
 	dir, err := os.MkdirTemp("", "stickyd-")
 	if err != nil {
 		ln.Close()
@@ -197,6 +221,8 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 		go s.superviseSlot(sl)
 	}
 	s.mu.Unlock()
+	s.bgWG.Add(1)
+	go s.notifyLoop(s.log)
 
 	acceptDone := make(chan struct{})
 	go func() {
@@ -205,10 +231,12 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	}()
 
 	<-ctx.Done()
+	s.opts.Notifier.Stopping("stopping: draining workers")
 	s.log.Info("shutting down", "timeout", s.opts.ShutdownTimeout)
 	ln.Close()
 	<-acceptDone
 	s.shutdownWorkers()
+	s.bgWG.Wait()
 	ctl.Close()
 	hubLn.Close()
 	s.closeLinks()
@@ -235,11 +263,12 @@ func (s *Supervisor) shutdownWorkers() {
 		if in.state == Ready {
 			in.state = Draining
 		}
+		in.drainSent = true
 		insts = append(insts, in)
 	}
 	s.mu.Unlock()
 
-	deadline := uint32(s.opts.ShutdownTimeout / time.Millisecond)
+	deadline := uint32(drainDeadline(s.opts.ShutdownTimeout) / time.Millisecond)
 	for _, in := range insts {
 		if link := s.linkOf(in); link != nil {
 			if err := link.Send(&ipc.Message{Type: ipc.MsgDrain, DeadlineMS: deadline}, -1); err == nil {

@@ -18,10 +18,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -51,7 +49,10 @@ type config struct {
 	shutdownTimeout time.Duration
 	clientAddr      string
 	trustedProxies  []netip.Prefix
+	metrics         string
 	argv            []string
+	ops             opsConfig
+	listenGiven     bool
 }
 
 func newFlagSet(cfg *config) *flag.FlagSet {
@@ -64,6 +65,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.peekTimeout, "peek-timeout", primary.DefaultPeekTimeout, "how long a client may take to send its request line")
 	fs.DurationVar(&cfg.startTimeout, "start-timeout", primary.DefaultStartTimeout, "how long a worker may take to become ready before it is killed and respawned")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", primary.DefaultShutdownTimeout, "how long workers may drain on SIGTERM/SIGINT before they are killed")
+	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on this TCP address (e.g. 127.0.0.1:9100); off when empty")
 	fs.StringVar(&cfg.clientAddr, "client-addr", primary.ClientAddrPeer, "where a client's address (ip-hash, the worker's RemoteAddr) comes from: peer, x-forwarded-for or proxy-protocol (v1); the last two only for --trusted-proxy peers")
 	fs.Func("trusted-proxy", "CIDR or address of an upstream proxy whose X-Forwarded-For or PROXY header is believed (repeatable, or comma-separated)", func(v string) error {
 		for _, f := range strings.Split(v, ",") {
@@ -75,15 +77,23 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		}
 		return nil
 	})
+	addOpsFlags(fs, &cfg.ops)
 	return fs
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, `Usage: stickyd [flags] -- ./app [args...]
+       stickyd status [--json] [--control PATH]
+       stickyd reload [--control PATH]
+       stickyd stop [--control PATH]
 
 stickyd starts N copies of ./app and routes each HTTP connection to the
 worker that owns the session named by the request's sid query parameter,
-balancing connections without one. SIGTERM/SIGINT drain the workers and exit.
+balancing connections without one. SIGTERM/SIGINT drain the workers and
+exit (a second signal kills them); SIGHUP reloads: a new generation of
+workers takes new sessions while the old one keeps its sessions until they
+end or --reload-drain-timeout passes. Under systemd it speaks Type=notify
+and takes its listener from socket activation (LISTEN_FDS).
 
 Flags:
 `)
@@ -113,6 +123,9 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 	case cfg.peekTimeout <= 0 || cfg.startTimeout <= 0 || cfg.shutdownTimeout <= 0:
 		return nil, fs, errors.New("--peek-timeout, --start-timeout and --shutdown-timeout must be positive")
 	}
+	if err := cfg.ops.validate(); err != nil {
+		return nil, fs, err
+	}
 	if _, err := exec.LookPath(cfg.argv[0]); err != nil {
 		return nil, fs, fmt.Errorf("app %q: %w", cfg.argv[0], err)
 	}
@@ -122,6 +135,12 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 	if _, err := balance.New(cfg.balance); err != nil {
 		return nil, fs, fmt.Errorf("--balance: %w", err)
 	}
+	if cfg.metrics != "" {
+		if _, _, err := net.SplitHostPort(cfg.metrics); err != nil {
+			return nil, fs, fmt.Errorf("--metrics: %w", err)
+		}
+	}
+	cfg.listenGiven = cfg.listen != ""
 	if cfg.listen == "" {
 		cfg.listen = ":3000"
 		if p := os.Getenv("PORT"); p != "" {
@@ -132,6 +151,9 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && ctlCommands[args[0]] != "" {
+		return runCtl(args[0], args[1:], stdout, stderr)
+	}
 	cfg, fs, err := parseArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout, fs)
@@ -147,32 +169,64 @@ func run(args []string, stdout, stderr io.Writer) int {
 		JSONFormat: cfg.logFormat == "json",
 		Output:     stderr,
 	})
-	hub := primary.NewRoomHub(primary.HubOptions{Logger: log.Named("hub")})
-	defer hub.Close()
-	s, err := primary.New(primary.Options{
-		Hub:             hub,
-		Argv:            cfg.argv,
-		Workers:         cfg.workers,
-		Balance:         cfg.balance,
-		PeekTimeout:     cfg.peekTimeout,
-		StartTimeout:    cfg.startTimeout,
-		ShutdownTimeout: cfg.shutdownTimeout,
-		Logger:          log,
-		ClientAddr:      cfg.clientAddr,
-		TrustedProxies:  cfg.trustedProxies,
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "stickyd: %v\n", err)
-		return exitUsage
+	var metrics *primary.Metrics // nil: no metrics, no cost
+	if cfg.metrics != "" {
+		metrics = primary.NewMetrics()
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
+	notifier, err := primary.NewNotifier()
+	if err != nil {
+		log.Warn("systemd notifications disabled", "error", err)
+	}
+	defer notifier.Close()
+	// Before New, which copies the environment for the workers: socket
+	// activation unsets LISTEN_* so that they do not inherit them.
+	ln, err := openListener(cfg.listen, cfg.listenGiven, log)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.listen, "error", err)
 		return exitError
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	log.Info("starting", "workers", cfg.workers, "balance", cfg.balance, "app", cfg.argv[0])
+	hub := primary.NewRoomHub(primary.HubOptions{Logger: log.Named("hub"), Metrics: metrics})
+	defer hub.Close()
+	s, err := primary.New(primary.Options{
+		Hub:                hub,
+		Argv:               cfg.argv,
+		Workers:            cfg.workers,
+		Balance:            cfg.balance,
+		PeekTimeout:        cfg.peekTimeout,
+		StartTimeout:       cfg.startTimeout,
+		ShutdownTimeout:    cfg.shutdownTimeout,
+		ReloadDrainTimeout: cfg.ops.reloadDrainTimeout,
+		MaxGenerations:     cfg.ops.maxGenerations,
+		Notifier:           notifier,
+		Logger:             log,
+		Metrics:            metrics,
+		ClientAddr:         cfg.clientAddr,
+		TrustedProxies:     cfg.trustedProxies,
+	})
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "stickyd: %v\n", err)
+		return exitUsage
+	}
+	if metrics != nil {
+		stopMetrics, err := serveMetrics(cfg.metrics, metrics, log)
+		if err != nil {
+			ln.Close()
+			log.Error("cannot serve metrics", "error", err)
+			return exitError
+		}
+		defer stopMetrics()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o, control, err := startOps(s, cfg.ops.control, cancel, log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot open the control socket", "error", err)
+		return exitError
+	}
+	defer o.Close()
+	log.Info("starting", "workers", cfg.workers, "balance", cfg.balance, "app", cfg.argv[0], "control", control)
 	if err := s.Run(ctx, ln); err != nil {
 		log.Error("stopped", "error", err)
 		return exitError

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -66,5 +67,32 @@ func TestServeMetrics(t *testing.T) {
 
 	if _, err := serveMetrics("256.0.0.1:1", primary.NewMetrics(), log); err == nil || !strings.HasPrefix(err.Error(), "metrics: ") {
 		t.Errorf("bad address: %v, want a metrics: error", err)
+	}
+}
+
+// TestMetricsFlagErrors: a --metrics value that is not host:port is a
+// usage error (exit 2); one that cannot be listened on stops stickyd
+// (exit 1) before any worker starts.
+func TestMetricsFlagErrors(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{[]string{"--metrics", "9100", "--", "/bin/true"}, 2, "--metrics: address 9100: missing port in address"},
+		{[]string{"--metrics", "256.0.0.1:1", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot serve metrics"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(tt.args, &stdout, &stderr)
+		if got, want := code, tt.wantCode; got != want {
+			t.Errorf("%v: exit %d, want %d", tt.args, got, want)
+		}
+		if !strings.Contains(stderr.String(), tt.wantErr) {
+			t.Errorf("%v: stderr %q, want it to contain %q", tt.args, stderr.String(), tt.wantErr)
+		}
+		if strings.Contains(stderr.String(), "worker started") {
+			t.Errorf("%v: a worker started: %q", tt.args, stderr.String())
+		}
 	}
 }

@@ -1,0 +1,355 @@
+package primary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// logBuffer collects a Supervisor's log for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// exitStatuses maps instance id to the exit status the Supervisor logged.
+func (l *logBuffer) exitStatuses() map[string]string {
+	re := regexp.MustCompile(`worker exited: .*instance=(\d+).*status="([^"]+)"`)
+	out := map[string]string{}
+	for _, m := range re.FindAllStringSubmatch(l.String(), -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+// startSwitchable runs a Supervisor whose workers are this test binary in
+// fake worker mode mode, started through sh so that while the file flag
+// exists new workers run in mode flagMode instead ("exit" makes them exit 1
+// at once).
+func startSwitchable(t *testing.T, mode, flagMode string, opts Options) (*harness, string, *logBuffer) {
+	t.Helper()
+	flag := filepath.Join(t.TempDir(), "flag")
+	alt := fakeWorkerEnv + "=" + flagMode + ` exec "$0"`
+	if flagMode == "exit" {
+		alt = "exit 1"
+	}
+	opts.Argv = []string{"/bin/sh", "-c", `if [ -e "` + flag + `" ]; then ` + alt + `; fi; exec "$0"`, os.Args[0]}
+	opts.Env = append(os.Environ(), fakeWorkerEnv+"="+mode)
+	if opts.Workers == 0 {
+		opts.Workers = 2
+	}
+	logs := &logBuffer{}
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("supervisor log:\n%s", logs.String())
+		}
+	})
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	h := &harness{t: t, s: s, addr: ln.Addr().String()}
+	var once sync.Once
+	var result error
+	h.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return within 30 s")
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() { h.stop() })
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if n := h.readyCount(); n < opts.Workers {
+			return fmt.Errorf("%d workers ready, want %d", n, opts.Workers)
+		}
+		return nil
+	})
+	return h, flag, logs
+}
+
+// instancesOf returns the instance ids of generation gen that are not gone.
+func instancesOf(s *Supervisor, gen uint32) map[uint32]int {
+	out := map[uint32]int{}
+	for _, w := range s.Status().Workers {
+		if w.Generation == gen && w.State != Gone {
+			out[w.Instance] = w.PID
+		}
+	}
+	return out
+}
+
+// TestReloadRollsToNewGeneration: Reload starts a new generation, new
+// connections go to it, the idle old workers are drained and exit 0, and
+// the report says so.
+func TestReloadRollsToNewGeneration(t *testing.T) {
+	h, _, logs := startSwitchable(t, "ok", "ok", Options{Workers: 2, ShutdownTimeout: 5 * time.Second})
+	old := instancesOf(h.s, 0)
+	if err := h.s.Reload(context.Background()); err != nil {
+		t.Fatalf("Reload = %v", err)
+	}
+	st := h.s.Status()
+	if st.Generation != 1 || len(instancesOf(h.s, 1)) != 2 {
+		t.Fatalf("after Reload: generation %d with %d workers, want 1 with 2", st.Generation, len(instancesOf(h.s, 1)))
+	}
+	for i := 0; i < 20; i++ {
+		_, body, err := h.get("/")
+		var id uint32
+		if _, serr := fmt.Sscanf(body, "instance=%d", &id); err != nil || serr != nil {
+			t.Fatalf("GET /: %q %v", body, err)
+		}
+		if _, ok := old[id]; ok {
+			t.Fatalf("new connection went to old instance %d", id)
+		}
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		for _, w := range h.s.Status().Workers {
+			if w.Generation == 0 {
+				return fmt.Errorf("old instance %d still known (%s)", w.Instance, w.State)
+			}
+		}
+		return nil
+	})
+	for id, pid := range old {
+		if got := logs.exitStatuses()[fmt.Sprint(id)]; got != "exit status 0" {
+			t.Errorf("old instance %d: %q, want exit status 0", id, got)
+		}
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("old worker %d still alive: %v", pid, err)
+		}
+	}
+	r := h.s.Report()
+	if r.Reload.Count != 1 || r.Reload.Error != "" || r.Reload.Generation != 1 || r.Reload.InProgress || len(r.Reload.Draining) != 0 {
+		t.Errorf("report after reload: %+v", r.Reload)
+	}
+}
+
+// TestReloadRollback: a new generation that exits at start, or misses the
+// start timeout, is killed; the old generation keeps serving and the error
+// says why.
+func TestReloadRollback(t *testing.T) {
+	tests := []struct {
+		flagMode string
+		want     string
+	}{
+		{"exit", "worker exited before it was ready: exit status 1"},
+		{"noready", "worker not ready within the start timeout 500ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flagMode, func(t *testing.T) {
+			h, flag, _ := startSwitchable(t, "ok", tt.flagMode, Options{Workers: 2, StartTimeout: 500 * time.Millisecond})
+			old := instancesOf(h.s, 0)
+			os.WriteFile(flag, nil, 0o600)
+			err := h.s.Reload(context.Background())
+			if !errors.Is(err, ErrReloadFailed) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Reload = %v, want ErrReloadFailed with %q", err, tt.want)
+			}
+			if st := h.s.Status(); st.Generation != 0 {
+				t.Errorf("generation %d after a failed reload, want 0", st.Generation)
+			}
+			if r := h.s.Report().Reload; !strings.Contains(r.Error, tt.want) || r.Generation != 1 {
+				t.Errorf("report: %+v", r)
+			}
+			checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+				st := h.s.Status()
+				if len(st.Workers) != 2 {
+					return fmt.Errorf("%d workers, want the 2 old ones", len(st.Workers))
+				}
+				return nil
+			})
+			if got := instancesOf(h.s, 0); fmt.Sprint(got) != fmt.Sprint(old) {
+				t.Errorf("old generation %v changed to %v", old, got)
+			}
+			_, body, err := h.get("/")
+			var id uint32
+			fmt.Sscanf(body, "instance=%d", &id)
+			if _, ok := old[id]; !ok || err != nil {
+				t.Errorf("after rollback GET / = %q %v, want an old instance", body, err)
+			}
+			// Generation numbers are not reused.
+			os.Remove(flag)
+			if err := h.s.Reload(context.Background()); err != nil {
+				t.Fatalf("second Reload = %v", err)
+			}
+			if st := h.s.Status(); st.Generation != 2 {
+				t.Errorf("generation %d after the good reload, want 2", st.Generation)
+			}
+		})
+	}
+}
+
+// TestReloadStates: Reload before Run and after shutdown.
+func TestReloadStates(t *testing.T) {
+	s, err := New(Options{Argv: []string{"x"}, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(context.Background()); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Reload before Run = %v, want ErrNotRunning", err)
+	}
+	h, _, _ := startSwitchable(t, "ok", "ok", Options{Workers: 1})
+	h.stop()
+	if err := h.s.Reload(context.Background()); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("Reload after shutdown = %v, want ErrShuttingDown", err)
+	}
+}
+
+// TestReloadCancelled: a reload whose context ends before the new
+// generation is ready is rolled back.
+func TestReloadCancelled(t *testing.T) {
+	h, flag, _ := startSwitchable(t, "ok", "noready", Options{Workers: 1, StartTimeout: time.Minute})
+	os.WriteFile(flag, nil, 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := h.s.Reload(ctx); !errors.Is(err, ErrReloadFailed) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Reload = %v, want ErrReloadFailed wrapping context.DeadlineExceeded", err)
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := len(h.s.Status().Workers); n != 1 {
+			return fmt.Errorf("%d workers, want 1", n)
+		}
+		return nil
+	})
+}
+
+// TestDrainedWorkerClosingItsLinkIsNotKilled: a worker that closes its
+// control link after Drain and exits a little later exits by itself.
+func TestDrainedWorkerClosingItsLinkIsNotKilled(t *testing.T) {
+	h, _, logs := startSwitchable(t, "lingerdrain", "lingerdrain", Options{Workers: 2, ShutdownTimeout: 5 * time.Second})
+	old := instancesOf(h.s, 0)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for id := range old {
+		if got := logs.exitStatuses()[fmt.Sprint(id)]; got != "exit status 0" {
+			t.Errorf("instance %d: %q, want exit status 0 (drained, not killed)", id, got)
+		}
+	}
+}
+
+// TestKillForcesShutdown: Kill during a shutdown that waits for a worker
+// ignoring Drain ends it at once.
+func TestKillForcesShutdown(t *testing.T) {
+	h, _, _ := startSwitchable(t, "nodrain", "nodrain", Options{Workers: 1, ShutdownTimeout: time.Minute})
+	done := make(chan error, 1)
+	go func() { done <- h.stop() }()
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !h.s.isClosing() {
+			return errors.New("not shutting down yet")
+		}
+		return nil
+	})
+	h.s.Kill()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Kill did not end the shutdown")
+	}
+}
+
+func TestDrainDeadline(t *testing.T) {
+	tests := []struct{ kill, want time.Duration }{
+		{30 * time.Second, 29 * time.Second},
+		{5 * time.Second, 4500 * time.Millisecond},
+		{300 * time.Millisecond, 270 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := drainDeadline(tt.kill); got != tt.want {
+			t.Errorf("drainDeadline(%v) = %v, want %v", tt.kill, got, tt.want)
+		}
+	}
+}
+
+// TestSupervisorNotifies: READY=1 once every worker is ready, WATCHDOG=1
+// at half WATCHDOG_USEC, RELOADING=1 then READY=1 around Reload, STOPPING=1
+// at shutdown, read from a real NOTIFY_SOCKET.
+func TestSupervisorNotifies(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	ns := listenNotify(t, sock)
+	setNotifyEnv(t, sock, "200000", "")
+	n, err := NewNotifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	watchdogs := 0
+	next := func() string {
+		t.Helper()
+		for {
+			msg := ns.next()
+			switch {
+			case msg == "WATCHDOG=1":
+				watchdogs++
+			case strings.HasPrefix(msg, "STATUS="):
+			default:
+				return msg
+			}
+		}
+	}
+	h, _, _ := startSwitchable(t, "ok", "ok", Options{Workers: 2, Notifier: n})
+	if got, want := next(), "READY=1\nSTATUS=2/2 workers ready (generation 0), 0 sessions"; got != want {
+		t.Fatalf("first notification %q, want %q", got, want)
+	}
+	if h.readyCount() != 2 {
+		t.Errorf("READY=1 before both workers were ready")
+	}
+	if err := h.s.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") || !strings.HasSuffix(got, "\nSTATUS=reloading: starting generation 1") {
+		t.Errorf("at reload %q, want RELOADING=1 with MONOTONIC_USEC", got)
+	}
+	if got, want := next(), "READY=1\nSTATUS=2/2 workers ready (generation 1)"; !strings.HasPrefix(got, want) {
+		t.Errorf("after reload %q, want prefix %q", got, want)
+	}
+	for watchdogs < 2 {
+		switch got := ns.next(); {
+		case got == "WATCHDOG=1":
+			watchdogs++
+		case !strings.HasPrefix(got, "STATUS="):
+			t.Fatalf("unexpected %q while waiting for watchdog pings", got)
+		}
+	}
+	h.stop()
+	if got := next(); !strings.HasPrefix(got, "STOPPING=1") {
+		t.Errorf("at shutdown %q, want STOPPING=1", got)
+	}
+}
