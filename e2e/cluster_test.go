@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // bins holds the paths of the binaries TestMain built.
@@ -65,17 +67,7 @@ func buildAndRun(m *testing.M) (int, error) {
 // then fails the test with fn's last error.
 func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
+	testutil.CheckFor(t, timeout, interval, fn)
 }
 
 // cluster is one running stickyd with its workers.

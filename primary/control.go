@@ -30,6 +30,12 @@ func (s *Supervisor) listenLinks() (ctl, hub *net.UnixListener, err error) {
 
 // acceptControl accepts control links until ln is closed.
 func (s *Supervisor) acceptControl(ln *net.UnixListener) {
+	s.acceptLinks(ln, "control", func(c *net.UnixConn) { s.serveControl(ipc.NewControlConn(c)) })
+}
+
+// acceptLinks accepts worker links of one kind on ln until it is closed,
+// serving each on its own goroutine counted in linkWG.
+func (s *Supervisor) acceptLinks(ln *net.UnixListener, kind string, serve func(*net.UnixConn)) {
 	defer s.linkWG.Done()
 	for {
 		c, err := ln.AcceptUnix()
@@ -37,12 +43,12 @@ func (s *Supervisor) acceptControl(ln *net.UnixListener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Error("control accept failed", "error", err)
+			s.log.Error("link accept failed", "link", kind, "error", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		s.linkWG.Add(1)
-		go s.serveControl(ipc.NewControlConn(c))
+		go serve(c)
 	}
 }
 

@@ -15,22 +15,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // checkFor polls f every interval until it returns nil or timeout passes.
 func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
+	testutil.CheckFor(t, timeout, interval, f)
 }
 
 type harness struct {

@@ -1,7 +1,6 @@
 package primary
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -55,20 +54,7 @@ func peerUID(c *net.UnixConn) (uint32, error) {
 
 // acceptHub accepts hub links until ln is closed.
 func (s *Supervisor) acceptHub(ln *net.UnixListener) {
-	defer s.linkWG.Done()
-	for {
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Error("hub accept failed", "error", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		s.linkWG.Add(1)
-		go s.serveHubLink(c)
-	}
+	s.acceptLinks(ln, "hub", s.serveHubLink)
 }
 
 // serveHubLink authenticates a hub link and hands it to the Hub.
