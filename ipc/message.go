@@ -20,13 +20,14 @@ const (
 	MsgReady                       // worker → primary: no body
 	MsgLoad                        // worker → primary: Sessions, Conns, Received
 	MsgDrain                       // primary → worker: DeadlineMS
+	MsgRetire                      // primary → worker: no body; a newer generation serves new sessions
 )
 
-var msgTypeNames = [...]string{"", "hello", "welcome", "conn", "handback", "ready", "load", "drain"}
+var msgTypeNames = [...]string{"", "hello", "welcome", "conn", "handback", "ready", "load", "drain", "retire"}
 
 // String returns the lower-case name of t, or "MsgType(n)" when unknown.
 func (t MsgType) String() string {
-	if t >= MsgHello && t <= MsgDrain {
+	if t >= MsgHello && t <= MsgRetire {
 		return msgTypeNames[t]
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
@@ -90,6 +91,7 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 		b = le.AppendUint64(b, m.Received)
 	case MsgDrain:
 		b = le.AppendUint32(b, m.DeadlineMS)
+	case MsgRetire:
 	default:
 		return b[:start], fmt.Errorf("%w: unknown type %d", ErrMalformed, uint8(m.Type))
 	}
@@ -140,6 +142,7 @@ func ParseMessage(b []byte) (Message, error) {
 		m.Received = d.u64()
 	case MsgDrain:
 		m.DeadlineMS = d.u32()
+	case MsgRetire:
 	default:
 		return Message{}, fmt.Errorf("%w: unknown type %d", ErrMalformed, b[0])
 	}

@@ -32,6 +32,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		{"ready", Message{Type: MsgReady}, 1},
 		{"load", Message{Type: MsgLoad, Sessions: 10, Conns: 20, Received: 1 << 40}, 17},
 		{"drain", Message{Type: MsgDrain, DeadlineMS: 30000}, 5},
+		{"retire", Message{Type: MsgRetire}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +81,7 @@ func TestAppendBinaryErrors(t *testing.T) {
 		want error
 	}{
 		{"unknown type", Message{Type: 0}, ErrMalformed},
-		{"unknown type 8", Message{Type: 8}, ErrMalformed},
+		{"unknown type 9", Message{Type: MsgRetire + 1}, ErrMalformed},
 		{"handback too large", Message{Type: MsgHandBack, Prefix: make([]byte, MaxHandBackPrefix+1)}, ErrFrameTooLarge},
 		{"conn too large", Message{Type: MsgConn, Addr: "1.2.3.4:5", Prefix: make([]byte, MaxControlMessage)}, ErrFrameTooLarge},
 	}
@@ -119,7 +120,7 @@ func TestParseMessageMalformed(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"type 0", []byte{0}},
-		{"unknown type", []byte{8}},
+		{"unknown type", []byte{byte(MsgRetire + 1)}},
 		{"unknown type 255", []byte{255, 1, 2}},
 		{"hello short", enc(Message{Type: MsgHello})[:40]},
 		{"hello trailing", append(enc(Message{Type: MsgHello}), 0)},

@@ -135,6 +135,11 @@ func (s *Supervisor) Reload(ctx context.Context) error {
 	log.Info("reload: new generation serving; draining the old ones", "old_workers", len(old), "drain_timeout", s.opts.ReloadDrainTimeout)
 	deadline := time.Now().Add(s.opts.ReloadDrainTimeout)
 	for _, in := range old {
+		// new sessions arriving on its kept-alive connections go back to
+		// the primary and on to the new generation
+		if link := s.linkOf(in); link != nil {
+			_ = link.Send(&ipc.Message{Type: ipc.MsgRetire}, -1)
+		}
 		s.bgWG.Add(1)
 		go s.drainOld(in, deadline)
 	}

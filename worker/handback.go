@@ -21,7 +21,10 @@ import (
 // re-routes it. When that prefix exceeds ipc.MaxHandBackPrefix the client
 // gets 400 and the connection is closed. Requests without a sid, with a sid
 // of this instance or of no stickyd layout, and requests on other
-// connections pass through to h. Standalone, Handler returns h.
+// connections pass through to h. Once the primary has retired this worker
+// (a reload made a newer generation current), requests without a sid on a
+// kept-alive connection are handed back too, so that new sessions reach the
+// new generation and the old worker can drain. Standalone, Handler returns h.
 func (l *Listener) Handler(h http.Handler) http.Handler {
 	if !l.managed {
 		return h
@@ -44,11 +47,15 @@ func (l *Listener) Handler(h http.Handler) http.Handler {
 // foreignConn returns the Conn r arrived on when r must be handed back:
 // its sid names another instance and the Conn is one of ours.
 func (l *Listener) foreignConn(r *http.Request) *Conn {
-	if !strings.Contains(r.URL.RawQuery, "sid=") {
-		return nil
+	sid := ""
+	if strings.Contains(r.URL.RawQuery, "sid=") {
+		sid = r.URL.Query().Get("sid")
 	}
-	inst, ok := ipc.SIDInstance(r.URL.Query().Get("sid"))
-	if !ok || inst == l.env.instance {
+	if sid == "" {
+		if !l.retired.Load() {
+			return nil
+		}
+	} else if inst, ok := ipc.SIDInstance(sid); !ok || inst == l.env.instance {
 		return nil
 	}
 	addr, ok := r.Context().Value(http.LocalAddrContextKey).(*connAddr)

@@ -180,3 +180,44 @@ func TestAppendRequestHead(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestRetiredHandsBackNewSessions: once the primary retires a worker (a
+// reload made a newer generation current), a request without a sid on a
+// kept-alive connection goes back to the primary, to be balanced onto the
+// new generation; requests for this worker's own sessions are still served.
+func TestRetiredHandsBackNewSessions(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	p := newFakePrimary(t, 12, nil)
+	l := p.listen(t)
+	serveWorker(t, l, echoHandler)
+	cli, id := p.dial(t, nil)
+	br := bufio.NewReader(cli)
+	own, _ := ipc.NewSID(12)
+
+	newSession := "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: example.com\r\n\r\n"
+	io.WriteString(cli, newSession)
+	if code, got := readResponse(t, br); code != 200 || got != "worker GET  0" {
+		t.Fatalf("before retire: %d %q, want the worker's answer", code, got)
+	}
+	if err := p.cc.Send(&ipc.Message{Type: ipc.MsgRetire}, -1); err != nil {
+		t.Fatal(err)
+	}
+	// its own sessions are still served (checkFor: the retire message and
+	// the request travel on different sockets)
+	io.WriteString(cli, "GET /engine.io/?EIO=4&transport=polling&sid="+own+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	if code, got := readResponse(t, br); code != 200 || got != "worker GET "+own+" 0" {
+		t.Fatalf("own sid after retire: %d %q, want the worker's answer", code, got)
+	}
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if !l.retired.Load() {
+			return fmt.Errorf("not retired yet")
+		}
+		return nil
+	})
+	io.WriteString(cli, newSession)
+	r := p.next(t, ipc.MsgHandBack)
+	if r.m.ConnID != id || r.f == nil || string(r.m.Prefix) != newSession {
+		t.Fatalf("hand back %+v, want conn %d with the new-session request as prefix", r.m, id)
+	}
+	r.f.Close()
+}

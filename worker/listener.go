@@ -56,6 +56,7 @@ type Listener struct {
 	draining      chan struct{}
 	drainOnce     sync.Once
 	drainDeadline atomic.Int64 // unix nanoseconds, 0 = none
+	retired       atomic.Bool  // a newer generation serves new sessions (MsgRetire)
 
 	sessions atomic.Int64
 	received atomic.Uint64
@@ -165,6 +166,9 @@ func (l *Listener) recvLoop() {
 		switch m.Type {
 		case ipc.MsgConn:
 			l.deliver(&m, f)
+		case ipc.MsgRetire:
+			l.log.Info("retired: a newer generation serves new sessions")
+			l.retired.Store(true)
 		case ipc.MsgDrain:
 			l.log.Info("drain requested", "deadline_ms", m.DeadlineMS)
 			l.startDrain(time.Now().Add(time.Duration(m.DeadlineMS) * time.Millisecond))
