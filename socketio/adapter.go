@@ -129,9 +129,10 @@ type Adapter interface {
 	// with the arguments of its ACK. The set is complete when
 	// onClientCount was called as many times as the return value says and
 	// the counts' sum of onAck calls arrived. A server that goes away must
-	// not leave the set hanging: the adapter reports it with
-	// onClientCount(0) if it had not reported yet, or with onClientCount(-k)
-	// for the k acks it will no longer relay.
+	// not leave the set hanging: an adapter reports each other server's
+	// count once, final, when that server's acks are complete or it has
+	// gone (then as the number of acks it did relay, 0 if none), so a
+	// count is never corrected afterwards.
 	BroadcastWithAck(p *Packet, opts BroadcastOptions, onClientCount func(n int), onAck func(args []json.RawMessage)) (servers int)
 	// AddSockets makes the target sockets of opts join rooms, on every server.
 	AddSockets(opts BroadcastOptions, rooms []string)
