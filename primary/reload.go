@@ -231,22 +231,9 @@ func (s *Supervisor) trialSlot(sl *slot, tr *trial, results chan<- error) {
 		return
 	}
 	s.awaitExit(sl, in, log)
-	if s.isClosing() || s.slotRetired(sl) {
+	if !s.waitBackoff(sl, log) {
 		return
 	}
-	d := sl.backoff.exited()
-	log.Info("restarting worker", "in", d)
-	w := time.NewTimer(d)
-	select {
-	case <-w.C:
-	case <-s.stopping:
-		w.Stop()
-		return
-	}
-	s.mu.Lock()
-	sl.restarts++
-	s.mu.Unlock()
-	s.opts.Metrics.workerRestarted(sl.id)
 	s.slotWG.Add(1)
 	s.superviseSlot(sl)
 }

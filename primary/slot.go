@@ -32,23 +32,33 @@ func (s *Supervisor) superviseSlot(sl *slot) {
 		} else {
 			s.awaitExit(sl, in, log)
 		}
-		if s.isClosing() || s.slotRetired(sl) {
+		if !s.waitBackoff(sl, log) {
 			return
 		}
-		d := sl.backoff.exited()
-		log.Info("restarting worker", "in", d)
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-s.stopping:
-			t.Stop()
-			return
-		}
-		s.mu.Lock()
-		sl.restarts++
-		s.mu.Unlock()
-		s.opts.Metrics.workerRestarted(sl.id)
 	}
+}
+
+// waitBackoff waits out sl's restart backoff after its worker exited and
+// counts the restart. It returns false when the slot must not be respawned:
+// the primary is stopping or the slot was retired by a reload.
+func (s *Supervisor) waitBackoff(sl *slot, log hclog.Logger) bool {
+	if s.isClosing() || s.slotRetired(sl) {
+		return false
+	}
+	d := sl.backoff.exited()
+	log.Info("restarting worker", "in", d)
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-s.stopping:
+		t.Stop()
+		return false
+	}
+	s.mu.Lock()
+	sl.restarts++
+	s.mu.Unlock()
+	s.opts.Metrics.workerRestarted(sl.id)
+	return true
 }
 
 // spawn starts a fresh instance in sl. The instance is registered before
