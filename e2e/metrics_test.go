@@ -168,6 +168,14 @@ var perRequestLogRE = regexp.MustCompile(`unknown sid|bad request line|closing c
 func TestInfoLogHasNoPerRequestLines(t *testing.T) {
 	c := startCluster(t, 1, []string{"--log-level", "info", "--metrics", "127.0.0.1:0"})
 	base := metricsBase(t, c)
+	// The worker's own start-up line comes through its stderr pipe and may
+	// follow the ready message: wait for it before counting.
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if !strings.Contains(c.Logs(), "refapp: serving") {
+			return fmt.Errorf("worker start-up line not logged yet")
+		}
+		return nil
+	})
 	lines := strings.Count(c.Logs(), "\n")
 	const n = 5
 	for range n {
