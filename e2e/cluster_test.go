@@ -87,21 +87,33 @@ var addrRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)|"addr":"(127\.0\.0\.1:\
 
 // startCluster runs `stickyd --workers n --listen 127.0.0.1:0 [flags] --
 // refapp` with env added to the environment, waits until it logs its
-// address, and stops it when the test ends.
+// address and its workers are ready, and stops it when the test ends.
 func startCluster(t testing.TB, workers int, flags []string, env ...string) *cluster {
 	t.Helper()
-	args := []string{"--workers", fmt.Sprint(workers), "--listen", "127.0.0.1:0", "--log-level", "debug"}
-	args = append(args, flags...)
-	args = append(args, "--", bins.refapp)
+	return launch(t, workers, nil, append([]string{"--listen", "127.0.0.1:0"}, flags...), nil, env...)
+}
+
+// launch runs stickyd, optionally through argv0 (a wrapper such
+// as sh) with extra inherited files; args are stickyd's own arguments
+// (without --listen when files carry the listener).
+func launch(t testing.TB, workers int, wrapper []string, args []string, files []*os.File, env ...string) *cluster {
+	t.Helper()
+	all := []string{"--workers", fmt.Sprint(workers), "--log-level", "debug"}
+	all = append(all, args...)
+	all = append(all, "--", bins.refapp)
+	argv := append(append(append([]string(nil), wrapper...), bins.stickyd), all...)
 	c := &cluster{t: t, done: make(chan struct{})}
-	c.cmd = exec.Command(bins.stickyd, args...)
+	c.cmd = exec.Command(argv[0], argv[1:]...)
 	c.cmd.Env = append(os.Environ(), env...)
+	c.cmd.ExtraFiles = files
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
-	c.cmd.Stdout = pw
-	c.cmd.Stderr = pw
+	c.cmd.Stdout, c.cmd.Stderr = pw, pw
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start stickyd: %v", err)
+	}
+	for _, f := range files {
+		f.Close()
 	}
 	addrc := make(chan string, 1)
 	go func() {
@@ -113,9 +125,8 @@ func startCluster(t testing.TB, workers int, flags []string, env ...string) *clu
 			c.logs.WriteString(line + "\n")
 			c.mu.Unlock()
 			if m := addrRE.FindStringSubmatch(line); m != nil {
-				a := m[1] + m[2]
 				select {
-				case addrc <- a:
+				case addrc <- m[1] + m[2]:
 				default:
 				}
 			}
@@ -129,8 +140,7 @@ func startCluster(t testing.TB, workers int, flags []string, env ...string) *clu
 	t.Cleanup(c.stop)
 	select {
 	case a := <-addrc:
-		c.Addr = a
-		c.URL = "http://" + a
+		c.Addr, c.URL = a, "http://"+a
 	case <-c.done:
 		t.Fatalf("stickyd exited before listening: %v\n%s", c.err, c.Logs())
 	case <-time.After(30 * time.Second):

@@ -1,76 +1,16 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// launch runs stickyd like startCluster, but through argv0 (a wrapper such
-// as sh) with extra inherited files; args are stickyd's own arguments
-// (without --listen when files carry the listener).
-func launch(t testing.TB, workers int, wrapper []string, args []string, files []*os.File, env ...string) *cluster {
-	t.Helper()
-	all := []string{"--workers", fmt.Sprint(workers), "--log-level", "debug"}
-	all = append(all, args...)
-	all = append(all, "--", bins.refapp)
-	argv := append(append(append([]string(nil), wrapper...), bins.stickyd), all...)
-	c := &cluster{t: t, done: make(chan struct{})}
-	c.cmd = exec.Command(argv[0], argv[1:]...)
-	c.cmd.Env = append(os.Environ(), env...)
-	c.cmd.ExtraFiles = files
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	c.cmd.Stdout, c.cmd.Stderr = pw, pw
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start stickyd: %v", err)
-	}
-	for _, f := range files {
-		f.Close()
-	}
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			c.mu.Lock()
-			c.logs.WriteString(line + "\n")
-			c.mu.Unlock()
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				select {
-				case addrc <- m[1] + m[2]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() {
-		c.err = c.cmd.Wait()
-		pw.Close()
-		close(c.done)
-	}()
-	t.Cleanup(c.stop)
-	select {
-	case a := <-addrc:
-		c.Addr, c.URL = a, "http://"+a
-	case <-c.done:
-		t.Fatalf("stickyd exited before listening: %v\n%s", c.err, c.Logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("stickyd did not log its address within 30s\n%s", c.Logs())
-	}
-	c.waitReady(workers)
-	return c
-}
 
 // notifyListener is a real NOTIFY_SOCKET standing in for systemd.
 type notifyListener struct {

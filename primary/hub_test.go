@@ -663,47 +663,7 @@ func mustEncode(t testing.TB, m ipc.HubMessage) []byte {
 
 // BenchmarkHubRelay measures 64-byte broadcasts from one worker through the
 // hub to another worker that has a member of the target room.
-func BenchmarkHubRelay(b *testing.B) {
-	h := NewRoomHub(HubOptions{})
-	defer h.Close()
-	src := startHubPeer(b, h, 1, false)
-	dst := startHubPeer(b, h, 2, false)
-	for _, p := range []*hubPeer{src, dst} {
-		for { // each sees both members
-			typ, pl, err := p.fc.ReadFrame()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if m, _ := ipc.DecodeHubMessage(typ, pl); len(m.Instances) == 2 {
-				break
-			}
-		}
-	}
-	dst.send(b, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomAdd, Room: "room"}}})
-	hubCheckFor(b, hubWait, time.Millisecond, func() error {
-		if h.RoomInstances("/", "room") == nil {
-			return errors.New("room not indexed")
-		}
-		return nil
-	})
-	frame := mustEncode(b, bcast("/", string(bytes.Repeat([]byte("x"), 64)), "room"))
-	b.SetBytes(int64(len(frame)))
-	b.ResetTimer()
-	start := time.Now()
-	go func() {
-		for i := 0; i < b.N; i++ {
-			if src.fc.WriteFrame(byte(ipc.HubBroadcast), frame) != nil {
-				return
-			}
-		}
-	}()
-	for i := 0; i < b.N; i++ {
-		if _, _, err := dst.fc.ReadFrame(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-}
+func BenchmarkHubRelay(b *testing.B) { benchHubRelay(b, HubOptions{}) }
 
 func (h *RoomHub) overflowBytes(id uint32) int {
 	h.mu.RLock()
