@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,7 @@ const maxRecvFDs = 4
 // carrying one Message per datagram and at most one fd per message.
 type ControlConn struct {
 	uc *net.UnixConn
+	rc syscall.RawConn // uc's, for TrySend
 
 	rbuf []byte // Recv's datagram buffer: MaxControlMessage+1 bytes
 	oob  []byte // Recv's control buffer
@@ -58,8 +60,10 @@ func listenUnix(network, path string) (*net.UnixListener, error) {
 // connection, e.g. one accepted from a ListenControl listener. The
 // ControlConn owns c from then on.
 func NewControlConn(c *net.UnixConn) *ControlConn {
+	rc, _ := c.SyscallConn() // fails only for a nil c
 	return &ControlConn{
 		uc:     c,
+		rc:     rc,
 		rbuf:   make([]byte, MaxControlMessage+1),
 		oob:    make([]byte, unix.CmsgSpace(maxRecvFDs*4)),
 		closed: make(chan struct{}),
@@ -102,8 +106,57 @@ func (c *ControlConn) Send(m *Message, fd int) error {
 	return nil
 }
 
+// TrySend is Send without waiting: it makes one sendmsg(MSG_DONTWAIT)
+// and returns an error wrapping ErrWouldBlock, having sent nothing, when
+// the datagram does not fit in the socket's send buffer now (the peer is
+// behind on reading). A SOCK_SEQPACKET datagram is sent whole or not at
+// all. Like Send it never closes fd nor changes its blocking mode, is safe
+// for concurrent use with Send and TrySend, and returns ErrClosed after
+// Close. It does not wait for a Send blocked on a full buffer either: it
+// fails with ErrWouldBlock at once (messages of concurrent senders are
+// not ordered).
+func (c *ControlConn) TrySend(m *Message, fd int) error {
+	bp := sendBufs.Get().(*[]byte)
+	defer sendBufs.Put(bp)
+	b, err := m.AppendBinary((*bp)[:0])
+	*bp = b[:0]
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	var serr error
+	// Control, not Write: Write would wait for the poller's write lock,
+	// which a Send blocked on a full buffer holds. The kernel serialises
+	// concurrent sends on the socket itself.
+	err = c.rc.Control(func(s uintptr) {
+		for {
+			if serr = unix.Sendmsg(int(s), b, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL); serr != unix.EINTR {
+				return
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		if c.isClosed() || errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("ipc: send %s: %w", m.Type, ErrClosed)
+		}
+		return fmt.Errorf("ipc: send %s: %w", m.Type, err)
+	case serr == unix.EAGAIN:
+		return fmt.Errorf("ipc: send %s: %w", m.Type, ErrWouldBlock)
+	case serr != nil:
+		return fmt.Errorf("ipc: send %s: %w", m.Type, os.NewSyscallError("sendmsg", serr))
+	}
+	return nil
+}
+
 // Recv reads the next message and the fd it carries (nil when none); the
-// *os.File is close-on-exec and owned by the caller. Conn and HandBack
+// *os.File is close-on-exec, non-blocking (a blocking fd is switched, and
+// its file description with it) and so registered with Go's poller:
+// reads, writes and deadlines work as on a net.Conn. It is owned by the
+// caller. Conn and HandBack
 // messages must carry exactly one fd, all others none. Recv returns io.EOF
 // when the peer closed the link, ErrClosed after Close, ErrTruncated when
 // the kernel truncated the control data (MSG_CTRUNC), and an error wrapping
@@ -153,7 +206,34 @@ func (c *ControlConn) Recv() (Message, *os.File, error) {
 	if want == 0 {
 		return m, nil, nil
 	}
-	return m, os.NewFile(uintptr(fds[0]), "ipc-conn"), nil
+	f := os.NewFile(uintptr(fds[0]), "ipc-conn")
+	if err := f.SetReadDeadline(time.Time{}); errors.Is(err, os.ErrNoDeadline) {
+		// A blocking fd: os.NewFile left it out of the poller. Make it
+		// non-blocking and take a new File of it, which the poller takes.
+		f = pollable(f)
+	}
+	return m, f, nil
+}
+
+// pollable turns f, a File of a blocking fd, into one of the same fd in
+// non-blocking mode (registered with Go's poller: deadlines work). If the
+// mode cannot be changed, f is returned as it is.
+func pollable(f *os.File) *os.File {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return f
+	}
+	fd := -1
+	rc.Control(func(s uintptr) {
+		if unix.SetNonblock(int(s), true) == nil {
+			fd, _ = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+		}
+	})
+	if fd < 0 {
+		return f
+	}
+	f.Close()
+	return os.NewFile(uintptr(fd), f.Name())
 }
 
 // parseRights returns every fd in the SCM_RIGHTS messages of oob, and an

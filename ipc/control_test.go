@@ -358,3 +358,108 @@ func BenchmarkSendMsgFD(b *testing.B) {
 		f.Close()
 	}
 }
+
+// TestTrySend: TrySend delivers a Conn message with its fd like Send; when
+// the peer stops reading it fails with ErrWouldBlock without sending (no
+// partial or duplicated message, the fd still the sender's), succeeds
+// again once the peer has read, and fails with ErrClosed after Close.
+func TestTrySend(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	w, p := controlPair(t)
+	cli, srv := tcpPair(t)
+	sent := 0
+	var blocked error
+	connFD(t, srv, func(fd int) {
+		for blocked == nil {
+			m := Message{Type: MsgConn, ConnID: uint64(sent), Addr: "127.0.0.1:1", Prefix: []byte("x")}
+			if err := p.TrySend(&m, fd); err != nil {
+				blocked = err
+				break
+			}
+			sent++
+			if sent > 1e6 {
+				t.Fatal("TrySend never reported a full buffer")
+			}
+		}
+	})
+	if !errors.Is(blocked, ErrWouldBlock) {
+		t.Fatalf("TrySend on a full link: %v, want ErrWouldBlock", blocked)
+	}
+	if sent == 0 {
+		t.Fatal("no message fitted")
+	}
+	for i := 0; i < sent; i++ {
+		m, f, err := w.Recv()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		f.Close()
+		if m.Type != MsgConn || m.ConnID != uint64(i) || m.Addr != "127.0.0.1:1" || string(m.Prefix) != "x" {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+	}
+	// The link works again, the next message is this one (nothing was
+	// sent beyond what TrySend reported) and its fd is the connection.
+	connFD(t, srv, func(fd int) {
+		if err := p.TrySend(&Message{Type: MsgConn, ConnID: 1e9}, fd); err != nil {
+			t.Fatalf("TrySend after the peer read: %v", err)
+		}
+	})
+	m, f, err := w.Recv()
+	if err != nil || m.ConnID != 1e9 || f == nil {
+		t.Fatalf("Recv: %+v %v %v", m, f, err)
+	}
+	if _, err := f.Write([]byte("via fd\n")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if line, err := bufio.NewReader(cli).ReadString('\n'); err != nil || line != "via fd\n" {
+		t.Fatalf("client read %q, %v", line, err)
+	}
+	p.Close()
+	if err := p.TrySend(&Message{Type: MsgReady}, -1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("TrySend after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestRecvBlockingFDPollable: a fd sent in blocking mode is received as a
+// non-blocking File that Go's poller takes, so its deadlines work.
+func TestRecvBlockingFDPollable(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	w, p := controlPair(t)
+	cli, srv := tcpPair(t)
+	connFD(t, srv, func(fd int) {
+		if err := unix.SetNonblock(fd, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Send(&Message{Type: MsgConn, ConnID: 1}, fd); err != nil {
+			t.Fatal(err)
+		}
+	})
+	srv.Close()
+	_, f, err := w.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	connFD(t, f, func(fd int) {
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_NONBLOCK == 0 {
+			t.Fatalf("received fd flags %#x, %v: want O_NONBLOCK", fl, err)
+		}
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+			t.Fatalf("received fd flags %#x, %v: want close-on-exec", fl, err)
+		}
+	})
+	if err := f.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatalf("SetReadDeadline: %v, want deadlines to work", err)
+	}
+	if _, err := f.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	f.SetReadDeadline(time.Time{})
+	cli.Write([]byte("x"))
+	if n, err := f.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+}

@@ -15,4 +15,7 @@ var (
 	ErrAuth = errors.New("ipc: peer authentication failed")
 	// ErrQueueFull is returned by FrameConn.TryWriteFrame when the write queue is full.
 	ErrQueueFull = errors.New("ipc: write queue full")
+	// ErrWouldBlock is returned by ControlConn.TrySend when the message
+	// does not fit in the socket's send buffer now (sending it would block).
+	ErrWouldBlock = errors.New("ipc: send would block")
 )
