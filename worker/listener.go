@@ -182,25 +182,15 @@ func (l *Listener) recvLoop() {
 }
 
 // deliver turns a received fd into a Conn and queues it for Accept, or hands
-// it straight back when the Listener is closed.
+// it straight back when the Listener is closed. The Conn wraps f itself
+// (see Conn) without checking what kind of fd it is: the primary sends
+// TCP sockets only.
 func (l *Listener) deliver(m *ipc.Message, f *os.File) {
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		l.log.Error("received fd is not a connection", "conn_id", m.ConnID, "error", err)
-		return
-	}
-	tcp, ok := nc.(*net.TCPConn)
-	if !ok {
-		nc.Close()
-		l.log.Error("received fd is not a TCP connection", "conn_id", m.ConnID, "addr", nc.LocalAddr().String())
-		return
-	}
 	var remote net.Addr
 	if ap, err := netip.ParseAddrPort(m.Addr); err == nil {
 		remote = net.TCPAddrFromAddrPort(ap)
 	}
-	c := newConn(l, tcp, m.ConnID, remote, m.Prefix)
+	c := newConn(l, f, m.ConnID, remote, m.Prefix)
 	l.received.Add(1)
 	l.mu.Lock()
 	l.live++
