@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -128,15 +127,11 @@ func forwardedFor(b []byte, prefixes []netip.Prefix) (client netip.Addr, ok, com
 // comes from a trusted proxy and Options.ClientAddr says to believe it. For
 // the PROXY protocol it consumes the header (the only bytes the primary
 // ever reads from a stream it hands off).
-func (s *Supervisor) clientAddr(c net.Conn, rc syscall.RawConn, peer string) (string, error) {
+func (s *Supervisor) clientAddr(c io.Reader, rc syscall.RawConn, peer netip.AddrPort) (netip.AddrPort, error) {
+	if !s.fromTrustedProxy(peer.Addr()) {
+		return peer, nil
+	}
 	mode := s.opts.ClientAddr
-	if mode == "" || mode == ClientAddrPeer {
-		return peer, nil
-	}
-	ap, err := netip.ParseAddrPort(peer)
-	if err != nil || !trusted(s.opts.TrustedProxies, ap.Addr()) {
-		return peer, nil
-	}
 	bp := peekBufs.Get().(*[MaxRequestLine]byte)
 	defer peekBufs.Put(bp)
 	switch mode {
@@ -156,7 +151,7 @@ func (s *Supervisor) clientAddr(c net.Conn, rc syscall.RawConn, peer string) (st
 			return peer, err
 		}
 		if src.IsValid() {
-			return src.String(), nil
+			return src, nil
 		}
 	case ClientAddrXFF:
 		var client netip.Addr
@@ -170,7 +165,7 @@ func (s *Supervisor) clientAddr(c net.Conn, rc syscall.RawConn, peer string) (st
 			return peer, err
 		}
 		if ok {
-			return netip.AddrPortFrom(client, 0).String(), nil
+			return netip.AddrPortFrom(client, 0), nil
 		}
 	}
 	return peer, nil

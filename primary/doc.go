@@ -43,13 +43,20 @@
 //
 // # Concurrency
 //
-// The accept loop only accepts: each connection is peeked, routed and handed
-// off on its own goroutine under a per-connection deadline. One mutex, the
-// routing lock, guards the instance table and the balancer; Policy.Pick and
-// the in-flight count of the chosen worker are updated under it, and no I/O
-// happens under it. Each control link has one reading goroutine; sends on it
-// (hand-offs, Welcome, Drain) come from any goroutine (ipc.ControlConn.Send
-// is safe for concurrent use). Each slot has one supervising goroutine.
+// The accept loop never blocks on a client or a worker. The public
+// listener has TCP_DEFER_ACCEPT, so a connection usually reaches accept
+// with its request line: one non-blocking peek sees it, and the loop
+// routes the connection and sends its fd with a non-blocking send
+// (ipc.ControlConn.TrySend), on its own goroutine (the fast path). Any
+// other connection (request line incomplete, a trusted proxy's, one the
+// primary answers, a worker's control link full) is peeked, routed and
+// handed off on a goroutine of its own under a per-connection deadline
+// (the slow path). One mutex, the routing lock, guards the instance table
+// and the balancer; Policy.Pick and the in-flight count of the chosen
+// worker are updated under it, and no I/O happens under it. Each control
+// link has one reading goroutine; sends on it (hand-offs, Welcome, Drain)
+// come from any goroutine (ipc.ControlConn.Send and TrySend are safe for
+// concurrent use). Each slot has one supervising goroutine.
 // Supervisor.Status is safe to call at any time. Metrics methods are safe
 // for concurrent use and take no lock on hot paths; a scrape takes the
 // routing lock once (Status). Reload is serialised and safe to call at any

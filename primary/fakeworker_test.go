@@ -3,19 +3,24 @@ package primary
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/worker"
+	"golang.org/x/sys/unix"
 )
 
 // fakeWorkerEnv selects the fake worker mode when the test binary is
@@ -40,6 +45,10 @@ func TestMain(m *testing.M) {
 //	crash     exits 3 right after Welcome
 //	noload    never sends Load (hand-offs stay in flight)
 //	lingerdrain  on Drain closes its link, exits 0 300 ms later
+//	stall     reads nothing from its control link after Ready until it
+//	          gets SIGUSR1 (the primary's sends to it back up)
+//	listener  not built on ipc: the worker package (worker.Serve), as an
+//	          app is; see listenerHandler
 //
 // Handlers: /sid returns a new sid of this instance, /hang blocks, /badframe
 // makes the worker send a malformed control message, anything else returns
@@ -51,6 +60,17 @@ func runFakeWorker(mode string) {
 	}
 	inst64, _ := strconv.ParseUint(os.Getenv("STICKYD_INSTANCE"), 10, 32)
 	inst := uint32(inst64)
+	if mode == "listener" {
+		if err := worker.Serve(context.Background(), listenerHandler(inst)); err != nil {
+			fail(err)
+		}
+		return
+	}
+	var resume chan os.Signal
+	if mode == "stall" {
+		resume = make(chan os.Signal, 1)
+		signal.Notify(resume, syscall.SIGUSR1)
+	}
 	var secret [32]byte
 	if _, err := hex.Decode(secret[:], []byte(os.Getenv("STICKYD_SECRET"))); err != nil {
 		fail(err)
@@ -103,6 +123,9 @@ func runFakeWorker(mode string) {
 	if mode != "noready" {
 		cc.Send(&ipc.Message{Type: ipc.MsgReady}, -1)
 	}
+	if resume != nil {
+		<-resume
+	}
 	for {
 		m, f, err := cc.Recv()
 		if err != nil {
@@ -135,6 +158,44 @@ func runFakeWorker(mode string) {
 			os.Exit(0)
 		}
 	}
+}
+
+// listenerHandler is the handler of the "listener" fake worker: /sockopts
+// reports the options of the connection's socket as the worker got it
+// (TCP_NODELAY, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT:
+// "nodelay=1 keepalive=1 idle=15 intvl=15 cnt=9") and closes it; anything
+// else returns "instance=<id>".
+func listenerHandler(inst uint32) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/sockopts" {
+			fmt.Fprintf(w, "instance=%d", inst)
+			return
+		}
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var opts string
+		if sc, ok := c.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) {
+					get := func(level, opt int) int {
+						v, err := unix.GetsockoptInt(int(fd), level, opt)
+						if err != nil {
+							return -1
+						}
+						return v
+					}
+					opts = fmt.Sprintf("nodelay=%d keepalive=%d idle=%d intvl=%d cnt=%d",
+						get(unix.IPPROTO_TCP, unix.TCP_NODELAY), get(unix.SOL_SOCKET, unix.SO_KEEPALIVE),
+						get(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE), get(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL),
+						get(unix.IPPROTO_TCP, unix.TCP_KEEPCNT))
+				})
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(opts), opts)
+	})
 }
 
 // handBack returns the connection of r to the primary with r's request

@@ -28,6 +28,7 @@ func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
 type harness struct {
 	t    testing.TB
 	s    *Supervisor
+	ln   net.Listener // the public listener given to Run
 	addr string
 	stop func() error // cancels Run and returns its result
 }
@@ -65,7 +66,7 @@ func startSupervisor(t testing.TB, mode string, opts Options, want int) *harness
 	go func() { done <- s.Run(ctx, ln) }()
 	var result error
 	stopped := false
-	h := &harness{t: t, s: s, addr: ln.Addr().String()}
+	h := &harness{t: t, s: s, ln: ln, addr: ln.Addr().String()}
 	h.stop = func() error {
 		if !stopped {
 			stopped = true

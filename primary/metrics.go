@@ -85,6 +85,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	accepts    prometheus.Counter
+	paths      [2]prometheus.Counter // accept paths: slow, fast
 	decisions  [numDecisions]prometheus.Counter
 	latency    prometheus.Histogram
 	handoffs   *prometheus.CounterVec // slot, generation
@@ -116,6 +117,12 @@ func NewMetrics() *Metrics {
 		Name: "stickyd_connections_accepted_total",
 		Help: "Client TCP connections accepted by the primary.",
 	})
+	paths := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stickyd_accept_path_total",
+		Help: "Accepted client connections by how the primary took them: fast (request line there at accept: routed and handed off on the accept loop) or slow (a goroutine under the peek deadline).",
+	}, []string{"path"})
+	m.paths[0] = paths.WithLabelValues("slow")
+	m.paths[1] = paths.WithLabelValues("fast")
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stickyd_routing_decisions_total",
 		Help: "Connections routed or answered by the primary, by decision.",
@@ -176,7 +183,7 @@ func NewMetrics() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.accepts, decisions, m.latency, m.handoffs, m.handFailed, m.restarts,
+		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts,
 		frames, bytes, m.hubOrphaned, m.hubStalled, m.hubDropped,
 		statusCollector{m},
 	)
@@ -216,6 +223,20 @@ func (m *Metrics) now() stamp {
 func (m *Metrics) accepted() {
 	if m != nil {
 		m.accepts.Inc()
+	}
+}
+
+// acceptPath counts an accepted connection as taken by the fast path
+// (handed off on the accept loop) or the slow path (a goroutine). Every
+// accepted TCP connection is counted once, before its decision.
+func (m *Metrics) acceptPath(fast bool) {
+	if m == nil {
+		return
+	}
+	if fast {
+		m.paths[1].Inc()
+	} else {
+		m.paths[0].Inc()
 	}
 }
 

@@ -231,8 +231,8 @@ func BenchmarkHandoffMetrics(b *testing.B) {
 		m    *Metrics
 	}{{"off", nil}, {"on", NewMetrics()}} {
 		b.Run(tt.name, func(b *testing.B) {
-			h := startSupervisor(b, "ok", Options{Workers: 1, Metrics: tt.m}, 1)
-			benchClient(b, h.addr)
+			h := startSupervisor(b, "listener", Options{Workers: 1, Metrics: tt.m}, 1)
+			benchClient(b, h.addr, 1)
 		})
 	}
 }

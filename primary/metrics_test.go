@@ -173,6 +173,7 @@ func TestNilMetrics(t *testing.T) {
 	m.accepted()
 	m.routed(DecisionSID)
 	m.rejected(ErrTLS)
+	m.acceptPath(true)
 	im := m.forInstance(1, 0)
 	if im.handoffs != nil {
 		t.Errorf("nil Metrics resolved a counter")
@@ -201,6 +202,9 @@ func TestMetricsExposition(t *testing.T) {
 
 	m.accepted()
 	m.accepted()
+	m.acceptPath(true)
+	m.acceptPath(false)
+	m.acceptPath(true)
 	m.routed(DecisionNoWorker)
 	m.rejected(fmt.Errorf("x: %w", ErrBadRequest))
 	m.rejected(ErrHTTP2)
@@ -221,6 +225,8 @@ func TestMetricsExposition(t *testing.T) {
 
 	fams := scrape(t, srv.URL+"/metrics")
 	wantValue(t, fams, 2, "stickyd_connections_accepted_total")
+	wantValue(t, fams, 2, "stickyd_accept_path_total", "path", "fast")
+	wantValue(t, fams, 1, "stickyd_accept_path_total", "path", "slow")
 	for _, tt := range []struct {
 		d    Decision
 		want float64

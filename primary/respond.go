@@ -2,7 +2,6 @@ package primary
 
 import (
 	"io"
-	"net"
 	"time"
 )
 
@@ -26,15 +25,13 @@ const (
 
 // respondAndClose writes resp to c, half-closes it, discards what the client
 // still sends (bounded by lingerTime and lingerBytes) and closes c.
-func respondAndClose(c net.Conn, resp string) {
+func respondAndClose(c clientConn, resp string) {
 	defer c.Close()
 	c.SetWriteDeadline(time.Now().Add(writeTime))
 	if _, err := io.WriteString(c, resp); err != nil {
 		return
 	}
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
+	c.CloseWrite()
 	c.SetReadDeadline(time.Now().Add(lingerTime))
 	io.CopyN(io.Discard, c, lingerBytes)
 }

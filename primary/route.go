@@ -3,66 +3,17 @@ package primary
 import (
 	"errors"
 	"io"
-	"net"
 	"net/netip"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
 )
 
-// Accept back-off after EMFILE/ENFILE and similar temporary errors.
-const (
-	acceptBackoffMin = 5 * time.Millisecond
-	acceptBackoffMax = time.Second
-)
-
-// acceptClients accepts client connections until ln is closed. Each
-// connection is peeked, routed and handed off on its own goroutine, so no
-// client can stall the loop. Running out of fds backs off and carries on.
-func (s *Supervisor) acceptClients(ln net.Listener) {
-	s.log.Info("listening", "addr", ln.Addr().String())
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if delay == 0 {
-				delay = acceptBackoffMin
-			} else {
-				delay = min(2*delay, acceptBackoffMax)
-			}
-			s.log.Error("accept failed; backing off", "error", err, "delay", delay)
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-s.stopping:
-				t.Stop()
-			}
-			continue
-		}
-		delay = 0
-		s.opts.Metrics.accepted()
-		tc, ok := c.(*net.TCPConn)
-		if !ok {
-			s.log.Error("not a TCP connection; closing it", "error", ErrNotTCP, "type", c.RemoteAddr().Network())
-			c.Close()
-			continue
-		}
-		if !s.trackClient(tc) {
-			tc.Close()
-			continue
-		}
-		s.connWG.Add(1)
-		go s.serveClient(tc, s.opts.Metrics.now())
-	}
-}
-
-func (s *Supervisor) trackClient(c net.Conn) bool {
+// trackClient records c, a connection on the slow path, so that shutdown
+// can close it; it returns false when shutdown has begun.
+func (s *Supervisor) trackClient(c clientConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -74,7 +25,7 @@ func (s *Supervisor) trackClient(c net.Conn) bool {
 
 // untrackClient forgets c and reports whether it was still tracked (false
 // when shutdown closed it).
-func (s *Supervisor) untrackClient(c net.Conn) bool {
+func (s *Supervisor) untrackClient(c clientConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.clients[c]
@@ -82,20 +33,22 @@ func (s *Supervisor) untrackClient(c net.Conn) bool {
 	return ok
 }
 
-// serveClient peeks the first request line of c under PeekTimeout and
-// routes the connection. c is closed (our copy) on every path. accepted is
-// when c was accepted (0 without metrics).
-func (s *Supervisor) serveClient(c *net.TCPConn, accepted stamp) {
+// serveClient peeks the first request line of c, a fresh connection from
+// peer, under PeekTimeout and routes the connection: the slow path. c is
+// closed (our copy) on every path. accepted is when c was accepted (0
+// without metrics).
+func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted stamp) {
 	defer s.connWG.Done()
-	addr := c.RemoteAddr().String()
 	rc, err := c.SyscallConn()
+	if err == nil {
+		err = c.SetReadDeadline(time.Now().Add(s.opts.PeekTimeout))
+	}
 	if err != nil {
 		s.untrackClient(c)
 		c.Close()
 		return
 	}
-	c.SetReadDeadline(time.Now().Add(s.opts.PeekTimeout))
-	addr, err = s.clientAddr(c, rc, addr)
+	addr, err := s.clientAddr(c, rc, peer)
 	var rl RequestLine
 	if err == nil {
 		rl, err = peekRequestLine(rc)
@@ -108,19 +61,19 @@ func (s *Supervisor) serveClient(c *net.TCPConn, accepted stamp) {
 		s.rejectClient(c, addr, err)
 		return
 	}
-	s.route(c, c, addr, rl, nil, 0, accepted)
+	s.route(c, addr, rl, nil, 0, accepted)
 }
 
 // rejectClient answers or closes a connection whose first line was bad.
-func (s *Supervisor) rejectClient(c *net.TCPConn, addr string, err error) {
+func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) {
 	s.opts.Metrics.rejected(err)
 	switch {
 	case errors.Is(err, ErrLineTooLong):
 		s.log.Debug("request line too long", "client", addr)
-		s.answer(c, c, respTooLong)
+		s.answer(c, respTooLong)
 	case errors.Is(err, ErrBadRequest):
 		s.log.Debug("bad request line", "client", addr, "error", err)
-		s.answer(c, c, respBadRequest)
+		s.answer(c, respBadRequest)
 	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2), errors.Is(err, ErrProxyHeader):
 		s.log.Debug("closing connection", "client", addr, "reason", err)
 		c.Close()
@@ -132,25 +85,15 @@ func (s *Supervisor) rejectClient(c *net.TCPConn, addr string, err error) {
 	}
 }
 
-// fdConn is a connection whose fd can be lent out: *net.TCPConn or the
-// *os.File of a hand-back.
-type fdConn interface {
-	SyscallConn() (syscall.RawConn, error)
-	Close() error
-}
-
-// route picks the instance for rl and hands c to it with prefix. from is
-// the instance that handed c back (0 for a fresh connection); a sid naming
-// it or no live instance is answered 400 unknown sid. c is closed on every
-// path. asNet gives c as a net.Conn for answering it (nil to build one).
-// accepted is when c was accepted, for the metrics (0: not timed).
-func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine, prefix []byte, from uint32, accepted stamp) {
-	var client netip.Addr
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		client = ap.Addr()
-	}
+// pick chooses the instance for rl from client under the routing lock and
+// counts the hand-off as in flight on it (undo with unsend). from is the
+// instance that handed the connection back (0 for a fresh connection); a
+// sid naming it, or no live instance, is an unknown sid. When there is no
+// instance to hand off to, in is nil and resp and d are the primary's
+// answer and its decision.
+func (s *Supervisor) pick(rl RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
 	s.mu.Lock()
-	var in *instance
+	defer s.mu.Unlock()
 	if rl.SID != "" {
 		if id, ok := ipc.SIDInstance(rl.SID); ok && id != from {
 			if cand := s.instances[id]; cand != nil && (cand.state == Ready || cand.state == Draining) {
@@ -158,28 +101,55 @@ func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine
 			}
 		}
 		if in == nil {
-			s.mu.Unlock()
-			s.log.Debug("unknown sid", "client", addr, "sid", truncate(rl.SID, 40))
-			s.opts.Metrics.routed(DecisionUnknownSID)
-			s.answer(c, asNet, respUnknownSID)
-			return
+			return nil, nil, respUnknownSID, DecisionUnknownSID
 		}
 	} else {
 		i := s.policy.Pick(s.ready, client)
 		if i < 0 {
-			s.mu.Unlock()
-			s.log.Debug("no worker ready; answering 503", "client", addr)
-			s.opts.Metrics.routed(DecisionNoWorker)
-			s.answer(c, asNet, respNoWorker)
-			return
+			return nil, nil, respNoWorker, DecisionNoWorker
 		}
 		in = s.ready[i].(*instance)
 	}
 	in.sent++
-	link := in.link
-	s.mu.Unlock()
+	return in, in.link, "", 0
+}
 
-	msg := ipc.Message{Type: ipc.MsgConn, ConnID: s.connID.Add(1), Addr: addr, Prefix: prefix}
+// unsend takes back the hand-off pick counted in flight on in.
+func (s *Supervisor) unsend(in *instance) {
+	s.mu.Lock()
+	in.sent--
+	s.mu.Unlock()
+}
+
+// handoffDone records the end of a hand-off to in of a connection from
+// addr whose request line is rl: the metrics, and on a failed send (err)
+// a debug log line, with the in-flight count taken back.
+func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, rl RequestLine, from uint32, accepted stamp, err error) {
+	s.opts.Metrics.handoffDone(in.metrics, rl.SID != "", from != 0, accepted, err)
+	if err != nil {
+		s.unsend(in)
+		s.log.Debug("hand-off failed; connection closed", "client", addr, "instance", in.id, "error", err)
+	}
+}
+
+// route picks the instance for rl and hands c to it with prefix, waiting
+// while the worker's control link is full (the slow path). from is the
+// instance that handed c back (0 for a fresh connection); a sid naming it
+// or no live instance is answered 400 unknown sid. c is closed on every
+// path. accepted is when c was accepted, for the metrics (0: not timed).
+func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl RequestLine, prefix []byte, from uint32, accepted stamp) {
+	in, link, resp, d := s.pick(rl, addr.Addr(), from)
+	if in == nil {
+		if d == DecisionUnknownSID {
+			s.log.Debug("unknown sid", "client", addr, "sid", truncate(rl.SID, 40))
+		} else {
+			s.log.Debug("no worker ready; answering 503", "client", addr)
+		}
+		s.opts.Metrics.routed(d)
+		s.answer(c, resp)
+		return
+	}
+	msg := ipc.Message{Type: ipc.MsgConn, ConnID: s.connID.Add(1), Addr: msgAddr(addr), Prefix: prefix}
 	var serr error
 	rc, err := c.SyscallConn()
 	if err == nil {
@@ -189,34 +159,16 @@ func (s *Supervisor) route(c fdConn, asNet net.Conn, addr string, rl RequestLine
 	if err == nil {
 		err = serr
 	}
-	s.opts.Metrics.handoffDone(in.metrics, rl.SID != "", from != 0, accepted, err)
-	if err != nil {
-		s.mu.Lock()
-		in.sent--
-		s.mu.Unlock()
-		s.log.Debug("hand-off failed; connection closed", "client", addr, "instance", in.id, "error", err)
-	}
+	s.handoffDone(in, addr, rl, from, accepted, err)
 }
 
-// answer writes resp on c and closes it gracefully, on a new goroutine.
-func (s *Supervisor) answer(c fdConn, asNet net.Conn, resp string) {
-	if asNet == nil {
-		f, ok := c.(*os.File)
-		if !ok {
-			c.Close()
-			return
-		}
-		nc, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			return
-		}
-		asNet = nc
-	}
+// answer writes resp on c and closes it gracefully, on a new goroutine
+// counted in connWG.
+func (s *Supervisor) answer(c clientConn, resp string) {
 	s.connWG.Add(1)
 	go func() {
 		defer s.connWG.Done()
-		respondAndClose(asNet, resp)
+		respondAndClose(c, resp)
 	}()
 }
 
@@ -224,11 +176,12 @@ func (s *Supervisor) answer(c fdConn, asNet net.Conn, resp string) {
 // request names another instance. f is the connection; m.Prefix holds the
 // bytes the worker consumed, starting with the request line.
 func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
-	addr := ""
+	c := &fileConn{f}
+	var addr netip.AddrPort
 	if rc, err := f.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) {
 			if sa, err := unix.Getpeername(int(fd)); err == nil {
-				addr = sockaddrString(sa)
+				addr = sockaddrAddrPort(sa)
 			}
 		})
 	}
@@ -239,20 +192,10 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 	if err != nil {
 		s.log.Debug("hand-back without a request line; answering 400", "instance", from.id, "error", err)
 		s.opts.Metrics.routed(DecisionBadRequest)
-		s.answer(f, nil, respBadRequest)
+		s.answer(c, respBadRequest)
 		return
 	}
-	s.route(f, nil, addr, rl, m.Prefix, from.id, 0)
-}
-
-func sockaddrString(sa unix.Sockaddr) string {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)).String()
-	}
-	return ""
+	s.route(c, addr, rl, m.Prefix, from.id, 0)
 }
 
 // truncate shortens s for a log line.

@@ -97,8 +97,8 @@ type Supervisor struct {
 	instances map[uint32]*instance
 	slots     []*slot
 	gen       uint32
-	ready     []balance.Worker // ready instances of generation gen
-	clients   map[net.Conn]struct{}
+	ready     []balance.Worker                        // ready instances of generation gen
+	clients   map[clientConn]struct{}                 // connections on the slow path
 	pending   map[interface{ Close() error }]struct{} // links not yet authenticated
 	closing   bool
 	changed   chan struct{} // closed at the next state change (watchLocked)
@@ -173,7 +173,7 @@ func New(opts Options) (*Supervisor, error) {
 		uid:       os.Getuid(),
 		stopping:  make(chan struct{}),
 		instances: make(map[uint32]*instance),
-		clients:   make(map[net.Conn]struct{}),
+		clients:   make(map[clientConn]struct{}),
 		pending:   make(map[interface{ Close() error }]struct{}),
 	}, nil
 }
@@ -184,6 +184,11 @@ func New(opts Options) (*Supervisor, error) {
 // still holds and removes its socket directory. It returns nil after a
 // shutdown caused by ctx, or an error if it could not start (ln is closed
 // in every case). Run may be called once.
+//
+// A *net.TCPListener's socket gets TCP_DEFER_ACCEPT (1 s), TCP_NODELAY and
+// keep-alive (idle and interval 15 s, 9 probes), which the connections it
+// accepts inherit (see docs/architecture.md); the options stay on the
+// socket after Run, which matters for a socket-activated one.
 func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	if !s.started.CompareAndSwap(false, true) {
 		ln.Close()
@@ -224,16 +229,17 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	s.bgWG.Add(1)
 	go s.notifyLoop(s.log)
 
+	pl := s.publicListener(ln)
 	acceptDone := make(chan struct{})
 	go func() {
 		defer close(acceptDone)
-		s.acceptClients(ln)
+		s.acceptClients(pl)
 	}()
 
 	<-ctx.Done()
 	s.opts.Notifier.Stopping("stopping: draining workers")
 	s.log.Info("shutting down", "timeout", s.opts.ShutdownTimeout)
-	ln.Close()
+	pl.Close()
 	<-acceptDone
 	s.shutdownWorkers()
 	s.bgWG.Wait()
