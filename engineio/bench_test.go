@@ -140,9 +140,9 @@ func BenchmarkIdleWebSocket(b *testing.B) {
 
 // BenchmarkFrameFanout broadcasts one 100-byte text message to 1000
 // websocket sessions per op and waits until every client received it.
-// "shared" writes one Frame to all (encoded once, PreparedMessage cached);
-// "per-socket" builds a new Frame for every socket, as writing each frame
-// anew does.
+// It writes as a broadcast does (SendDeferred). "shared" writes one Frame
+// to all (encoded once); "per-socket" builds a new Frame for every socket,
+// as encoding each packet anew does.
 func BenchmarkFrameFanout(b *testing.B) {
 	const sockets = 1000
 	srv := NewServer(Options{PingInterval: time.Hour, PingTimeout: time.Hour})
@@ -193,7 +193,7 @@ func BenchmarkFrameFanout(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			next := frameFor()
 			for _, so := range socks {
-				if err := so.Write(next()); err != nil {
+				if _, err := so.Send([]*Frame{next()}, SendDeferred); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -18,8 +18,11 @@
 // Node's: "transport close", "transport error", "ping timeout", "parse
 // error", "forced close", plus "server shutting down" for Shutdown.
 //
-// Messages go out as Frames: a Frame caches its polling encoding and its
-// websocket.PreparedMessage, so a broadcast encodes once.
+// Messages go out as Frames, encoded once however many sockets they go to:
+// over websocket the Frame's bytes are written as they are, behind a frame
+// header of a few bytes per socket (server frames are neither masked nor
+// compressed), so a broadcast copies no payload; polling caches the
+// Frame's record.
 //
 // # Deviations from Node
 //
@@ -43,13 +46,16 @@
 // close timers are time.AfterFunc); a pending GET blocks the net/http
 // goroutine serving it until frames are queued, the session closes or the
 // client goes away. A websocket session owns one reader goroutine (the
-// upgrade request's handler returns, so net/http's buffers are released) and
-// a writer goroutine that exists only while frames are queued and exits when
-// the queue is empty. An idle websocket session therefore costs one
-// goroutine, a 1 KiB read buffer and no write buffer.
+// upgrade request's handler returns, so net/http's buffers are released).
+// Its writes are made by whoever holds its write token: Socket.Write on an
+// idle websocket writes on the caller's goroutine with a non-blocking
+// writev, and only bytes the socket does not take at once go to a writer
+// goroutine, which batches everything queued meanwhile into one writev and
+// exits when the queue is empty. An idle websocket session therefore costs
+// one goroutine, gorilla's 1 KiB read buffer and no write buffer.
 //
-// Socket.Write, WriteBatch and WriteVolatile only queue and never block on
-// the network; the queue is bounded by Options.MaxBufferedBytes.
+// Socket.Write, WriteBatch and WriteVolatile never block on the network;
+// the queue is bounded by Options.MaxBufferedBytes.
 //
 // Callbacks: OnConnection handlers run on the handshake request's goroutine,
 // before the handshake response is written. OnMessage is called serially,

@@ -3,16 +3,15 @@ package engineio
 import (
 	"encoding/base64"
 	"sync"
-	"sync/atomic"
-
-	"github.com/gorilla/websocket"
 )
 
-// Frame is one Engine.IO packet (usually a "message", type 4) prepared once
-// and sent to many sockets. It lazily caches its polling record and its
-// websocket.PreparedMessage, so a broadcast encodes once whatever the number
-// of receivers. A Frame is immutable after creation and safe for concurrent
-// use; the caller must not modify the bytes it handed over.
+// Frame is one Engine.IO packet (usually a "message", type 4) encoded once
+// and sent to many sockets. A websocket sends its bytes as they are (only
+// a frame header of a few bytes is written per socket, and the payload is
+// never copied); polling lazily caches its record. So a broadcast encodes
+// once whatever the number of receivers. A Frame is immutable after
+// creation and safe for concurrent use; the caller must not modify the
+// bytes it handed over.
 type Frame struct {
 	typ    byte
 	binary bool
@@ -20,11 +19,6 @@ type Frame struct {
 
 	recOnce sync.Once
 	rec     []byte // polling record: type + text, or "b" + base64
-
-	wsUses atomic.Int32 // websocket sends so far
-	wsOnce sync.Once
-	ws     *websocket.PreparedMessage
-	wsErr  error
 }
 
 // NewTextFrame returns a message frame carrying text. It takes ownership of
@@ -74,35 +68,4 @@ func (f *Frame) pollingRecord() []byte {
 		f.rec = rec
 	})
 	return f.rec
-}
-
-// writeTo writes f to a websocket connection. The first send writes the
-// message directly (preparing costs about 10 KB of allocation, wasted on a
-// frame sent once); later sends use the cached PreparedMessage, so a
-// broadcast frames the message once.
-func (f *Frame) writeTo(c *websocket.Conn) error {
-	if f.wsUses.Add(1) == 1 {
-		if f.binary {
-			return c.WriteMessage(websocket.BinaryMessage, f.data)
-		}
-		return c.WriteMessage(websocket.TextMessage, f.pollingRecord())
-	}
-	pm, err := f.prepared()
-	if err != nil {
-		return err
-	}
-	return c.WritePreparedMessage(pm)
-}
-
-// prepared returns f's cached websocket message: a binary message with the
-// raw bytes for binary frames, else a text message with the polling record.
-func (f *Frame) prepared() (*websocket.PreparedMessage, error) {
-	f.wsOnce.Do(func() {
-		if f.binary {
-			f.ws, f.wsErr = websocket.NewPreparedMessage(websocket.BinaryMessage, f.data)
-			return
-		}
-		f.ws, f.wsErr = websocket.NewPreparedMessage(websocket.TextMessage, f.pollingRecord())
-	})
-	return f.ws, f.wsErr
 }

@@ -355,8 +355,7 @@ func (s *Server) open(so *Socket) {
 	}
 	so.mu.Lock()
 	so.holdQueue = false
-	so.flushLocked()
-	so.mu.Unlock()
+	so.flushUnlock()
 }
 
 // openFrame builds the open packet:

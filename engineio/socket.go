@@ -106,22 +106,41 @@ func (s *Socket) OnUpgrade(fn func()) {
 	s.mu.Unlock()
 }
 
-// Write queues f for sending and returns at once; it never blocks on the
-// network. It returns ErrClosed once the session is closed or closing. If
-// the queue would exceed Options.MaxBufferedBytes, the session closes with
-// reason "transport error" (the close callbacks run on another goroutine,
-// so Write may be called with locks held) and Write returns ErrBufferFull.
-func (s *Socket) Write(f *Frame) error {
-	return s.WriteBatch([]*Frame{f})
-}
+// SendFlags modify Send.
+type SendFlags uint8
 
-// WriteBatch queues frames atomically and in order: no other write lands
-// between them. Errors as Write.
-func (s *Socket) WriteBatch(fs []*Frame) error {
+const (
+	// SendVolatile drops the frames unless the transport can take them
+	// right now (a polling GET is pending, or the websocket writer is
+	// idle), as Node's volatile emits.
+	SendVolatile SendFlags = 1 << iota
+	// SendDeferred never writes on the caller's goroutine: a writer
+	// goroutine does. A broadcast uses it, so that the writes to its many
+	// sockets run in parallel and, under load, each socket's queued
+	// frames go out in one write, rather than one after another on the
+	// broadcasting goroutine.
+	SendDeferred
+)
+
+// Send queues fs atomically and in order (no other write lands between
+// them) and never blocks on the network. Unless SendDeferred is set, a
+// websocket whose writer is idle writes them at once on the caller's
+// goroutine, as far as the socket takes them without blocking; the rest
+// goes to a writer goroutine. It reports whether the frames were queued
+// (false: dropped by SendVolatile, or an error). It returns ErrClosed once
+// the session is closed or closing. If the queue would exceed
+// Options.MaxBufferedBytes, the session closes with reason "transport
+// error" (the close callbacks run on another goroutine, so Send may be
+// called with locks held) and Send returns ErrBufferFull.
+func (s *Socket) Send(fs []*Frame, flags SendFlags) (bool, error) {
 	s.mu.Lock()
 	if s.state != stateOpen {
 		s.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
+	}
+	if flags&SendVolatile != 0 && !s.writableLocked() {
+		s.mu.Unlock()
+		return false, nil
 	}
 	var n int64
 	for _, f := range fs {
@@ -131,38 +150,50 @@ func (s *Socket) WriteBatch(fs []*Frame) error {
 		s.mu.Unlock()
 		err := fmt.Errorf("%w: %d bytes queued", ErrBufferFull, s.queued)
 		s.terminateAsync(ReasonTransportError, err)
-		return ErrBufferFull
+		return false, ErrBufferFull
 	}
 	s.queue = append(s.queue, fs...)
 	s.queued += n
-	s.flushLocked()
-	s.mu.Unlock()
-	return nil
+	if flags&SendDeferred != 0 {
+		s.flushLocked()
+		s.mu.Unlock()
+	} else {
+		s.flushUnlock()
+	}
+	return true, nil
 }
 
-// WriteVolatile sends f only if the transport can take it right now (a
-// polling GET is pending, or the websocket writer is idle), as Node's
-// volatile emits. It reports whether f was queued; false means dropped.
-func (s *Socket) WriteVolatile(f *Frame) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateOpen || len(s.queue) > 0 {
+// writableLocked reports whether the transport can take a frame right now.
+func (s *Socket) writableLocked() bool {
+	if len(s.queue) > 0 {
 		return false
 	}
 	switch {
 	case s.ws != nil:
-		if s.ws.writing {
-			return false
-		}
+		return !s.ws.writing
 	case s.poll != nil:
-		if s.poll.get == nil {
-			return false
-		}
+		return s.poll.get != nil
 	}
-	s.queue = append(s.queue, f)
-	s.queued += f.size()
-	s.flushLocked()
 	return true
+}
+
+// Write is Send of one frame without flags.
+func (s *Socket) Write(f *Frame) error {
+	_, err := s.Send([]*Frame{f}, 0)
+	return err
+}
+
+// WriteBatch is Send without flags.
+func (s *Socket) WriteBatch(fs []*Frame) error {
+	_, err := s.Send(fs, 0)
+	return err
+}
+
+// WriteVolatile is Send of one frame with SendVolatile; it reports whether
+// f was queued.
+func (s *Socket) WriteVolatile(f *Frame) bool {
+	ok, _ := s.Send([]*Frame{f}, SendVolatile)
+	return ok
 }
 
 // sendControlLocked queues an internal packet (ping, ...) regardless of
@@ -187,6 +218,19 @@ func (s *Socket) recycleLocked(q []*Frame) {
 		clear(q)
 		s.spare = q[:0]
 	}
+}
+
+// flushUnlock is flushLocked, then releases mu; a websocket write it
+// starts runs on the calling goroutine (without blocking, see
+// wsTransport.run).
+func (s *Socket) flushUnlock() {
+	if t := s.ws; t != nil && s.state != stateClosed && !s.holdQueue && len(s.queue) > 0 && t.claimLocked() {
+		s.mu.Unlock()
+		t.run(true)
+		return
+	}
+	s.flushLocked()
+	s.mu.Unlock()
 }
 
 // flushLocked hands the queue to the transport if it is writable.

@@ -44,12 +44,9 @@ func (s *Socket) onProbePacket(t *wsTransport, p packet) (probing, ok bool) {
 	}
 	switch {
 	case p.typ == typePing && string(p.data) == "probe":
-		s.mu.Unlock()
-		// Only the reader writes to a candidate, so no writer races this.
-		if err := t.writeFrame(framePongProbe); err != nil {
-			s.abortUpgrade(t)
-			return false, false
-		}
+		// The pong goes out (at once, normally) before the pending GET
+		// is released, so the client pauses polling on it.
+		t.sendUnlock(framePongProbe)
 		s.mu.Lock()
 		if s.upgrading == t && s.poll != nil {
 			s.poll.startUpgradeCheckLocked()

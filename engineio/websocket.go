@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -20,37 +22,115 @@ const wsReadBufferSize = 1024
 const wsCloseGrace = 2 * time.Second
 
 // wsTransport is a websocket connection of a Socket: the current transport,
-// or one being probed for an upgrade. The reader runs on its own goroutine
-// (the handshake handler returns, so net/http's buffers for that request are
-// released); a writer goroutine runs only while frames are queued. Fields
-// other than conn are guarded by the socket's mu.
+// or one being probed for an upgrade.
+//
+// Reading: gorilla/websocket, on the reader goroutine (the handshake
+// handler returns, so net/http's buffers for that request are released).
+//
+// Writing: the transport frames what it sends itself (server frames are
+// unmasked and uncompressed) and writes a whole batch with one writev, the
+// payloads never copied (see wsBatch). Whoever holds the write token
+// (writing) writes: a caller of Socket.Write whose frame finds the token
+// free takes it and writes at once without blocking; only what the socket
+// does not take goes to a writer goroutine, which exists while bytes wait
+// and batches everything queued meanwhile. Nothing else writes to the
+// connection once the transport exists: gorilla's ping and close handlers
+// are replaced so that pongs and close frames go through the token too.
+//
+// Fields other than conn, nc and rc are guarded by the socket's mu; batch
+// belongs to the token holder.
 type wsTransport struct {
-	s            *Socket
-	conn         *websocket.Conn
-	writing      bool // writer goroutine running
-	closing      bool // graceful close: close once the queue drained
-	closed       bool
+	s    *Socket
+	conn *websocket.Conn
+	nc   net.Conn        // conn's connection, which the token holder writes
+	rc   syscall.RawConn // nc's fd, nil when it has none (TLS): no writes inline
+
+	writing      bool     // the write token is taken
+	closing      bool     // graceful close: close once the queue drained
+	closed       bool     // no more frames; a close frame goes out
+	closeQueued  bool     // the close frame is in a batch
+	closeCode    []byte   // close frame payload: the client's code echoed, or empty
+	ctrl         []*Frame // frames of the transport itself (probe pong), first
+	pong         []byte   // payload of the client's latest websocket ping
+	pongDue      bool     // pong is to be sent
+	readerDone   bool     // the reader returned
+	closeWritten bool     // the close frame was written (or failed)
 	upgradeTimer *time.Timer
+
+	batch wsBatch
 }
 
 func newWSTransport(s *Socket, conn *websocket.Conn) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
-	return &wsTransport{s: s, conn: conn}
+	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn()}
+	if sc, ok := t.nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			t.rc = rc
+		}
+	}
+	conn.SetPingHandler(t.onPing)
+	conn.SetCloseHandler(t.onCloseFrame)
+	return t
 }
 
-// writeTimeout bounds one websocket write.
+// onPing answers a websocket ping of the client (reader goroutine).
+func (t *wsTransport) onPing(data string) error {
+	t.s.mu.Lock()
+	if !t.closed {
+		t.pong, t.pongDue = []byte(data), true
+		t.kickLocked()
+	}
+	t.s.mu.Unlock()
+	return nil
+}
+
+// onCloseFrame records the client's close code so that our close frame
+// echoes it (RFC 6455 §5.5.1); the read then fails and closes the session.
+func (t *wsTransport) onCloseFrame(code int, _ string) error {
+	t.s.mu.Lock()
+	if code != websocket.CloseNoStatusReceived {
+		t.closeCode = websocket.FormatCloseMessage(code, "")
+	}
+	t.s.mu.Unlock()
+	return nil
+}
+
+// writeTimeout bounds a blocking websocket write.
 func (t *wsTransport) writeTimeout() time.Duration {
 	o := &t.s.srv.opts
 	return o.PingInterval + o.PingTimeout
 }
 
-// kickLocked starts the writer goroutine unless it runs.
-func (t *wsTransport) kickLocked() {
-	if t.writing || t.closed {
-		return
+// claimLocked takes the write token if there is something to write and
+// nobody holds it; the caller must then call run(true) after releasing mu.
+func (t *wsTransport) claimLocked() bool {
+	if t.writing || t.closeQueued {
+		return false
 	}
 	t.writing = true
-	go t.writeLoop()
+	return true
+}
+
+// kickLocked starts a writer goroutine unless the token is taken.
+func (t *wsTransport) kickLocked() {
+	if t.claimLocked() {
+		go t.run(false)
+	}
+}
+
+// sendUnlock queues a frame of the transport itself (ahead of the
+// session's queue), then releases mu; the write starts on the calling
+// goroutine when the token is free.
+func (t *wsTransport) sendUnlock(f *Frame) {
+	if !t.closed {
+		t.ctrl = append(t.ctrl, f)
+		if t.claimLocked() {
+			t.s.mu.Unlock()
+			t.run(true)
+			return
+		}
+	}
+	t.s.mu.Unlock()
 }
 
 // closeAfterFlushLocked makes the writer close the session once the queue
@@ -60,75 +140,196 @@ func (t *wsTransport) closeAfterFlushLocked() {
 	t.kickLocked()
 }
 
-// writeLoop writes queued frames until the queue is empty, then exits.
-func (t *wsTransport) writeLoop() {
+// collectLocked fills batch with what is due: a pong, the transport's own
+// frames, the session's queue (when t is its transport) and, once closed,
+// the close frame. It reports false when there is nothing to write.
+func (t *wsTransport) collectLocked() bool {
+	s, b := t.s, &t.batch
+	if t.closed {
+		if t.closeQueued {
+			return false
+		}
+		t.closeQueued = true
+		b.add(opClose, 0, false, t.closeCode)
+		return true
+	}
+	if t.pongDue {
+		t.pongDue = false
+		b.add(opPong, 0, false, t.pong)
+	}
+	var frames []*Frame
+	if s.ws == t && !s.holdQueue {
+		frames = s.takeQueueLocked()
+	}
+	b.grow(len(t.ctrl) + len(frames))
+	for _, f := range t.ctrl {
+		b.addFrame(f)
+	}
+	clear(t.ctrl)
+	t.ctrl = t.ctrl[:0]
+	for _, f := range frames {
+		b.addFrame(f)
+	}
+	b.frames = frames
+	return b.pending()
+}
+
+// run writes while there is something to write, then releases the token.
+// inline is true on the goroutine of a Socket.Write caller: it writes only
+// what the socket takes without blocking and hands the rest to a writer
+// goroutine, and it never runs close callbacks (the caller may hold locks
+// they take).
+func (t *wsTransport) run(inline bool) {
 	s := t.s
 	for {
 		s.mu.Lock()
-		if t.closed {
+		if !t.batch.pending() && !t.collectLocked() {
 			t.writing = false
-			s.mu.Unlock()
-			return
-		}
-		frames := s.takeQueueLocked()
-		if len(frames) == 0 {
-			t.writing = false
-			closing := t.closing
+			t.recycleLocked()
+			if !inline && !t.closed {
+				_ = t.nc.SetWriteDeadline(time.Time{}) // inline writes set none
+			}
+			closing := t.closing && !t.closed
 			reason := s.closeReason
 			s.mu.Unlock()
 			if closing {
-				s.terminate(reason, nil)
+				if inline {
+					s.terminateAsync(reason, nil)
+				} else {
+					s.terminate(reason, nil)
+				}
 			}
 			return
 		}
+		closeFrame := t.closeQueued && !t.closeWritten
+		if !inline {
+			// Under mu, so that closeLocked's shorter deadline wins.
+			deadline := time.Now().Add(t.writeTimeout())
+			if t.closed {
+				deadline = time.Now().Add(wsCloseGrace)
+			}
+			_ = t.nc.SetWriteDeadline(deadline)
+		}
 		s.mu.Unlock()
-		for _, f := range frames {
-			if err := t.writeFrame(f); err != nil {
-				s.mu.Lock()
-				t.writing = false
-				s.mu.Unlock()
-				s.terminate(ReasonTransportError, fmt.Errorf("engineio: websocket write: %w", err))
+
+		var err error
+		if inline {
+			err = t.batch.tryWrite(t.rc)
+			if err == errWouldBlock {
+				go t.run(false) // the token goes with it
 				return
 			}
+		} else {
+			err = t.batch.writeAll(t.nc, t.rc)
+		}
+		if closeFrame {
+			t.batch.reset()
+			t.closeDone()
+			if err == nil {
+				_ = t.nc.SetReadDeadline(time.Now().Add(wsCloseGrace))
+			}
+			continue // releases the token
+		}
+		if err != nil {
+			t.batch.reset()
+			s.mu.Lock()
+			t.writing = false
+			queuedClose := t.closed && !t.closeQueued
+			if queuedClose {
+				t.closeQueued = true
+			}
+			s.mu.Unlock()
+			if queuedClose {
+				t.closeDone() // no close frame on a broken connection
+			}
+			t.writeFailed(fmt.Errorf("engineio: websocket write: %w", err), inline)
+			return
 		}
 		s.mu.Lock()
-		s.recycleLocked(frames)
+		t.recycleLocked()
 		s.mu.Unlock()
 	}
 }
 
-func (t *wsTransport) writeFrame(f *Frame) error {
-	_ = t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout()))
-	return f.writeTo(t.conn)
+// writeFailed ends what t carries after a write error: the session when t
+// is its transport, else the upgrade t was probing. inline: as run.
+func (t *wsTransport) writeFailed(err error, inline bool) {
+	s := t.s
+	s.mu.Lock()
+	current := s.ws == t
+	s.mu.Unlock()
+	switch {
+	case !current:
+		s.abortUpgrade(t)
+	case inline:
+		s.terminateAsync(ReasonTransportError, err)
+	default:
+		s.terminate(ReasonTransportError, err)
+	}
 }
 
-// closeLocked closes the transport: a close frame (empty, as Node's ws
-// close()), then the reader drops the connection when the client answers or
-// after wsCloseGrace.
+// recycleLocked returns a written batch's queue array to the session and
+// empties the batch.
+func (t *wsTransport) recycleLocked() {
+	if !t.batch.pending() {
+		if t.batch.frames != nil {
+			t.s.recycleLocked(t.batch.frames)
+		}
+		t.batch.reset()
+	}
+}
+
+// closeLocked closes the transport: a close frame goes out (empty, as Node's
+// ws close(), or echoing the client's code), then the reader drops the
+// connection when the client answers or after wsCloseGrace.
 func (t *wsTransport) closeLocked() {
 	if t.closed {
 		return
 	}
 	t.closed = true
+	clear(t.ctrl)
+	t.ctrl, t.pongDue = nil, false
 	if t.upgradeTimer != nil {
 		t.upgradeTimer.Stop()
 	}
-	go func() {
-		deadline := time.Now().Add(wsCloseGrace)
-		_ = t.conn.WriteControl(websocket.CloseMessage, []byte{}, deadline)
-		_ = t.conn.SetReadDeadline(deadline)
-	}()
+	// A writer blocked on a stuck client gives up within the grace.
+	_ = t.nc.SetWriteDeadline(time.Now().Add(wsCloseGrace))
+	t.kickLocked()
 }
 
 // abortLocked closes a websocket that was being probed.
 func (t *wsTransport) abortLocked() { t.closeLocked() }
 
+// closeDone records that the close frame was written (or could not be);
+// the connection closes once the reader is done too.
+func (t *wsTransport) closeDone() {
+	t.s.mu.Lock()
+	t.closeWritten = true
+	last := t.readerDone
+	t.s.mu.Unlock()
+	if last {
+		t.nc.Close()
+	}
+}
+
+// readerExit records that the reader returned; the connection closes once
+// the close frame is written too.
+func (t *wsTransport) readerExit() {
+	t.s.mu.Lock()
+	t.readerDone = true
+	last := t.closeWritten
+	t.s.mu.Unlock()
+	if last {
+		t.nc.Close()
+	}
+}
+
 // readLoop reads packets until the connection ends; probing is true for an
 // upgrade candidate. Once the session (or the candidate) is done with the
 // connection, it keeps reading and discarding until the client's close frame
-// or the close grace deadline, then closes the connection.
+// or the close grace deadline.
 func (t *wsTransport) readLoop(probing bool) {
-	defer t.conn.Close()
+	defer t.readerExit()
 	s := t.s
 	draining := false
 	fail := func(reason string, err error) {
@@ -140,7 +341,7 @@ func (t *wsTransport) readLoop(probing bool) {
 		s.terminate(reason, err)
 	}
 	for {
-		mt, data, err := t.conn.ReadMessage()
+		mt, data, err := t.readMessage()
 		if err != nil {
 			if !draining {
 				fail(classifyReadError(err))
@@ -174,6 +375,43 @@ func (t *wsTransport) readLoop(probing bool) {
 			draining = true
 		}
 	}
+}
+
+// readBufs are the buffers messages are read through; an idle connection
+// holds none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// readMessage reads the next message and returns it in a slice of exactly
+// its size, which the caller owns.
+func (t *wsTransport) readMessage() (int, []byte, error) {
+	mt, r, err := t.conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	bp := readBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		var n int
+		n, err = r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			break
+		}
+	}
+	var data []byte
+	if err == io.EOF {
+		err = nil
+		data = make([]byte, len(b))
+		copy(data, b)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b[:0] // keep a modest buffer; drop a huge one
+		readBufs.Put(bp)
+	}
+	return mt, data, err
 }
 
 // rejectWebSocket closes a websocket the server will not use, with a close

@@ -145,18 +145,15 @@ func (c *client) isClosed() bool {
 	return c.closed
 }
 
-// writePacket queues p's frames; volatile text packets are dropped when the
-// transport is not writable right now.
-func (c *client) writePacket(p *Packet, volatile bool) error {
+// writePacket queues p's frames (flags: see engineio.Socket.Send); a
+// volatile packet with attachments is always queued.
+func (c *client) writePacket(p *Packet, flags engineio.SendFlags) error {
 	fs := p.frames()
-	if len(fs) == 1 {
-		if volatile {
-			c.conn.WriteVolatile(fs[0])
-			return nil
-		}
-		return c.conn.Write(fs[0])
+	if len(fs) > 1 {
+		flags &^= engineio.SendVolatile
 	}
-	return c.conn.WriteBatch(fs)
+	_, err := c.conn.Send(fs, flags)
+	return err
 }
 
 // closeWith closes the connection, recording reason as the disconnect

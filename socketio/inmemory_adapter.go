@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+
+	"github.com/stickyd/stickyd/engineio"
 )
 
 // InMemoryAdapter is the default Adapter, for a single process: rooms are
@@ -158,11 +160,22 @@ func (a *InMemoryAdapter) targets(opts BroadcastOptions) []string {
 }
 
 // apply calls fn for each connected local socket selected by opts, outside
-// the adapter's lock.
-func (a *InMemoryAdapter) apply(opts BroadcastOptions, fn func(*Socket)) {
-	for _, id := range a.targets(opts) {
+// the adapter's lock, with the flags its packets are written with: a
+// volatile broadcast's, and deferred when there are several sockets, so
+// their writes run on their own writer goroutines (see
+// engineio.SendDeferred) rather than one after another on this one.
+func (a *InMemoryAdapter) apply(opts BroadcastOptions, fn func(*Socket, engineio.SendFlags)) {
+	ids := a.targets(opts)
+	var flags engineio.SendFlags
+	if opts.Flags.Volatile {
+		flags |= engineio.SendVolatile
+	}
+	if len(ids) > 1 {
+		flags |= engineio.SendDeferred
+	}
+	for _, id := range ids {
 		if s := a.nsp.socket(id); s != nil && s.Connected() {
-			fn(s)
+			fn(s, flags)
 		}
 	}
 }
@@ -173,8 +186,8 @@ func (a *InMemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) {
 	if a.rec != nil {
 		p = a.rec.record(p, opts)
 	}
-	a.apply(opts, func(s *Socket) {
-		_ = s.write(p, opts.Flags.Volatile)
+	a.apply(opts, func(s *Socket, flags engineio.SendFlags) {
+		_ = s.write(p, flags)
 	})
 }
 
@@ -185,14 +198,14 @@ func (a *InMemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, onC
 	id := a.nsp.nextAckID()
 	p = p.WithID(id)
 	n := 0
-	a.apply(opts, func(s *Socket) {
+	a.apply(opts, func(s *Socket, flags engineio.SendFlags) {
 		n++
 		s.registerAck(id, func(args []json.RawMessage, err error) {
 			if err == nil {
 				onAck(args)
 			}
 		})
-		_ = s.write(p, opts.Flags.Volatile)
+		_ = s.write(p, flags)
 	})
 	onClientCount(n)
 	return 1
@@ -200,12 +213,12 @@ func (a *InMemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, onC
 
 // AddSockets makes the selected local sockets join rooms.
 func (a *InMemoryAdapter) AddSockets(opts BroadcastOptions, rooms []string) {
-	a.apply(opts, func(s *Socket) { s.Join(rooms...) })
+	a.apply(opts, func(s *Socket, _ engineio.SendFlags) { s.Join(rooms...) })
 }
 
 // DelSockets makes the selected local sockets leave rooms.
 func (a *InMemoryAdapter) DelSockets(opts BroadcastOptions, rooms []string) {
-	a.apply(opts, func(s *Socket) {
+	a.apply(opts, func(s *Socket, _ engineio.SendFlags) {
 		for _, r := range rooms {
 			s.Leave(r)
 		}
@@ -214,13 +227,13 @@ func (a *InMemoryAdapter) DelSockets(opts BroadcastOptions, rooms []string) {
 
 // DisconnectSockets disconnects the selected local sockets.
 func (a *InMemoryAdapter) DisconnectSockets(opts BroadcastOptions, close bool) {
-	a.apply(opts, func(s *Socket) { s.Disconnect(close) })
+	a.apply(opts, func(s *Socket, _ engineio.SendFlags) { s.Disconnect(close) })
 }
 
 // FetchSockets describes the selected local sockets.
 func (a *InMemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([]SocketInfo, error) {
 	var out []SocketInfo
-	a.apply(opts, func(s *Socket) { out = append(out, s.info()) })
+	a.apply(opts, func(s *Socket, _ engineio.SendFlags) { out = append(out, s.info()) })
 	return out, nil
 }
 

@@ -223,7 +223,7 @@ func (s *Socket) EmitVolatile(event string, args ...any) error {
 	if !s.Connected() {
 		return ErrDisconnected
 	}
-	return s.write(p, true)
+	return s.write(p, engineio.SendVolatile)
 }
 
 // EmitWithAck sends event and waits for the client's acknowledgement,
@@ -250,7 +250,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	id := s.nsp.nextAckID()
 	s.acks[id] = func(a []json.RawMessage, err error) { ch <- result{a, err} }
 	s.mu.Unlock()
-	if err := s.write(p.WithID(id), false); err != nil {
+	if err := s.write(p.WithID(id), 0); err != nil {
 		s.dropAck(id)
 		return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
@@ -284,7 +284,7 @@ func (s *Socket) send(p *Packet) error {
 	if !s.Connected() {
 		return ErrDisconnected
 	}
-	if err := s.write(p, false); err != nil {
+	if err := s.write(p, 0); err != nil {
 		return fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
 	return nil
@@ -337,6 +337,6 @@ func (s *Socket) Disconnect(close bool) {
 		s.client.disconnectAll()
 		return
 	}
-	_ = s.write(newControlPacket(PacketDisconnect, s.nspName, nil), false)
+	_ = s.write(newControlPacket(PacketDisconnect, s.nspName, nil), 0)
 	s.onClose("server namespace disconnect")
 }

@@ -3,6 +3,8 @@ package socketio
 import (
 	"encoding/json"
 	"sync"
+
+	"github.com/stickyd/stickyd/engineio"
 )
 
 // connect runs on the socket's queue: namespace lookup, recovery,
@@ -14,7 +16,7 @@ func (s *Socket) connect() {
 	if nsp == nil {
 		srv.log.Debug("connect to unknown namespace", "sid", c.conn.ID(), "nsp", s.nspName)
 		c.abandon(s)
-		_ = c.writePacket(newControlPacket(PacketConnectError, s.nspName, map[string]string{"message": "Invalid namespace"}), false)
+		_ = c.writePacket(newControlPacket(PacketConnectError, s.nspName, map[string]string{"message": "Invalid namespace"}), 0)
 		return
 	}
 	s.nsp = nsp
@@ -34,7 +36,7 @@ func (s *Socket) connect() {
 			if c.isClosed() {
 				return
 			}
-			_ = c.writePacket(newControlPacket(PacketConnectError, s.nspName, connectErrorData(err)), false)
+			_ = c.writePacket(newControlPacket(PacketConnectError, s.nspName, connectErrorData(err)), 0)
 			return
 		}
 	}
@@ -55,10 +57,10 @@ func (s *Socket) connect() {
 	if session != nil && len(session.Rooms) > 0 {
 		nsp.adapter.AddAll(s.id, session.Rooms)
 	}
-	_ = c.writePacket(newControlPacket(PacketConnect, s.nspName, connectData(s.id, s.pid)), false)
+	_ = c.writePacket(newControlPacket(PacketConnect, s.nspName, connectData(s.id, s.pid)), 0)
 	if session != nil {
 		for _, mp := range session.MissedPackets {
-			_ = c.writePacket(mp, false)
+			_ = c.writePacket(mp, 0)
 		}
 	}
 	s.openGate()
@@ -66,14 +68,14 @@ func (s *Socket) connect() {
 	nsp.runConnectionHandlers(s)
 }
 
-// write queues p for the client; while the socket's CONNECT answer is not
-// written yet (the gate is closed) a packet waits in order behind it (a
-// volatile one is dropped).
-func (s *Socket) write(p *Packet, volatile bool) error {
+// write queues p for the client (see engineio.Socket.Send for flags);
+// while the socket's CONNECT answer is not written yet (the gate is closed)
+// a packet waits in order behind it (a volatile one is dropped).
+func (s *Socket) write(p *Packet, flags engineio.SendFlags) error {
 	if s.gate.Load() {
 		s.mu.Lock()
 		if s.gate.Load() {
-			if !volatile {
+			if flags&engineio.SendVolatile == 0 {
 				s.pending = append(s.pending, p)
 			}
 			s.mu.Unlock()
@@ -81,7 +83,7 @@ func (s *Socket) write(p *Packet, volatile bool) error {
 		}
 		s.mu.Unlock()
 	}
-	return s.client.writePacket(p, volatile)
+	return s.client.writePacket(p, flags)
 }
 
 // openGate writes the packets that waited behind the CONNECT answer, in
@@ -98,7 +100,7 @@ func (s *Socket) openGate() {
 		}
 		s.mu.Unlock()
 		for _, p := range ps {
-			_ = s.client.writePacket(p, false)
+			_ = s.client.writePacket(p, 0)
 		}
 	}
 }

@@ -1,0 +1,183 @@
+package engineio
+
+import (
+	"errors"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Websocket opcodes of the frames a server writes (RFC 6455 §5.2).
+const (
+	opText   = 1
+	opBinary = 2
+	opClose  = 8
+	opPong   = 10
+)
+
+// maxIOV bounds the buffers of one writev call (Linux IOV_MAX is 1024).
+const maxIOV = 512
+
+// wsBatch is a run of server websocket frames ready to be written: each
+// frame is its header (at most 10 bytes, plus the Engine.IO packet type for
+// a text frame, all in hdr) followed by its payload, which is the Frame's
+// own bytes, never copied. A batch is owned by whoever holds its
+// transport's write token.
+type wsBatch struct {
+	hdr    []byte   // headers of the frames added since reset
+	iov    [][]byte // what is left to write, in order
+	frames []*Frame // the queue array the frames came from, for reuse
+}
+
+// reset empties b, keeping its arrays.
+func (b *wsBatch) reset() {
+	clear(b.iov)
+	b.iov = b.iov[:0]
+	b.hdr = b.hdr[:0]
+	b.frames = nil
+}
+
+// pending reports whether b has bytes left to write.
+func (b *wsBatch) pending() bool { return len(b.iov) > 0 }
+
+// grow makes room for n more frame headers in hdr, so the slices of hdr
+// already in iov keep pointing at the array they were written in.
+func (b *wsBatch) grow(n int) {
+	if need := len(b.hdr) + 11*n; need > cap(b.hdr) {
+		h := make([]byte, len(b.hdr), need+64)
+		copy(h, b.hdr)
+		b.hdr = h // earlier iov entries keep the old array alive
+	}
+}
+
+// addFrame appends an Engine.IO frame: a binary message with the raw bytes
+// for binary frames, else a text message of the packet type and the text.
+func (b *wsBatch) addFrame(f *Frame) {
+	if f.binary {
+		b.add(opBinary, 0, false, f.data)
+		return
+	}
+	b.add(opText, f.typ, true, f.data)
+}
+
+// add appends one final (FIN) frame with opcode op whose payload is the
+// byte lead (when withLead) followed by payload.
+func (b *wsBatch) add(op byte, lead byte, withLead bool, payload []byte) {
+	b.grow(1)
+	n := len(payload)
+	if withLead {
+		n++
+	}
+	start := len(b.hdr)
+	h := append(b.hdr, 0x80|op)
+	switch {
+	case n < 126:
+		h = append(h, byte(n))
+	case n <= 0xffff:
+		h = append(h, 126, byte(n>>8), byte(n))
+	default:
+		h = append(h, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	if withLead {
+		h = append(h, lead)
+	}
+	b.hdr = h
+	b.iov = append(b.iov, h[start:len(h):len(h)])
+	if len(payload) > 0 {
+		b.iov = append(b.iov, payload)
+	}
+}
+
+// advance drops the first n written bytes from iov.
+func (b *wsBatch) advance(n int) {
+	i := 0
+	for ; i < len(b.iov) && n >= len(b.iov[i]); i++ {
+		n -= len(b.iov[i])
+	}
+	if i < len(b.iov) && n > 0 {
+		b.iov[i] = b.iov[i][n:]
+	}
+	rest := copy(b.iov, b.iov[i:])
+	clear(b.iov[rest:])
+	b.iov = b.iov[:rest]
+}
+
+// writevOnce is one writev of (up to maxIOV buffers of) b on fd; it
+// advances b by what was written.
+func (b *wsBatch) writevOnce(fd int) error {
+	iov := b.iov
+	if len(iov) > maxIOV {
+		iov = iov[:maxIOV]
+	}
+	n, err := unix.Writev(fd, iov)
+	if n > 0 {
+		b.advance(n)
+	}
+	return err
+}
+
+// errWouldBlock reports that a non-blocking write made no further progress.
+var errWouldBlock = errors.New("engineio: write would block")
+
+// tryWrite writes as much of b as the socket takes without blocking. It
+// returns nil when b is fully written, errWouldBlock when the socket is
+// full (or rc is nil: the connection has no fd to write without blocking,
+// e.g. TLS), or the write error.
+func (b *wsBatch) tryWrite(rc syscall.RawConn) error {
+	if rc == nil {
+		return errWouldBlock
+	}
+	var werr error
+	err := rc.Write(func(fd uintptr) bool {
+		for b.pending() {
+			if werr = b.writevOnce(int(fd)); werr != nil {
+				break
+			}
+		}
+		return true // never wait: the caller hands a rest to the writer
+	})
+	switch {
+	case err != nil:
+		return err
+	case werr == unix.EAGAIN:
+		return errWouldBlock
+	case werr == unix.EINTR:
+		return errWouldBlock // let the writer goroutine retry
+	}
+	return werr
+}
+
+// writeAll writes all of b, blocking until done or the connection's write
+// deadline passes. Without rc (no fd: TLS) the buffers are joined into one
+// write on nc, so TLS makes one record of them.
+func (b *wsBatch) writeAll(nc net.Conn, rc syscall.RawConn) error {
+	if rc == nil {
+		var buf []byte
+		for _, p := range b.iov {
+			buf = append(buf, p...)
+		}
+		b.advance(len(buf))
+		_, err := nc.Write(buf)
+		return err
+	}
+	var werr error
+	err := rc.Write(func(fd uintptr) bool {
+		for b.pending() {
+			werr = b.writevOnce(int(fd))
+			switch werr {
+			case nil, unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				werr = nil
+				return false // wait until writable (or the deadline)
+			}
+			return true
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
