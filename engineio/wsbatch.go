@@ -3,7 +3,9 @@ package engineio
 import (
 	"errors"
 	"net"
+	"runtime"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,14 +30,24 @@ type wsBatch struct {
 	hdr    []byte   // headers of the frames added since reset
 	iov    [][]byte // what is left to write, in order
 	frames []*Frame // the queue array the frames came from, for reuse
+
+	vecs  []unix.Iovec       // writev's view of iov, reused
+	tryFn func(uintptr) bool // b.tryOnFD, bound once (a RawConn callback escapes)
+	allFn func(uintptr) bool // b.allOnFD, bound once
+	werr  error              // the last writev error of tryFn/allFn
 }
 
-// reset empties b, keeping its arrays.
+// reset empties b, keeping arrays of a modest size (an idle connection
+// should not hold the arrays of a burst).
 func (b *wsBatch) reset() {
 	clear(b.iov)
-	b.iov = b.iov[:0]
-	b.hdr = b.hdr[:0]
-	b.frames = nil
+	b.iov, b.hdr, b.frames = b.iov[:0], b.hdr[:0], nil
+	if cap(b.iov) > 64 {
+		b.iov, b.vecs = nil, nil
+	}
+	if cap(b.hdr) > 1024 {
+		b.hdr = nil
+	}
 }
 
 // pending reports whether b has bytes left to write.
@@ -110,15 +122,52 @@ func (b *wsBatch) writevOnce(fd int) error {
 	if len(iov) > maxIOV {
 		iov = iov[:maxIOV]
 	}
-	n, err := unix.Writev(fd, iov)
-	if n > 0 {
-		b.advance(n)
+	vecs := b.vecs[:0]
+	for _, p := range iov {
+		v := unix.Iovec{Base: unsafe.SliceData(p)}
+		v.SetLen(len(p))
+		vecs = append(vecs, v)
 	}
-	return err
+	b.vecs = vecs
+	r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(vecs))), uintptr(len(vecs)))
+	runtime.KeepAlive(iov)
+	clear(vecs) // drop the pointers into payloads
+	if errno != 0 {
+		return errno
+	}
+	b.advance(int(r))
+	return nil
 }
 
 // errWouldBlock reports that a non-blocking write made no further progress.
 var errWouldBlock = errors.New("engineio: write would block")
+
+// tryOnFD writes as much as fd takes now (RawConn.Write callback).
+func (b *wsBatch) tryOnFD(fd uintptr) bool {
+	for b.pending() {
+		if b.werr = b.writevOnce(int(fd)); b.werr != nil {
+			break
+		}
+	}
+	return true // never wait: the caller hands a rest to the writer
+}
+
+// allOnFD writes everything, waiting for writability (RawConn.Write
+// callback).
+func (b *wsBatch) allOnFD(fd uintptr) bool {
+	for b.pending() {
+		b.werr = b.writevOnce(int(fd))
+		switch b.werr {
+		case nil, unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			b.werr = nil
+			return false // wait until writable (or the deadline)
+		}
+		return true
+	}
+	return true
+}
 
 // tryWrite writes as much of b as the socket takes without blocking. It
 // returns nil when b is fully written, errWouldBlock when the socket is
@@ -128,24 +177,18 @@ func (b *wsBatch) tryWrite(rc syscall.RawConn) error {
 	if rc == nil {
 		return errWouldBlock
 	}
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for b.pending() {
-			if werr = b.writevOnce(int(fd)); werr != nil {
-				break
-			}
-		}
-		return true // never wait: the caller hands a rest to the writer
-	})
-	switch {
-	case err != nil:
-		return err
-	case werr == unix.EAGAIN:
-		return errWouldBlock
-	case werr == unix.EINTR:
-		return errWouldBlock // let the writer goroutine retry
+	if b.tryFn == nil {
+		b.tryFn = b.tryOnFD
 	}
-	return werr
+	b.werr = nil
+	if err := rc.Write(b.tryFn); err != nil {
+		return err
+	}
+	switch b.werr {
+	case unix.EAGAIN, unix.EINTR:
+		return errWouldBlock // the writer goroutine goes on
+	}
+	return b.werr
 }
 
 // writeAll writes all of b, blocking until done or the connection's write
@@ -161,23 +204,12 @@ func (b *wsBatch) writeAll(nc net.Conn, rc syscall.RawConn) error {
 		_, err := nc.Write(buf)
 		return err
 	}
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for b.pending() {
-			werr = b.writevOnce(int(fd))
-			switch werr {
-			case nil, unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				werr = nil
-				return false // wait until writable (or the deadline)
-			}
-			return true
-		}
-		return true
-	})
-	if err != nil {
+	if b.allFn == nil {
+		b.allFn = b.allOnFD
+	}
+	b.werr = nil
+	if err := rc.Write(b.allFn); err != nil {
 		return err
 	}
-	return werr
+	return b.werr
 }

@@ -105,3 +105,73 @@ func BenchmarkDecodeEvent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEchoAck measures the round trip the bench kit's websocket echo
+// makes: clients in a closed loop each send an event with an ack id, the
+// handler acks its arguments back. An op is one round trip, client work
+// included (same process).
+func BenchmarkEchoAck(b *testing.B) {
+	const clients = 50
+	io := NewServer(Options{})
+	io.OnConnection(func(s *Socket) {
+		_ = s.On("message-with-ack", func(args Args, ack AckFunc) {
+			if ack != nil {
+				_ = ack(args)
+			}
+		})
+	})
+	hs := httptest.NewServer(io)
+	defer hs.Close()
+	defer io.Close()
+	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	conns := make([]*websocket.Conn, clients)
+	for i := range conns {
+		ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ws.Close()
+		conns[i] = ws
+		if _, _, err := ws.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, []byte("40"))
+		if _, m, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(m), "40") {
+			b.Fatalf("connect: %q %v", m, err)
+		}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, ws := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := []byte(`421["message-with-ack","0123456789abcdef"]`)
+			for next.Add(1) <= int64(b.N) {
+				if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+					b.Error(err)
+					return
+				}
+				for {
+					_, m, err := ws.ReadMessage()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if string(m) == "2" {
+						_ = ws.WriteMessage(websocket.TextMessage, []byte("3"))
+						continue
+					}
+					if string(m) != `431["0123456789abcdef"]` {
+						b.Errorf("got %q", m)
+						return
+					}
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -61,6 +61,7 @@ type Packet struct {
 	id          int64  // -1: no ack id
 	data        string // JSON payload text; "" when absent
 	attachments [][]byte
+	event       string // an EVENT's name, once the decoder validated it
 
 	argsOnce sync.Once
 	args     []json.RawMessage

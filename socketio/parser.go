@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"unsafe"
 )
 
 // DefaultMaxAttachments is the default bound on binary attachments per packet.
@@ -125,7 +126,7 @@ func validatePayload(p *Packet) error {
 		if err != nil || len(args) == 0 {
 			return parseErr("invalid payload")
 		}
-		if _, err := eventName(args[0]); err != nil {
+		if p.event, err = eventName(args[0]); err != nil {
 			return err
 		}
 	case PacketAck, PacketBinaryAck:
@@ -145,9 +146,11 @@ func eventName(raw json.RawMessage) (string, error) {
 	}
 	switch {
 	case r[0] == '"':
-		var s string
-		if err := json.Unmarshal(r, &s); err != nil {
-			return "", parseErr("invalid payload")
+		s, plain := plainString(r)
+		if !plain {
+			if err := json.Unmarshal(r, &s); err != nil {
+				return "", parseErr("invalid payload")
+			}
 		}
 		if reservedEvents[s] {
 			return "", parseErr("reserved event name %q", s)
@@ -161,6 +164,21 @@ func eventName(raw json.RawMessage) (string, error) {
 		return string(r), nil
 	}
 	return "", parseErr("invalid payload")
+}
+
+// plainString returns the text of the JSON string token r (quotes
+// included) when it needs no decoding: printable ASCII without escapes.
+func plainString(r []byte) (string, bool) {
+	if len(r) < 2 || r[len(r)-1] != '"' {
+		return "", false
+	}
+	body := r[1 : len(r)-1]
+	for _, c := range body {
+		if c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	return string(body), true
 }
 
 // PacketFromEncoded rebuilds a Packet from its wire form (see
@@ -199,7 +217,10 @@ func (d *decoder) add(data []byte, binary bool) (*Packet, error) {
 		if d.pending != nil {
 			return nil, parseErr("got plaintext data when reconstructing a packet")
 		}
-		p, want, err := decodeText(string(data), d.maxAttachments)
+		// engineio hands data over (nothing else holds or changes it), so
+		// the packet's text may share it rather than copy it; Args copies
+		// before handing out anything mutable.
+		p, want, err := decodeText(unsafe.String(unsafe.SliceData(data), len(data)), d.maxAttachments)
 		if err != nil {
 			return nil, err
 		}

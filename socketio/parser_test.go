@@ -301,11 +301,45 @@ func FuzzDecodePacket(f *testing.F) {
 			if err != nil || len(args) == 0 {
 				t.Fatalf("event without args: %v", err)
 			}
-			if _, err := eventName(args[0]); err != nil {
+			name, err := eventName(args[0])
+			if err != nil {
 				t.Fatalf("event name: %v", err)
+			}
+			var want string
+			if json.Unmarshal(args[0], &want) == nil && name != want {
+				t.Fatalf("event name %q, json.Unmarshal says %q", name, want)
 			}
 		}
 	})
+}
+
+// TestEventName: names that need no decoding take the fast path, the
+// others are decoded as JSON; reserved names are refused however spelled.
+func TestEventName(t *testing.T) {
+	tests := []struct {
+		raw     string
+		want    string
+		wantErr bool
+	}{
+		{`"chat"`, "chat", false},
+		{` "chat" `, "chat", false},
+		{`""`, "", false},
+		{`"a\"b"`, `a"b`, false},
+		{`"\u0041"`, "A", false},
+		{`"é"`, "é", false},
+		{`"tab\there"`, "tab\there", false},
+		{`42`, "42", false},
+		{`"connect"`, "", true},
+		{`"conn\u0065ct"`, "", true},
+		{`{"a":1}`, "", true},
+		{`null`, "", true},
+	}
+	for _, tt := range tests {
+		got, err := eventName(json.RawMessage(tt.raw))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("eventName(%s) = %q, %v; want %q, error %v", tt.raw, got, err, tt.want, tt.wantErr)
+		}
+	}
 }
 
 // TestWriteFuzzSeeds keeps the seed corpus files in testdata in sync (run

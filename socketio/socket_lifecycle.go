@@ -160,9 +160,12 @@ func (s *Socket) onEvent(p *Packet) {
 			}
 		}
 	}
-	event, err := eventName(args[0])
-	if err != nil {
-		return
+	event := p.event
+	if event == "" {
+		var err error
+		if event, err = eventName(args[0]); err != nil {
+			return
+		}
 	}
 	var ack AckFunc
 	if id, ok := p.ID(); ok {
