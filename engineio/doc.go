@@ -60,7 +60,9 @@
 // Callbacks: OnConnection handlers run on the handshake request's goroutine,
 // before the handshake response is written. OnMessage is called serially,
 // in arrival order, from the read path (a POST handler or the websocket
-// reader); a slow handler delays reading for its session only. OnClose
+// reader); a slow handler delays reading for its session only, unless it
+// calls Socket.ReleaseReader: the websocket reader then goes on on a new
+// goroutine (InReaderCallback tells a callback whether it runs there). OnClose
 // handlers run once, on the goroutine that closed the session: a read path,
 // a timer, Server.Close/Shutdown, or a fresh goroutine when the close came
 // from Socket.Close or a Write past MaxBufferedBytes (so those may be called

@@ -267,7 +267,7 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 			perr = nil
 			break
 		}
-		if !s.onPacket(pk) {
+		if !s.onPacket(pk, nil) {
 			perr = nil
 			break
 		}

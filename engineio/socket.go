@@ -78,11 +78,38 @@ func (s *Socket) transportLocked() string {
 // OnMessage sets the message handler (one per socket; a later call
 // replaces it). It is called serially, in arrival order, from the socket's
 // read path (a POST handler or the websocket reader); data is owned by the
-// callee. A slow handler delays reading, including pongs.
+// callee. A slow handler delays reading, including pongs, unless it calls
+// ReleaseReader (after which the next calls may overlap it).
 func (s *Socket) OnMessage(fn func(data []byte, binary bool)) {
 	s.mu.Lock()
 	s.onMessage = fn
 	s.mu.Unlock()
+}
+
+// InReaderCallback reports whether an OnMessage callback is running on
+// the session's websocket reader (not on a polling request): there a
+// callback may do its work inline, because if it must wait for a later
+// message of the session it can call ReleaseReader first.
+func (s *Socket) InReaderCallback() bool {
+	s.mu.Lock()
+	t := s.ws
+	s.mu.Unlock()
+	return t != nil && t.inCallback()
+}
+
+// ReleaseReader is for an OnMessage callback running on the websocket
+// reader that is about to wait, for instance for an acknowledgement that a
+// later message brings: reading goes on at once on a new goroutine, and
+// later OnMessage calls may run while the caller's callback still does
+// (they stay serial among themselves). It reports whether it released the
+// reader; it does nothing when no callback runs on the reader (a polling
+// session, or already released). It may be called from any goroutine, on
+// behalf of a callback that takes too long.
+func (s *Socket) ReleaseReader() bool {
+	s.mu.Lock()
+	t := s.ws
+	s.mu.Unlock()
+	return t != nil && t.release()
 }
 
 // OnClose adds a close handler. Handlers registered before the session
@@ -308,8 +335,10 @@ func (s *Socket) pingTimedOut() {
 }
 
 // onPacket handles one packet from the client on the current transport. It
-// reports false when the session closed because of it.
-func (s *Socket) onPacket(p packet) bool {
+// reports false when the session closed because of it. rd is the websocket
+// reader delivering p (nil on polling); it returns with released set when
+// ReleaseReader moved reading to another goroutine during the callback.
+func (s *Socket) onPacket(p packet, rd *wsReader) bool {
 	switch p.typ {
 	case typeMessage:
 		s.mu.Lock()
@@ -324,7 +353,16 @@ func (s *Socket) onPacket(p packet) bool {
 			// message, or a capped record of a fresh POST body): the callee
 			// owns it without a copy.
 			s.dispatchMu.Lock()
+			if rd == nil {
+				fn(p.data, p.binary)
+				s.dispatchMu.Unlock()
+				break
+			}
+			rd.state.Store(readerInCallback)
 			fn(p.data, p.binary)
+			if !rd.state.CompareAndSwap(readerInCallback, readerReading) {
+				return true // released: dispatchMu was handed on with the reading
+			}
 			s.dispatchMu.Unlock()
 		}
 	case typePong:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -53,12 +54,26 @@ type wsTransport struct {
 	ctrl         []*Frame // frames of the transport itself (probe pong), first
 	pong         []byte   // payload of the client's latest websocket ping
 	pongDue      bool     // pong is to be sent
-	readerDone   bool     // the reader returned
+	readerDone   bool     // the last reader returned
 	closeWritten bool     // the close frame was written (or failed)
 	upgradeTimer *time.Timer
 
+	reader atomic.Pointer[wsReader] // the goroutine reading now
+
 	batch wsBatch
 }
+
+// wsReader is one goroutine's turn at reading a wsTransport; ReleaseReader
+// ends it early and starts the next.
+type wsReader struct {
+	state atomic.Int32 // readerReading, readerInCallback, readerReleased
+}
+
+const (
+	readerReading    = iota
+	readerInCallback // in an OnMessage callback, holding the socket's dispatchMu
+	readerReleased   // ReleaseReader took over: another goroutine reads
+)
 
 func newWSTransport(s *Socket, conn *websocket.Conn) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
@@ -324,12 +339,37 @@ func (t *wsTransport) readerExit() {
 	}
 }
 
+// release makes a new goroutine the reader when the current one is in an
+// OnMessage callback (see Socket.ReleaseReader). It reports whether it did.
+func (t *wsTransport) release() bool {
+	rd := t.reader.Load()
+	if rd == nil || !rd.state.CompareAndSwap(readerInCallback, readerReleased) {
+		return false
+	}
+	t.s.dispatchMu.Unlock() // on behalf of the callback, which no longer holds it
+	go t.readLoop(false)
+	return true
+}
+
+// inCallback reports whether the reader is in an OnMessage callback.
+func (t *wsTransport) inCallback() bool {
+	rd := t.reader.Load()
+	return rd != nil && rd.state.Load() == readerInCallback
+}
+
 // readLoop reads packets until the connection ends; probing is true for an
 // upgrade candidate. Once the session (or the candidate) is done with the
 // connection, it keeps reading and discarding until the client's close frame
-// or the close grace deadline.
+// or the close grace deadline. A reader released during a callback returns
+// after it, leaving the connection to its successor.
 func (t *wsTransport) readLoop(probing bool) {
-	defer t.readerExit()
+	rd := &wsReader{}
+	t.reader.Store(rd)
+	defer func() {
+		if rd.state.Load() != readerReleased {
+			t.readerExit()
+		}
+	}()
 	s := t.s
 	draining := false
 	fail := func(reason string, err error) {
@@ -371,8 +411,11 @@ func (t *wsTransport) readLoop(probing bool) {
 			}
 			continue
 		}
-		if !s.onPacket(p) {
+		if !s.onPacket(p, rd) {
 			draining = true
+		}
+		if rd.state.Load() == readerReleased {
+			return
 		}
 	}
 }

@@ -20,6 +20,23 @@ type client struct {
 	closed     bool
 	reason     string // close reason chosen by us, overrides the engine's
 	timer      *time.Timer
+
+	slow *time.Timer // releases the reader from a handler running long inline
+}
+
+// inlineBudget is how long an event handler runs inline on the websocket
+// reader before reading moves on to another goroutine without it.
+const inlineBudget = 10 * time.Millisecond
+
+// runInline runs f, handlers of a socket of c, on the websocket reader,
+// with the reader released if f takes longer than inlineBudget. (After a
+// release, the next reader may run handlers of another namespace's socket
+// inline while f still runs; they share the timer, so one of them may go
+// without the budget.)
+func (c *client) runInline(f func()) {
+	c.slow.Reset(inlineBudget)
+	f()
+	c.slow.Stop()
 }
 
 func newClient(srv *Server, conn *engineio.Socket) *client {
@@ -30,6 +47,8 @@ func newClient(srv *Server, conn *engineio.Socket) *client {
 		sockets:    map[string]*Socket{},
 		connecting: map[string]*Socket{},
 	}
+	c.slow = time.AfterFunc(time.Hour, func() { c.conn.ReleaseReader() })
+	c.slow.Stop()
 	conn.OnMessage(c.onMessage)
 	conn.OnClose(func(reason string, _ error) { c.onClose(reason) })
 	c.mu.Lock()

@@ -77,16 +77,20 @@
 //
 // Every exported method is safe for concurrent use.
 //
-// Each Socket has its own handler goroutine, started when there is work
-// and gone when there is none. On it run, in order: the namespace's
+// Each Socket runs its handlers one at a time, in order: the namespace's
 // middlewares and connection handlers (so handlers registered in
 // OnConnection see every event), then the socket's event handlers (OnAny
-// first) in the order the packets arrived, one at a time, then its
-// disconnecting and disconnect handlers. Handlers of different sockets run
-// in parallel. A handler may block (for instance on EmitWithAck): acks are
-// resolved on the connection's read path, not on the handler goroutine, so
-// waiting for one never deadlocks; but while it blocks, that socket's later
-// events wait. A handler that panics is recovered and logged.
+// first) in the order the packets arrived, then its disconnecting and
+// disconnect handlers. Handlers of different sockets run in parallel. An
+// event that arrives over websocket while its socket has nothing else to
+// run is handled right on the connection's reader goroutine, with no
+// hand-off; otherwise (polling, middlewares, a queue) a handler goroutine
+// runs, which exists only while there is work. A handler may block (for
+// instance on EmitWithAck): acks are resolved on the read path, and the
+// reader does not wait for a handler that waits for an ack or runs longer
+// than 10 ms (it goes on on a new goroutine), so waiting never deadlocks;
+// but while a handler blocks, that socket's later events wait. A handler
+// that panics is recovered and logged.
 //
 // Server-side emit handlers (OnServerSideEmit) run on one goroutine per
 // namespace, in arrival order.

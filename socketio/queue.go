@@ -19,6 +19,22 @@ type taskQueue struct {
 	wg      *taskGroup // counts running goroutines (Server.Close waits)
 }
 
+// acquire makes the caller the queue's runner if the queue is idle and
+// reports whether it did; the caller then runs its task itself (through
+// safe) and calls run to finish what was pushed meanwhile.
+func (q *taskQueue) acquire() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running {
+		return false
+	}
+	q.running = true
+	if q.wg != nil {
+		q.wg.Add(1)
+	}
+	return true
+}
+
 func (q *taskQueue) push(f func()) {
 	q.mu.Lock()
 	q.tasks = append(q.tasks, f)

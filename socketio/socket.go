@@ -254,6 +254,9 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		s.dropAck(id)
 		return nil, fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
+	// The ack comes on the read path: if this handler runs inline on the
+	// reader, let reading go on without it.
+	s.client.conn.ReleaseReader()
 	select {
 	case r := <-ch:
 		return r.args, r.err

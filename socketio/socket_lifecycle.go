@@ -172,6 +172,16 @@ func (s *Socket) onEvent(p *Packet) {
 		ack = s.newAck(id)
 	}
 	rest := args[1:]
+	if s.client.conn.InReaderCallback() && s.q.acquire() {
+		// Inline on the websocket reader: no goroutine hand-off. If the
+		// handler waits (EmitWithAck) or runs long, the reader moves on
+		// without it (client.runInline).
+		s.client.runInline(func() {
+			s.q.safe(func() { s.dispatch(event, rest, raw, ack) })
+			s.q.run()
+		})
+		return
+	}
 	s.q.push(func() { s.dispatch(event, rest, raw, ack) })
 }
 
