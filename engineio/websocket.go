@@ -60,6 +60,8 @@ type wsTransport struct {
 
 	reader atomic.Pointer[wsReader] // the goroutine reading now
 
+	deadlineSet bool // a write deadline is set (token holder's)
+
 	batch wsBatch
 }
 
@@ -201,8 +203,9 @@ func (t *wsTransport) run(inline bool) {
 		if !t.batch.pending() && !t.collectLocked() {
 			t.writing = false
 			t.recycleLocked()
-			if !inline && !t.closed {
-				_ = t.nc.SetWriteDeadline(time.Time{}) // inline writes set none
+			if t.deadlineSet && !t.closed {
+				_ = t.nc.SetWriteDeadline(time.Time{}) // writes at once set none
+				t.deadlineSet = false
 			}
 			closing := t.closing && !t.closed
 			reason := s.closeReason
@@ -217,24 +220,25 @@ func (t *wsTransport) run(inline bool) {
 			return
 		}
 		closeFrame := t.closeQueued && !t.closeWritten
-		if !inline {
+		s.mu.Unlock()
+
+		// First what the socket takes at once; only a full socket makes a
+		// writer wait, under a deadline.
+		err := t.batch.tryWrite(t.rc)
+		if err == errWouldBlock {
+			if inline {
+				go t.run(false) // the token goes with it
+				return
+			}
+			s.mu.Lock()
 			// Under mu, so that closeLocked's shorter deadline wins.
 			deadline := time.Now().Add(t.writeTimeout())
 			if t.closed {
 				deadline = time.Now().Add(wsCloseGrace)
 			}
 			_ = t.nc.SetWriteDeadline(deadline)
-		}
-		s.mu.Unlock()
-
-		var err error
-		if inline {
-			err = t.batch.tryWrite(t.rc)
-			if err == errWouldBlock {
-				go t.run(false) // the token goes with it
-				return
-			}
-		} else {
+			t.deadlineSet = true
+			s.mu.Unlock()
 			err = t.batch.writeAll(t.nc, t.rc)
 		}
 		if closeFrame {

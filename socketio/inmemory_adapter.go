@@ -127,6 +127,15 @@ func (a *InMemoryAdapter) Sockets(rooms []string) []string {
 func (a *InMemoryAdapter) targets(opts BroadcastOptions) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
+	if len(opts.Rooms) == 1 && len(opts.Except) == 0 {
+		// The common broadcast: one room's members, nothing to merge.
+		room := a.rooms[opts.Rooms[0]]
+		out := make([]string, 0, len(room))
+		for id := range room {
+			out = append(out, id)
+		}
+		return out
+	}
 	except := map[string]struct{}{}
 	for _, r := range opts.Except {
 		for id := range a.rooms[r] {
@@ -173,8 +182,8 @@ func (a *InMemoryAdapter) apply(opts BroadcastOptions, fn func(*Socket, engineio
 	if len(ids) > 1 {
 		flags |= engineio.SendDeferred
 	}
-	for _, id := range ids {
-		if s := a.nsp.socket(id); s != nil && s.Connected() {
+	for _, s := range a.nsp.socketsOf(ids) {
+		if s.Connected() {
 			fn(s, flags)
 		}
 	}

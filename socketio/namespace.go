@@ -212,6 +212,20 @@ func (n *Namespace) socket(id string) *Socket {
 	return n.sockets[id]
 }
 
+// socketsOf returns the sockets of ids that exist, in order, under one
+// lock.
+func (n *Namespace) socketsOf(ids []string) []*Socket {
+	out := make([]*Socket, 0, len(ids))
+	n.mu.RLock()
+	for _, id := range ids {
+		if s := n.sockets[id]; s != nil {
+			out = append(out, s)
+		}
+	}
+	n.mu.RUnlock()
+	return out
+}
+
 // Socket returns the local socket id, or nil.
 func (n *Namespace) Socket(id string) *Socket { return n.socket(id) }
 
