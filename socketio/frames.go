@@ -7,8 +7,8 @@ import (
 )
 
 // framesCache holds the engine.io frames of a packet, built once and shared
-// by every recipient of a broadcast (engineio.Frame caches the websocket
-// PreparedMessage and the polling encoding).
+// by every recipient of a broadcast (a websocket writes an engineio.Frame's
+// bytes as they are; polling caches its encoding).
 type framesCache struct {
 	once   sync.Once
 	frames []*engineio.Frame
