@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -131,7 +132,14 @@ func (t *wsTransport) claimLocked() bool {
 // kickLocked starts a writer goroutine unless the token is taken.
 func (t *wsTransport) kickLocked() {
 	if t.claimLocked() {
-		go t.run(false)
+		go func() {
+			// Let goroutines that are ready to run (a broadcast still
+			// queueing, the next one) go first: under load more frames
+			// wait by the time this writer collects, and go out in one
+			// write. With nothing else to run this returns at once.
+			runtime.Gosched()
+			t.run(false)
+		}()
 	}
 }
 
