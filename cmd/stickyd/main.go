@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ type config struct {
 	clientAddr      string
 	trustedProxies  []netip.Prefix
 	metrics         string
+	workerProcs     int // --worker-gomaxprocs
 	argv            []string
 	ops             opsConfig
 	listenGiven     bool
@@ -65,6 +67,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.peekTimeout, "peek-timeout", primary.DefaultPeekTimeout, "how long a client may take to send its request line")
 	fs.DurationVar(&cfg.startTimeout, "start-timeout", primary.DefaultStartTimeout, "how long a worker may take to become ready before it is killed and respawned")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", primary.DefaultShutdownTimeout, "how long workers may drain on SIGTERM/SIGINT before they are killed")
+	fs.IntVar(&cfg.workerProcs, "worker-gomaxprocs", 0, "GOMAXPROCS given to the workers unless the environment sets it: 0 shares the CPUs out (CPUs / workers, at least 1), -1 gives none (Go's default: every worker schedules on all CPUs)")
 	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on this TCP address (e.g. 127.0.0.1:9100); off when empty")
 	fs.StringVar(&cfg.clientAddr, "client-addr", primary.ClientAddrPeer, "where a client's address (ip-hash, the worker's RemoteAddr) comes from: peer, x-forwarded-for or proxy-protocol (v1); the last two only for --trusted-proxy peers")
 	fs.Func("trusted-proxy", "CIDR or address of an upstream proxy whose X-Forwarded-For or PROXY header is believed (repeatable, or comma-separated)", func(v string) error {
@@ -120,6 +123,8 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 		return nil, fs, fmt.Errorf("--log-format must be text or json, got %q", cfg.logFormat)
 	case hclog.LevelFromString(cfg.logLevel) == hclog.NoLevel:
 		return nil, fs, fmt.Errorf("--log-level must be trace, debug, info, warn or error, got %q", cfg.logLevel)
+	case cfg.workerProcs < -1:
+		return nil, fs, fmt.Errorf("--worker-gomaxprocs must be -1, 0 or a number of CPUs, got %d", cfg.workerProcs)
 	case cfg.peekTimeout <= 0 || cfg.startTimeout <= 0 || cfg.shutdownTimeout <= 0:
 		return nil, fs, errors.New("--peek-timeout, --start-timeout and --shutdown-timeout must be positive")
 	}
@@ -190,6 +195,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	s, err := primary.New(primary.Options{
 		Hub:                hub,
 		Argv:               cfg.argv,
+		Env:                workerEnv(os.Environ(), cfg.workerProcs, cfg.workers, runtime.GOMAXPROCS(0)),
 		Workers:            cfg.workers,
 		Balance:            cfg.balance,
 		PeekTimeout:        cfg.peekTimeout,
@@ -244,4 +250,25 @@ func parsePrefix(v string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("not a CIDR or address: %q", v)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// workerEnv is env for the workers, with GOMAXPROCS added unless env has
+// it or procs is -1: procs itself when positive, else cpus shared out
+// (cpus / workers, at least 1). N Go workers on C CPUs would otherwise run
+// N*C schedulers that compete for the same C cores (idle threads spinning,
+// more context switches); like Node's single-threaded workers, each gets
+// its share. A non-Go app ignores the variable.
+func workerEnv(env []string, procs, workers, cpus int) []string {
+	if procs < 0 {
+		return env
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	if procs == 0 {
+		procs = max(1, cpus/workers)
+	}
+	return append(append([]string(nil), env...), "GOMAXPROCS="+strconv.Itoa(procs))
 }

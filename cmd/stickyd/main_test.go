@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--log-format", "xml", "--", "/bin/true"}, 2, "--log-format must be text or json"},
 		{[]string{"--log-level", "loud", "--", "/bin/true"}, 2, "--log-level must be"},
 		{[]string{"--peek-timeout", "0s", "--", "/bin/true"}, 2, "must be positive"},
+		{[]string{"--worker-gomaxprocs", "-2", "--", "/bin/true"}, 2, "--worker-gomaxprocs must be -1, 0 or a number of CPUs"},
 		{[]string{"--workers", "2"}, 2, "no app given"},
 		{[]string{}, 2, "no app given"},
 		{[]string{"--", "./no-such-app"}, 2, `app "./no-such-app"`},
@@ -55,6 +57,43 @@ func TestUsageErrors(t *testing.T) {
 		if code == 2 && strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%v: stderr has %d lines, want one: %q", tt.args, strings.Count(stderr.String(), "\n"), stderr.String())
 		}
+	}
+}
+
+// TestWorkerEnv: workers get their share of the CPUs as GOMAXPROCS unless
+// the environment or the flag says otherwise.
+func TestWorkerEnv(t *testing.T) {
+	base := []string{"PATH=/bin", "HOME=/root"}
+	tests := []struct {
+		name                 string
+		env                  []string
+		procs, workers, cpus int
+		want                 string // GOMAXPROCS in the result, "" for none
+	}{
+		{"two workers on two CPUs", base, 0, 2, 2, "1"},
+		{"one worker on eight CPUs", base, 0, 1, 8, "8"},
+		{"three workers on eight CPUs", base, 0, 3, 8, "2"},
+		{"more workers than CPUs", base, 0, 8, 2, "1"},
+		{"given by the flag", base, 4, 2, 2, "4"},
+		{"the environment wins", append(base[:2:2], "GOMAXPROCS=3"), 0, 2, 2, "3"},
+		{"off", base, -1, 2, 2, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			n := 0
+			for _, kv := range workerEnv(tt.env, tt.procs, tt.workers, tt.cpus) {
+				if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+					got, n = v, n+1
+				}
+			}
+			if got != tt.want || n > 1 {
+				t.Errorf("GOMAXPROCS %q (%d times), want %q", got, n, tt.want)
+			}
+		})
+	}
+	if len(base) != 2 {
+		t.Errorf("workerEnv changed its input: %q", base)
 	}
 }
 
@@ -88,7 +127,7 @@ var pidRE = regexp.MustCompile(`instance=(\d+) pid=(\d+)`)
 // unknown-sid answer, then SIGTERMs it: exit 0 and no worker left.
 func TestEndToEnd(t *testing.T) {
 	app := buildFakeApp(t)
-	cmd := exec.Command(os.Args[0], "--workers", "2", "--listen", "127.0.0.1:0", "--log-format", "json", "--shutdown-timeout", "5s", "--", app)
+	cmd := exec.Command(os.Args[0], "--workers", "2", "--listen", "127.0.0.1:0", "--log-format", "json", "--shutdown-timeout", "5s", "--worker-gomaxprocs", "3", "--", app)
 	cmd.Env = append(os.Environ(), "STICKYD_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -172,6 +211,19 @@ func TestEndToEnd(t *testing.T) {
 			if m := pidRE.FindStringSubmatch(body); m != nil {
 				pids[m[2]] = true
 			}
+		}
+	}
+	wantProcs := "GOMAXPROCS=3"
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		wantProcs = "GOMAXPROCS=" + v // the environment wins
+	}
+	for pid := range pids {
+		environ, err := os.ReadFile("/proc/" + pid + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(strings.Split(string(environ), "\x00"), wantProcs) {
+			t.Errorf("worker %s: environment lacks %s", pid, wantProcs)
 		}
 	}
 	if code, body, _ := get("/x?sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAA"); code != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
