@@ -38,9 +38,12 @@ const wsCloseGrace = 2 * time.Second
 // and batches everything queued meanwhile. Nothing else writes to the
 // connection once the transport exists: gorilla's ping and close handlers
 // are replaced so that pongs and close frames go through the token too.
+// (gorilla still writes a close frame itself when it rejects a client
+// frame, a protocol error or an oversized message; the connection ends
+// then anyway.)
 //
-// Fields other than conn, nc and rc are guarded by the socket's mu; batch
-// belongs to the token holder.
+// Fields other than conn, nc, rc and reader are guarded by the socket's
+// mu; batch belongs to the token holder.
 type wsTransport struct {
 	s    *Socket
 	conn *websocket.Conn
