@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stickyd/stickyd/engineio"
@@ -21,12 +22,32 @@ type client struct {
 	reason     string // close reason chosen by us, overrides the engine's
 	timer      *time.Timer
 
-	slow *time.Timer // releases the reader from a handler running long inline
+	slow      *time.Timer  // releases the reader from a handler running long inline
+	lastEvent atomic.Int64 // time of the last event, since clock
+}
+
+// hot records an event and reports whether the previous one came within
+// hotWindow. Only a busy client's events run inline: a handler deepens the
+// stack of the goroutine it runs on, and a reader's stack, grown once,
+// stays until a GC shrinks it, which on a mostly idle server may be long;
+// an event now and then runs on a handler goroutine that then goes away,
+// so an idle connection keeps a small reader.
+func (c *client) hot() bool {
+	now := int64(time.Since(clock))
+	prev := c.lastEvent.Swap(now)
+	return prev != 0 && now-prev < int64(hotWindow)
 }
 
 // inlineBudget is how long an event handler runs inline on the websocket
 // reader before reading moves on to another goroutine without it.
 const inlineBudget = 10 * time.Millisecond
+
+// hotWindow: an event that follows the client's previous one within it is
+// handled inline on the reader (client.hot).
+const hotWindow = time.Second
+
+// clock is the monotonic origin of client.lastEvent.
+var clock = time.Now()
 
 // runInline runs f, handlers of a socket of c, on the websocket reader,
 // with the reader released if f takes longer than inlineBudget. (After a

@@ -81,11 +81,13 @@
 // middlewares and connection handlers (so handlers registered in
 // OnConnection see every event), then the socket's event handlers (OnAny
 // first) in the order the packets arrived, then its disconnecting and
-// disconnect handlers. Handlers of different sockets run in parallel. An
-// event that arrives over websocket while its socket has nothing else to
-// run is handled right on the connection's reader goroutine, with no
-// hand-off; otherwise (polling, middlewares, a queue) a handler goroutine
-// runs, which exists only while there is work. A handler may block (for
+// disconnect handlers. Handlers of different sockets run in parallel. A
+// busy websocket client's event (one that follows its previous event
+// within a second) that finds its socket with nothing else to run is
+// handled right on the connection's reader goroutine, with no hand-off;
+// otherwise (polling, middlewares, a queue, an idle client's event) a
+// handler goroutine runs, which exists only while there is work, so an
+// idle connection keeps a small reader stack. A handler may block (for
 // instance on EmitWithAck): acks are resolved on the read path, and the
 // reader does not wait for a handler that waits for an ack or runs longer
 // than 10 ms (it goes on on a new goroutine), so waiting never deadlocks;

@@ -3,14 +3,21 @@ package socketio
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// Event handlers of a websocket client run inline on its reader. These
-// tests pin what must still hold: a handler may wait for its own client,
-// a slow handler does not stop the connection's reading, and order stays.
+// Event handlers of a busy websocket client run inline on its reader.
+// These tests pin what must still hold: a handler may wait for its own
+// client, a slow handler does not stop the connection's reading, and order
+// stays. Each test first sends an event without a handler (warm), so that
+// the ones that follow count as a busy client's.
+
+// warm sends an event no handler listens to.
+func (c *tclient) warm() { c.send(`2["warm"]`) }
 
 // TestHandlerWaitsForOwnAck: a handler that waits (synchronously) for its
 // own client's ack gets it: the reader goes on without the handler.
@@ -30,6 +37,7 @@ func TestHandlerWaitsForOwnAck(t *testing.T) {
 	})
 	c := env.dial("")
 	c.connect("/", "")
+	c.warm()
 	c.send(`21["ask"]`)
 	var id int
 	if _, err := fmt.Sscanf(c.expectPrefix("2"), `2%d["question"]`, &id); err != nil {
@@ -62,6 +70,7 @@ func TestSlowHandlerDoesNotStopReading(t *testing.T) {
 	c := env.dial("")
 	c.connect("/", "")
 	c.connect("/b", "")
+	c.warm()
 	c.send(`21["block"]`)
 	c.send(`2/b,["free"]`)
 	c.expect(`31["unblocked"]`)
@@ -97,6 +106,7 @@ func TestInlineHandlersKeepOrder(t *testing.T) {
 	})
 	c := env.dial("")
 	c.connect("/", "")
+	c.warm()
 	for i := range n {
 		ackID := ""
 		if i == n-1 {
@@ -114,5 +124,35 @@ func TestInlineHandlersKeepOrder(t *testing.T) {
 	}
 	if len(got) != n || overlap {
 		t.Fatalf("handled %d of %d, overlapping %v", len(got), n, overlap)
+	}
+}
+
+// TestOnlyBusyClientsRunInline: a client's first event, or one after a
+// quiet spell, runs on a handler goroutine (an idle connection keeps a
+// small reader stack); one that follows another closely runs on the
+// reader.
+func TestOnlyBusyClientsRunInline(t *testing.T) {
+	env := newEnv(t, Options{})
+	onReader := make(chan bool, 2)
+	env.io.OnConnection(func(s *Socket) {
+		_ = s.On("where", func() {
+			buf := make([]byte, 64<<10)
+			onReader <- strings.Contains(string(buf[:runtime.Stack(buf, false)]), "engineio.(*wsTransport).readLoop")
+		})
+	})
+	c := env.dial("")
+	c.connect("/", "")
+	c.send(`2["where"]`)
+	if <-onReader {
+		t.Fatal("a client's first event ran on the reader")
+	}
+	// The next ones follow closely; one that finds the socket's queue idle
+	// (the first's handler goroutine may still be releasing it) runs on
+	// the reader.
+	deadline := time.Now().Add(5 * time.Second)
+	for !func() bool { c.send(`2["where"]`); return <-onReader }() {
+		if time.Now().After(deadline) {
+			t.Fatal("no event of a busy client ran on the reader")
+		}
 	}
 }

@@ -172,7 +172,7 @@ func (s *Socket) onEvent(p *Packet) {
 		ack = s.newAck(id)
 	}
 	rest := args[1:]
-	if s.client.conn.InReaderCallback() && s.q.acquire() {
+	if s.client.hot() && s.client.conn.InReaderCallback() && s.q.acquire() {
 		// Inline on the websocket reader: no goroutine hand-off. If the
 		// handler waits (EmitWithAck) or runs long, the reader moves on
 		// without it (client.runInline).
