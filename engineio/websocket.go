@@ -331,23 +331,15 @@ func (t *wsTransport) closeLocked() {
 func (t *wsTransport) abortLocked() { t.closeLocked() }
 
 // closeDone records that the close frame was written (or could not be);
-// the connection closes once the reader is done too.
-func (t *wsTransport) closeDone() {
-	t.s.mu.Lock()
-	t.closeWritten = true
-	last := t.readerDone
-	t.s.mu.Unlock()
-	if last {
-		t.nc.Close()
-	}
-}
+// readerExit that the last reader returned. The second of the two closes
+// the connection.
+func (t *wsTransport) closeDone()  { t.halfDone(&t.closeWritten) }
+func (t *wsTransport) readerExit() { t.halfDone(&t.readerDone) }
 
-// readerExit records that the reader returned; the connection closes once
-// the close frame is written too.
-func (t *wsTransport) readerExit() {
+func (t *wsTransport) halfDone(flag *bool) {
 	t.s.mu.Lock()
-	t.readerDone = true
-	last := t.closeWritten
+	*flag = true
+	last := t.readerDone && t.closeWritten
 	t.s.mu.Unlock()
 	if last {
 		t.nc.Close()

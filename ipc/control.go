@@ -88,14 +88,9 @@ func DialControl(path string) (*ControlConn, error) {
 func (c *ControlConn) Send(m *Message, fd int) error {
 	bp := sendBufs.Get().(*[]byte)
 	defer sendBufs.Put(bp)
-	b, err := m.AppendBinary((*bp)[:0])
-	*bp = b[:0]
+	b, oob, err := encodeMsg(bp, m, fd)
 	if err != nil {
 		return err
-	}
-	var oob []byte
-	if fd >= 0 {
-		oob = unix.UnixRights(fd)
 	}
 	if _, _, err := c.uc.WriteMsgUnix(b, oob, nil); err != nil {
 		if c.isClosed() || errors.Is(err, net.ErrClosed) {
@@ -104,6 +99,17 @@ func (c *ControlConn) Send(m *Message, fd int) error {
 		return fmt.Errorf("ipc: send %s: %w", m.Type, err)
 	}
 	return nil
+}
+
+// encodeMsg encodes m into the pooled buffer *bp (keeping its array for the
+// pool) and the SCM_RIGHTS control data for fd (none when fd < 0).
+func encodeMsg(bp *[]byte, m *Message, fd int) (b, oob []byte, err error) {
+	b, err = m.AppendBinary((*bp)[:0])
+	*bp = b[:0]
+	if err == nil && fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	return b, oob, err
 }
 
 // TrySend is Send without waiting: it makes one sendmsg(MSG_DONTWAIT)
@@ -118,14 +124,9 @@ func (c *ControlConn) Send(m *Message, fd int) error {
 func (c *ControlConn) TrySend(m *Message, fd int) error {
 	bp := sendBufs.Get().(*[]byte)
 	defer sendBufs.Put(bp)
-	b, err := m.AppendBinary((*bp)[:0])
-	*bp = b[:0]
+	b, oob, err := encodeMsg(bp, m, fd)
 	if err != nil {
 		return err
-	}
-	var oob []byte
-	if fd >= 0 {
-		oob = unix.UnixRights(fd)
 	}
 	var serr error
 	// Control, not Write: Write would wait for the poller's write lock,
