@@ -2,6 +2,7 @@ package primary
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -167,6 +168,62 @@ func (h *harness) slowClients() int {
 // full; those connections take the slow path (a goroutine waiting to
 // send) instead of blocking the accept loop, and once the worker reads
 // again every one is served.
+// fillLink sends requests to h's one worker, which reads nothing (mode
+// "stall"), until its control link is full and connections take the slow
+// path; the connections are appended to *clients as they are made.
+func fillLink(t *testing.T, h *harness, m *Metrics, clients *[]net.Conn) {
+	t.Helper()
+	for {
+		if len(*clients) >= 5000 {
+			t.Fatalf("%d connections sent to a worker that reads nothing, none on the slow path", len(*clients))
+		}
+		for range 50 {
+			c, err := net.Dial("tcp", h.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*clients = append(*clients, c)
+			if _, err := fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", len(*clients)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Every one accepted and taken by a path: the accept loop never
+		// waits for the worker.
+		checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+			if fast, slow := pathCounts(t, m); fast+slow != float64(len(*clients)) {
+				return fmt.Errorf("fast %v + slow %v of %d connections taken", fast, slow, len(*clients))
+			}
+			return nil
+		})
+		if _, slow := pathCounts(t, m); slow > 0 {
+			return
+		}
+	}
+}
+
+// TestShutdownWithWorkerLinkFull: a worker that reads nothing from its
+// control link, which is full, does not hold up the shutdown: its Drain
+// cannot go out, and it is killed at ShutdownTimeout like any worker that
+// does not exit.
+func TestShutdownWithWorkerLinkFull(t *testing.T) {
+	m := NewMetrics()
+	h := startSupervisor(t, "stall", Options{Workers: 1, Metrics: m, ShutdownTimeout: 500 * time.Millisecond}, 1)
+	w, _ := h.instanceOf(1)
+	var clients []net.Conn
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	fillLink(t, h, m, &clients)
+	if err := h.stop(); err != nil { // fails after 30 s if the shutdown hangs
+		t.Fatalf("Run: %v", err)
+	}
+	if err := syscall.Kill(w.PID, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the stalled worker %d survives the shutdown: %v", w.PID, err)
+	}
+}
+
 func TestLinkFullFallsBack(t *testing.T) {
 	m := NewMetrics()
 	h := startSupervisor(t, "stall", Options{Workers: 1, Metrics: m}, 1)
@@ -176,36 +233,11 @@ func TestLinkFullFallsBack(t *testing.T) {
 		for _, c := range clients {
 			c.Close()
 		}
-		// On failure too: a worker that reads nothing would hold up the
-		// primary's shutdown (its Drain waits for room on the link).
+		// On failure too, so that the worker drains rather than waits for
+		// the kill at ShutdownTimeout.
 		syscall.Kill(w.PID, syscall.SIGUSR1)
 	}()
-	for {
-		if len(clients) >= 5000 {
-			t.Fatalf("%d connections sent to a worker that reads nothing, none on the slow path", len(clients))
-		}
-		for range 50 {
-			c, err := net.Dial("tcp", h.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clients = append(clients, c)
-			if _, err := fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", len(clients)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// Every one accepted and taken by a path: the accept loop never
-		// waits for the worker.
-		checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-			if fast, slow := pathCounts(t, m); fast+slow != float64(len(clients)) {
-				return fmt.Errorf("fast %v + slow %v of %d connections taken", fast, slow, len(clients))
-			}
-			return nil
-		})
-		if _, slow := pathCounts(t, m); slow > 0 {
-			break
-		}
-	}
+	fillLink(t, h, m, &clients)
 	fast, slow := pathCounts(t, m)
 	t.Logf("link full after %v fast hand-offs; %d connections, %v on the slow path", fast, len(clients), slow)
 	if fast == 0 || fast+slow != float64(len(clients)) {

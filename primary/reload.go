@@ -317,8 +317,29 @@ func (s *Supervisor) sendDrain(in *instance) bool {
 	if link == nil {
 		return false
 	}
-	ms := uint32(drainDeadline(s.opts.ShutdownTimeout) / time.Millisecond)
-	return link.Send(&ipc.Message{Type: ipc.MsgDrain, DeadlineMS: ms}, -1) == nil
+	return s.sendDrainMsg(link)
+}
+
+// sendDrainMsg sends Drain, with a deadline a little before
+// ShutdownTimeout, without ever waiting on the caller's goroutine (the
+// shutdown's kill timer starts only after it): a worker that is behind on
+// its control link gets the message from a goroutine that gives up at
+// ShutdownTimeout, when the caller's kill timer has fired anyway. It
+// reports false when the link is gone. Side effect on a full link: later
+// sends on it fail once that deadline passes.
+func (s *Supervisor) sendDrainMsg(link *ipc.ControlConn) bool {
+	m := ipc.Message{Type: ipc.MsgDrain, DeadlineMS: uint32(drainDeadline(s.opts.ShutdownTimeout) / time.Millisecond)}
+	err := link.TrySend(&m, -1)
+	if !errors.Is(err, ipc.ErrWouldBlock) {
+		return err == nil
+	}
+	_ = link.SetWriteDeadline(time.Now().Add(s.opts.ShutdownTimeout))
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		_ = link.Send(&m, -1)
+	}()
+	return true
 }
 
 // drainDeadline is the deadline given to a draining worker: the kill

@@ -13,7 +13,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
-	"github.com/stickyd/stickyd/ipc"
 )
 
 // Defaults for the zero values of Options.
@@ -274,12 +273,9 @@ func (s *Supervisor) shutdownWorkers() {
 	}
 	s.mu.Unlock()
 
-	deadline := uint32(drainDeadline(s.opts.ShutdownTimeout) / time.Millisecond)
 	for _, in := range insts {
-		if link := s.linkOf(in); link != nil {
-			if err := link.Send(&ipc.Message{Type: ipc.MsgDrain, DeadlineMS: deadline}, -1); err == nil {
-				continue
-			}
+		if link := s.linkOf(in); link != nil && s.sendDrainMsg(link) {
+			continue
 		}
 		s.killInstance(in) // not linked yet: nothing to drain
 	}
