@@ -122,8 +122,9 @@ func (t *wsTransport) writeTimeout() time.Duration {
 	return o.PingInterval + o.PingTimeout
 }
 
-// claimLocked takes the write token if there is something to write and
-// nobody holds it; the caller must then call run(true) after releasing mu.
+// claimLocked takes the write token unless someone holds it or the close
+// frame is out; the caller must then run (run(true) after releasing mu, or
+// run(false) on a new goroutine).
 func (t *wsTransport) claimLocked() bool {
 	if t.writing || t.closeQueued {
 		return false
@@ -222,11 +223,7 @@ func (t *wsTransport) run(inline bool) {
 			reason := s.closeReason
 			s.mu.Unlock()
 			if closing {
-				if inline {
-					s.terminateAsync(reason, nil)
-				} else {
-					s.terminate(reason, nil)
-				}
+				t.end(reason, nil, inline)
 			}
 			return
 		}
@@ -288,14 +285,21 @@ func (t *wsTransport) writeFailed(err error, inline bool) {
 	s.mu.Lock()
 	current := s.ws == t
 	s.mu.Unlock()
-	switch {
-	case !current:
+	if !current {
 		s.abortUpgrade(t)
-	case inline:
-		s.terminateAsync(ReasonTransportError, err)
-	default:
-		s.terminate(ReasonTransportError, err)
+		return
 	}
+	t.end(ReasonTransportError, err, inline)
+}
+
+// end terminates the session from the writer: inline (on a Send caller's
+// goroutine) the close callbacks run on another goroutine.
+func (t *wsTransport) end(reason string, err error, inline bool) {
+	if inline {
+		t.s.terminateAsync(reason, err)
+		return
+	}
+	t.s.terminate(reason, err)
 }
 
 // recycleLocked returns a written batch's queue array to the session and
