@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 )
 
 // benchParallelism is the b.SetParallelism of the throughput variants:
@@ -45,8 +50,68 @@ func benchHandoff(b *testing.B, parallelism int) {
 	benchClient(b, h.addr, parallelism)
 }
 
-// benchDirect runs benchClient against an http.Server that accepts the
-// connections itself and answers what the "listener" worker answers.
+// benchStandalone runs benchClient against the same "listener" fake
+// worker as benchHandoff, started without a primary: the worker package's
+// standalone mode, where the app's process accepts on its own TCP
+// listener. Client and server sit in two processes in both benchmarks, so
+// the two differ only by the hand-off path.
+func benchStandalone(b *testing.B, parallelism int) {
+	addr := startStandaloneWorker(b)
+	benchClient(b, addr, parallelism)
+}
+
+// standaloneAddrRE finds the address in the fake worker's "listening" line.
+var standaloneAddrRE = regexp.MustCompile(`addr=(\S+)`)
+
+// startStandaloneWorker re-executes the test binary as the "listener" fake
+// worker with no STICKYD_* variable but the mode, PORT=0 and
+// HOST=127.0.0.1, reads the address it listens on from its stderr, and kills
+// it when tb ends.
+func startStandaloneWorker(tb testing.TB) string {
+	tb.Helper()
+	env := []string{fakeWorkerEnv + "=listener", "PORT=0", "HOST=127.0.0.1"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STICKYD_") && !strings.HasPrefix(kv, "PORT=") && !strings.HasPrefix(kv, "HOST=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := standaloneAddrRE.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "listening") {
+				found <- m[1]
+				break
+			}
+		}
+		for sc.Scan() { // keep draining so the worker never blocks on stderr
+		}
+	}()
+	select {
+	case addr := <-found:
+		return addr
+	case <-time.After(10 * time.Second):
+		tb.Fatal("standalone worker did not log its address within 10 s")
+		return ""
+	}
+}
+
+// benchDirect runs benchClient against an http.Server in the benchmark's
+// own process that accepts the connections itself and answers what the
+// "listener" worker answers (client and server share one Go runtime).
 func benchDirect(b *testing.B, parallelism int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,10 +135,21 @@ func BenchmarkHandoff(b *testing.B) { benchHandoff(b, 1) }
 // GOMAXPROCS clients at a time (throughput).
 func BenchmarkHandoffParallel(b *testing.B) { benchHandoff(b, benchParallelism) }
 
-// BenchmarkDirectAccept: the same request served by an http.Server that
-// accepts the connection itself, for comparison with BenchmarkHandoff.
-func BenchmarkDirectAccept(b *testing.B) { benchDirect(b, 1) }
+// BenchmarkDirectAccept: the same request served by the same worker
+// program run standalone, accepting the connection itself in its own
+// process: the comparison for BenchmarkHandoff (the ratio of the two is
+// what the hand-off path costs).
+func BenchmarkDirectAccept(b *testing.B) { benchStandalone(b, 1) }
 
 // BenchmarkDirectAcceptParallel is BenchmarkDirectAccept with the clients
 // of BenchmarkHandoffParallel.
-func BenchmarkDirectAcceptParallel(b *testing.B) { benchDirect(b, benchParallelism) }
+func BenchmarkDirectAcceptParallel(b *testing.B) { benchStandalone(b, benchParallelism) }
+
+// BenchmarkDirectAcceptInProcess: the request served by an http.Server in
+// the benchmark's own process (no second process, no fd passing): a lower
+// bound that also leaves out what a process boundary costs.
+func BenchmarkDirectAcceptInProcess(b *testing.B) { benchDirect(b, 1) }
+
+// BenchmarkDirectAcceptInProcessParallel is BenchmarkDirectAcceptInProcess
+// with the clients of BenchmarkHandoffParallel.
+func BenchmarkDirectAcceptInProcessParallel(b *testing.B) { benchDirect(b, benchParallelism) }

@@ -47,8 +47,9 @@ func TestMain(m *testing.M) {
 //	lingerdrain  on Drain closes its link, exits 0 300 ms later
 //	stall     reads nothing from its control link after Ready until it
 //	          gets SIGUSR1 (the primary's sends to it back up)
-//	listener  not built on ipc: the worker package (worker.Serve), as an
-//	          app is; see listenerHandler
+//	listener  not built on ipc: the worker package (worker.Listen and
+//	          ServeListener), as an app is; logs "listening addr=<Addr()>"
+//	          to stderr (standalone: its TCP address); see listenerHandler
 //
 // Handlers: /sid returns a new sid of this instance, /hang blocks, /badframe
 // makes the worker send a malformed control message, anything else returns
@@ -61,7 +62,12 @@ func runFakeWorker(mode string) {
 	inst64, _ := strconv.ParseUint(os.Getenv("STICKYD_INSTANCE"), 10, 32)
 	inst := uint32(inst64)
 	if mode == "listener" {
-		if err := worker.Serve(context.Background(), listenerHandler(inst)); err != nil {
+		l, err := worker.Listen()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Fprintf(os.Stderr, "fake worker: listening addr=%s\n", l.Addr())
+		if err := worker.ServeListener(context.Background(), l, listenerHandler(inst)); err != nil {
 			fail(err)
 		}
 		return

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,5 +251,35 @@ func TestServerSideEmitInMemory(t *testing.T) {
 	}
 	if a := <-acks; len(a) != 1 || string(a[0]) != `"pong"` {
 		t.Fatalf("ack %s", a)
+	}
+}
+
+// TestBroadcastEncodesOnce: a broadcast to several local sockets encodes
+// its packet once (one text frame shared by every receiver), whatever the
+// number of receivers and however the rooms overlap.
+func TestBroadcastEncodesOnce(t *testing.T) {
+	tr := newTrio(t, Options{})
+	io := tr.env.io
+	var encodes atomic.Int64
+	testHookEncode = func() { encodes.Add(1) }
+	t.Cleanup(func() { testHookEncode = nil })
+	for _, tt := range []struct {
+		name, msg string
+		do        func(msg string) error
+		who       string
+	}{
+		{"all", "all", func(m string) error { return io.Emit("msg", m) }, "abc"},
+		{"to r1 and r2", "both", func(m string) error { return io.To("r1").To("r2").Emit("msg", m) }, "abc"},
+		{"to r1", "r1", func(m string) error { return io.To("r1").Emit("msg", m) }, "ab"},
+		{"from a socket", "ba", func(m string) error { return tr.sock["a"].Broadcast().Emit("msg", m) }, "bc"},
+	} {
+		encodes.Store(0)
+		if err := tt.do(tt.msg); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		tr.expectMsg(t, tt.who, tt.msg)
+		if got, want := encodes.Load(), int64(1); got != want {
+			t.Errorf("%s: %d encodings for %d receivers, want %d", tt.name, got, len(tt.who), want)
+		}
 	}
 }

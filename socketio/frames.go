@@ -14,10 +14,17 @@ type framesCache struct {
 	frames []*engineio.Frame
 }
 
+// testHookEncode, when set by a test, is called each time a packet is
+// encoded into frames (never set outside tests).
+var testHookEncode func()
+
 // frames returns the engine.io frames of p: one text frame and one binary
-// frame per attachment.
+// frame per attachment, built on the first call and shared by every later one.
 func (p *Packet) frames() []*engineio.Frame {
 	p.enc.once.Do(func() {
+		if testHookEncode != nil {
+			testHookEncode()
+		}
 		fs := make([]*engineio.Frame, 0, 1+len(p.attachments))
 		fs = append(fs, engineio.NewTextFrame(p.appendText(make([]byte, 0, 16+len(p.nsp)+len(p.data)))))
 		for _, a := range p.attachments {
