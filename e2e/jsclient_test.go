@@ -1,6 +1,10 @@
 package e2e
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/stickyd/stickyd/internal/testutil"
+)
 
 // The official socket.io-client against the refapp under stickyd, with
 // every transport; see testdata/jsclient/*.test.mjs for the cases.
@@ -28,4 +32,16 @@ func TestJSClientRecovery(t *testing.T) {
 func TestJSClientRoomsAcrossWorkers(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	runNode(t, c.URL, 3, "rooms.test.mjs")
+}
+
+// TestJSClientOverHTTPS: with --tls-cert the official client connects over
+// https:// and wss:// with every transport, and every request of a
+// session still reaches its worker (the primary terminates TLS and relays
+// each connection to the worker its sid names). Node trusts the test
+// certificate through NODE_EXTRA_CA_CERTS, as a deployment's own CA would
+// be trusted.
+func TestJSClientOverHTTPS(t *testing.T) {
+	cert := testutil.NewTestCert(t)
+	c := startCluster(t, 2, []string{"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile}, "CONFORMANCE=1")
+	runNode(t, "https://"+c.Addr, 2, "transports.test.mjs", "NODE_EXTRA_CA_CERTS="+cert.CertFile)
 }

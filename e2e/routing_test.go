@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"net/http"
 	"testing"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // Two sessions owned by different workers share one kept-alive TCP
@@ -9,7 +13,27 @@ import (
 // request must reach its session's worker, and the connection must stay open.
 func TestKeepAliveConnectionSharedBySessionsOnTwoWorkers(t *testing.T) {
 	c := startCluster(t, 2, nil)
-	pc := newPollClient(c.URL, 1)
+	keepAliveShared(t, c.URL, nil)
+}
+
+// TestKeepAliveOverHTTPS: the same through --tls-cert: on one kept-alive
+// TLS connection, requests of two sessions on two workers each reach their
+// own (the primary relays the connection and re-routes it on hand-back).
+func TestKeepAliveOverHTTPS(t *testing.T) {
+	cert := testutil.NewTestCert(t)
+	c := startCluster(t, 2, []string{"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile})
+	keepAliveShared(t, "https://"+c.Addr, cert.ClientConfig())
+}
+
+// keepAliveShared runs two polling sessions on two workers over one
+// kept-alive connection to base (TLS with tlsConf when not nil).
+func keepAliveShared(t *testing.T, base string, tlsConf *tls.Config) {
+	newClient := func() *pollClient {
+		pc := newPollClient(base, 1)
+		pc.hc.Transport.(*http.Transport).TLSClientConfig = tlsConf
+		return pc
+	}
+	pc := newClient()
 	defer pc.close()
 
 	a := pc.open(t)
@@ -18,7 +42,7 @@ func TestKeepAliveConnectionSharedBySessionsOnTwoWorkers(t *testing.T) {
 	// it on the other worker; from then on it uses the shared connection.
 	var b *session
 	for i := 0; i < 20 && b == nil; i++ {
-		other := newPollClient(c.URL, 1)
+		other := newClient()
 		s := other.open(t)
 		if s.whoami(t) != pidA {
 			b = s

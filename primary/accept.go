@@ -286,7 +286,7 @@ func (s *Supervisor) takeClient(fd int, sa unix.Sockaddr, buf []byte) {
 	accepted := s.opts.Metrics.now()
 	s.opts.Metrics.accepted()
 	peer := sockaddrAddrPort(sa)
-	if !s.fromTrustedProxy(peer.Addr()) {
+	if s.opts.TLS == nil && !s.fromTrustedProxy(peer.Addr()) {
 		if n := peekNow(fd, buf); n > 0 {
 			if rl, complete, err := ParseRequestLine(buf[:n]); complete && err == nil && s.handoffNow(fd, peer, rl, accepted) {
 				return
@@ -354,6 +354,10 @@ func (s *Supervisor) serveSlow(c clientConn, peer netip.AddrPort, accepted stamp
 		return
 	}
 	s.connWG.Add(1)
+	if s.opts.TLS != nil {
+		go s.serveTLSClient(c, peer, accepted)
+		return
+	}
 	go s.serveClient(c, peer, accepted)
 }
 

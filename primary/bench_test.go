@@ -2,6 +2,7 @@ package primary
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // benchParallelism is the b.SetParallelism of the throughput variants:
@@ -153,3 +156,46 @@ func BenchmarkDirectAcceptInProcess(b *testing.B) { benchDirect(b, 1) }
 // BenchmarkDirectAcceptInProcessParallel is BenchmarkDirectAcceptInProcess
 // with the clients of BenchmarkHandoffParallel.
 func BenchmarkDirectAcceptInProcessParallel(b *testing.B) { benchDirect(b, benchParallelism) }
+
+// benchKeepAlive sends b.N requests over one kept-alive connection per
+// client goroutine (2 × GOMAXPROCS of them) to a "listener" worker behind
+// the primary, plain or, with cert, over TLS (the relay's cost per
+// request; the handshake is paid once per client).
+func benchKeepAlive(b *testing.B, cert *testutil.TestCert) {
+	opts := Options{Workers: 1}
+	if cert != nil {
+		opts.TLS = cert.ServerConfig()
+	}
+	h := startSupervisor(b, "listener", opts, 1)
+	b.ReportAllocs()
+	b.SetParallelism(2)
+	b.RunParallel(func(pb *testing.PB) {
+		var c net.Conn
+		var err error
+		if cert != nil {
+			c, err = tls.Dial("tcp", h.addr, cert.ClientConfig())
+		} else {
+			c, err = net.Dial("tcp", h.addr)
+		}
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for pb.Next() {
+			if resp, _, err := roundTrip(c, br, "/"); err != nil || resp.StatusCode != 200 {
+				b.Errorf("%v %v", resp, err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkKeepAlive: requests on kept-alive plain connections (after the
+// hand-off, client and worker talk directly).
+func BenchmarkKeepAlive(b *testing.B) { benchKeepAlive(b, nil) }
+
+// BenchmarkKeepAliveTLS: the same over TLS, every byte relayed by the
+// primary.
+func BenchmarkKeepAliveTLS(b *testing.B) { benchKeepAlive(b, testutil.NewTestCert(b)) }

@@ -152,7 +152,7 @@ func runFakeWorker(mode string) {
 			if len(m.Prefix) > 0 {
 				c = &prefixConn{Conn: c, r: bufio.NewReader(io.MultiReader(bytes.NewReader(m.Prefix), c))}
 			}
-			conns <- &addrConn{Conn: c, addr: m.Addr}
+			conns <- &addrConn{Conn: c, addr: m.Addr, id: m.ConnID}
 		case ipc.MsgDrain:
 			if mode == "nodrain" {
 				continue
@@ -222,22 +222,23 @@ func handBack(cc *ipc.ControlConn, w http.ResponseWriter, r *http.Request) {
 	buf := make([]byte, brw.Reader.Buffered())
 	brw.Reader.Read(buf)
 	prefix := append([]byte(head), buf...)
+	var id uint64
 	if ac, ok := c.(*addrConn); ok { // wrapped since the client-address change
-		c = ac.Conn
+		c, id = ac.Conn, ac.id
 	}
 	if pc, ok := c.(*prefixConn); ok {
 		c = pc.Conn
 	}
-	tc, ok := c.(*net.TCPConn)
+	sc, ok := c.(syscall.Conn) // a TCP conn, or a TLS relay's Unix socket
 	if !ok {
 		return
 	}
-	rc, err := tc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return
 	}
 	rc.Control(func(fd uintptr) {
-		cc.Send(&ipc.Message{Type: ipc.MsgHandBack, Prefix: prefix}, int(fd))
+		cc.Send(&ipc.Message{Type: ipc.MsgHandBack, ConnID: id, Prefix: prefix}, int(fd))
 	})
 }
 
@@ -267,6 +268,7 @@ func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 type addrConn struct {
 	net.Conn
 	addr string
+	id   uint64 // the primary's connection id, named in a hand-back
 }
 
 func (c *addrConn) RemoteAddr() net.Addr { return addrString(c.addr) }

@@ -38,6 +38,9 @@ const (
 	DecisionTLSOrH2
 	// DecisionClientClosed: the client closed or reset before a request line.
 	DecisionClientClosed
+	// DecisionTLSHandshake: closed, the TLS handshake failed or timed out
+	// (TLS listener only).
+	DecisionTLSHandshake
 
 	numDecisions
 )
@@ -45,6 +48,7 @@ const (
 var decisionNames = [numDecisions]string{
 	"sid", "balanced", "unknown_sid", "handed_back", "rejected_bad_request",
 	"rejected_uri_too_long", "no_worker_503", "peek_timeout", "tls_or_h2", "client_closed",
+	"tls_handshake_failed",
 }
 
 // String returns the label value of d.

@@ -150,6 +150,7 @@ func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl RequestLine, pr
 		return
 	}
 	msg := ipc.Message{Type: ipc.MsgConn, ConnID: s.connID.Add(1), Addr: msgAddr(addr), Prefix: prefix}
+	s.noteRelayID(c, msg.ConnID)
 	var serr error
 	rc, err := c.SyscallConn()
 	if err == nil {
@@ -176,9 +177,12 @@ func (s *Supervisor) answer(c clientConn, resp string) {
 // request names another instance. f is the connection; m.Prefix holds the
 // bytes the worker consumed, starting with the request line.
 func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
-	c := &fileConn{f}
+	var c clientConn = &fileConn{f}
 	var addr netip.AddrPort
-	if rc, err := f.SyscallConn(); err == nil {
+	if r := s.relayOf(m.ConnID); r != nil {
+		// The end of a TLS relay's socket pair: no IP peer of its own.
+		c, addr = &pairConn{&fileConn{f}, r}, r.peer
+	} else if rc, err := f.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) {
 			if sa, err := unix.Getpeername(int(fd)); err == nil {
 				addr = sockaddrAddrPort(sa)

@@ -19,11 +19,24 @@ const wantUnknownSID = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/js
 // each of n instances.
 func sidsByInstance(t *testing.T, h *harness, n int) map[uint32]string {
 	t.Helper()
+	return collectSIDs(t, n, func() (string, error) {
+		resp, body, err := h.get("/sid")
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("GET /sid: %s", resp.Status)
+		}
+		return body, err
+	})
+}
+
+// collectSIDs calls newSID (one request for /sid) until it has a sid of
+// each of n instances.
+func collectSIDs(t *testing.T, n int, newSID func() (string, error)) map[uint32]string {
+	t.Helper()
 	sids := make(map[uint32]string)
 	for i := 0; i < 200 && len(sids) < n; i++ {
-		resp, body, err := h.get("/sid")
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET /sid: %v %v", resp, err)
+		body, err := newSID()
+		if err != nil {
+			t.Fatal(err)
 		}
 		id, ok := ipc.SIDInstance(body)
 		if !ok {
@@ -35,6 +48,22 @@ func sidsByInstance(t *testing.T, h *harness, n int) map[uint32]string {
 		t.Fatalf("got sids of %d instances, want %d", len(sids), n)
 	}
 	return sids
+}
+
+// alternateSessions sends requests for the sessions of instances a and b,
+// in turns (a, a, b, b, a, b), on the kept-alive connection c, and checks
+// that each reached its instance.
+func alternateSessions(t *testing.T, c net.Conn, br *bufio.Reader, sids map[uint32]string, a, b uint32) {
+	t.Helper()
+	for k, id := range []uint32{a, a, b, b, a, b} {
+		_, body, err := roundTrip(c, br, "/who?sid="+sids[id])
+		if err != nil {
+			t.Fatalf("request %d: %v", k, err)
+		}
+		if got, want := body, fmt.Sprintf("instance=%d", id); got != want {
+			t.Fatalf("request %d on the kept-alive connection reached %q, want %q", k, got, want)
+		}
+	}
 }
 
 // TestRouteBySID: a request whose sid names an instance always reaches it.
@@ -151,15 +180,7 @@ func TestKeepAliveHandBack(t *testing.T) {
 	}
 	defer c.Close()
 	br := bufio.NewReader(c)
-	for k, id := range []uint32{a, a, b, b, a, b} {
-		_, body, err := roundTrip(c, br, "/who?sid="+sids[id])
-		if err != nil {
-			t.Fatalf("request %d: %v", k, err)
-		}
-		if got, want := body, fmt.Sprintf("instance=%d", id); got != want {
-			t.Fatalf("request %d on the kept-alive connection reached %q, want %q", k, got, want)
-		}
-	}
+	alternateSessions(t, c, br, sids, a, b)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c, "GET /who?sid=%s HTTP/1.1\r\nHost: x\r\n\r\n", ipc.EncodeSID(777777, [17]byte{}))
 	rest, err := io.ReadAll(br)

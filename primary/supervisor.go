@@ -2,6 +2,7 @@ package primary
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -72,6 +73,11 @@ type Options struct {
 	// Metrics, when not nil, counts connections, routing decisions and
 	// hand-offs and exports the workers' state (see NewMetrics).
 	Metrics *Metrics
+	// TLS, when not nil, makes the public listener HTTPS: the primary
+	// terminates TLS and relays each connection to its worker through a
+	// Unix socket pair (see serveTLSClient). ClientAddr must then be the
+	// peer's address.
+	TLS *tls.Config
 }
 
 // Supervisor is the primary: it spawns and supervises the workers, accepts
@@ -98,6 +104,7 @@ type Supervisor struct {
 	gen       uint32
 	ready     []balance.Worker                        // ready instances of generation gen
 	clients   map[clientConn]struct{}                 // connections on the slow path
+	relays    map[uint64]*tlsRelay                    // TLS relays by the connection ids of their pair ends
 	pending   map[interface{ Close() error }]struct{} // links not yet authenticated
 	closing   bool
 	changed   chan struct{} // closed at the next state change (watchLocked)
@@ -132,6 +139,9 @@ func New(opts Options) (*Supervisor, error) {
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown client address source %q", ErrBadOptions, opts.ClientAddr)
+	}
+	if opts.TLS != nil && opts.ClientAddr != "" && opts.ClientAddr != ClientAddrPeer {
+		return nil, fmt.Errorf("%w: client address from %s needs a plain (non-TLS) listener", ErrBadOptions, opts.ClientAddr)
 	}
 	if opts.MaxGenerations < 0 {
 		return nil, fmt.Errorf("%w: max generations must be >= 1, got %d", ErrBadOptions, opts.MaxGenerations)
@@ -173,6 +183,7 @@ func New(opts Options) (*Supervisor, error) {
 		stopping:  make(chan struct{}),
 		instances: make(map[uint32]*instance),
 		clients:   make(map[clientConn]struct{}),
+		relays:    make(map[uint64]*tlsRelay),
 		pending:   make(map[interface{ Close() error }]struct{}),
 	}, nil
 }

@@ -101,7 +101,8 @@ func (a *connAddr) known() net.Addr {
 	return a.addr
 }
 
-// sockaddrTCP converts a socket address of a TCP socket; nil for others.
+// sockaddrTCP converts the socket address of a client socket: a TCP
+// address, a Unix one for a TLS relay's socket pair, nil for others.
 func sockaddrTCP(sa unix.Sockaddr) net.Addr {
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
@@ -114,6 +115,8 @@ func sockaddrTCP(sa unix.Sockaddr) net.Addr {
 			}
 		}
 		return a
+	case *unix.SockaddrUnix: // a TLS relay's socket pair (stickyd --tls-cert)
+		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
 	}
 	return nil
 }

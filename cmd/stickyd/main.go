@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +53,8 @@ type config struct {
 	trustedProxies  []netip.Prefix
 	metrics         string
 	workerProcs     int // --worker-gomaxprocs
+	tlsCert         string
+	tlsKey          string
 	argv            []string
 	ops             opsConfig
 	listenGiven     bool
@@ -68,6 +71,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.startTimeout, "start-timeout", primary.DefaultStartTimeout, "how long a worker may take to become ready before it is killed and respawned")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", primary.DefaultShutdownTimeout, "how long workers may drain on SIGTERM/SIGINT before they are killed")
 	fs.IntVar(&cfg.workerProcs, "worker-gomaxprocs", 0, "GOMAXPROCS given to the workers unless the environment sets it: 0 shares the CPUs out (CPUs / workers, at least 1), -1 gives none (Go's default: every worker schedules on all CPUs)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS on --listen; the primary terminates TLS and relays each connection to its worker (needs --tls-key; a renewed pair is picked up within a second)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on this TCP address (e.g. 127.0.0.1:9100); off when empty")
 	fs.StringVar(&cfg.clientAddr, "client-addr", primary.ClientAddrPeer, "where a client's address (ip-hash, the worker's RemoteAddr) comes from: peer, x-forwarded-for or proxy-protocol (v1); the last two only for --trusted-proxy peers")
 	fs.Func("trusted-proxy", "CIDR or address of an upstream proxy whose X-Forwarded-For or PROXY header is believed (repeatable, or comma-separated)", func(v string) error {
@@ -134,6 +139,12 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 	if _, err := exec.LookPath(cfg.argv[0]); err != nil {
 		return nil, fs, fmt.Errorf("app %q: %w", cfg.argv[0], err)
 	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, fs, errors.New("--tls-cert and --tls-key go together")
+	}
+	if cfg.tlsCert != "" && cfg.clientAddr != primary.ClientAddrPeer {
+		return nil, fs, fmt.Errorf("--client-addr %s needs a plain listener, not --tls-cert", cfg.clientAddr)
+	}
 	if cfg.clientAddr != primary.ClientAddrPeer && len(cfg.trustedProxies) == 0 {
 		return nil, fs, fmt.Errorf("--client-addr %s needs --trusted-proxy", cfg.clientAddr)
 	}
@@ -183,6 +194,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Warn("systemd notifications disabled", "error", err)
 	}
 	defer notifier.Close()
+	var tlsConf *tls.Config
+	if cfg.tlsCert != "" {
+		certs, err := newCertStore(cfg.tlsCert, cfg.tlsKey, log)
+		if err != nil {
+			log.Error("cannot load the TLS certificate", "error", err)
+			return exitError
+		}
+		tlsConf = certs.tlsConfig()
+	}
 	// Before New, which copies the environment for the workers: socket
 	// activation unsets LISTEN_* so that they do not inherit them.
 	ln, err := openListener(cfg.listen, cfg.listenGiven, log)
@@ -208,6 +228,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Metrics:            metrics,
 		ClientAddr:         cfg.clientAddr,
 		TrustedProxies:     cfg.trustedProxies,
+		TLS:                tlsConf,
 	})
 	if err != nil {
 		ln.Close()

@@ -44,6 +44,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{}, 2, "no app given"},
 		{[]string{"--", "./no-such-app"}, 2, `app "./no-such-app"`},
 		{[]string{"--listen", "256.0.0.1:1", "--", "/bin/true"}, 1, "cannot listen"},
+		{[]string{"--tls-cert", "c.pem", "--", "/bin/true"}, 2, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-key", "k.pem", "--", "/bin/true"}, 2, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--trusted-proxy", "10.0.0.0/8", "--client-addr", "x-forwarded-for", "--", "/bin/true"}, 2, "needs a plain listener"},
+		{[]string{"--tls-cert", "/no/such/cert.pem", "--tls-key", "/no/such/key.pem", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot load the TLS certificate"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

@@ -1,0 +1,189 @@
+package primary
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// HTTPS (Options.TLS): the primary cannot route inside TLS without
+// decrypting it, so on a TLS listener it terminates TLS itself. For each
+// connection it completes the handshake and reads the first request line
+// under PeekTimeout, as it peeks on a plain listener; it then makes a Unix
+// socket pair, hands one end to the chosen worker exactly as it hands a
+// TCP fd (the plaintext read so far goes as the prefix, as on a hand-back)
+// and relays bytes between the TLS connection and its own end until either
+// side is done. Workers see a plain stream; keep-alive hand-backs of the
+// pair's end are re-routed like any other. Unlike the plain path, every
+// byte of a TLS connection crosses the primary (twice through the
+// kernel): the price of TLS without kernel TLS.
+
+// relayBufSize is the size of each direction's copy buffer: small, because
+// an idle WebSocket holds both for its whole life.
+const relayBufSize = 4 << 10
+
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
+
+// tlsTransport is a clientConn seen as the net.Conn crypto/tls needs.
+type tlsTransport struct {
+	clientConn
+	peer netip.AddrPort
+}
+
+func (t *tlsTransport) LocalAddr() net.Addr  { return &net.TCPAddr{} }
+func (t *tlsTransport) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(t.peer) }
+func (t *tlsTransport) SetDeadline(d time.Time) error {
+	return errors.Join(t.SetReadDeadline(d), t.SetWriteDeadline(d))
+}
+
+// tlsRelay is one TLS connection relayed to a worker through a socket
+// pair: its client address, and the connection ids its pair end was sent
+// under (hand-backs name the end by them, and a pair has no IP peer).
+type tlsRelay struct {
+	peer netip.AddrPort
+	ids  []uint64 // guarded by Supervisor.mu
+}
+
+// pairConn is the worker's end of a relay's socket pair, on its way to a
+// worker (fresh or handed back).
+type pairConn struct {
+	*fileConn
+	relay *tlsRelay
+}
+
+// serveTLSClient is the slow path of a connection on a TLS listener: the
+// handshake and the first request line under PeekTimeout, then the relay.
+// c is closed on every path.
+func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted stamp) {
+	defer s.connWG.Done()
+	tc := tls.Server(&tlsTransport{clientConn: c, peer: peer}, s.opts.TLS)
+	defer tc.Close()
+	defer s.untrackClient(c)
+	tc.SetDeadline(time.Now().Add(s.opts.PeekTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.opts.Metrics.routed(DecisionTLSHandshake)
+		s.log.Debug("TLS handshake failed; connection closed", "client", peer, "error", err)
+		return
+	}
+	head, rl, err := readRequestLine(tc)
+	if err != nil {
+		s.rejectTLS(tc, peer, err)
+		return
+	}
+	tc.SetDeadline(time.Time{})
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		s.log.Warn("TLS relay: socketpair failed; connection closed", "client", peer, "error", err)
+		return
+	}
+	ours := os.NewFile(uintptr(fds[0]), "tls-relay")
+	r := &tlsRelay{peer: peer}
+	s.route(&pairConn{newFileConn(fds[1]), r}, peer, rl, head, 0, accepted)
+	relayTLS(tc, ours)
+	s.mu.Lock()
+	for _, id := range r.ids {
+		delete(s.relays, id)
+	}
+	s.mu.Unlock()
+}
+
+// readRequestLine reads from tc until the bytes read hold a complete
+// request line (at most MaxRequestLine bytes are read) and returns them,
+// with the line parsed.
+func readRequestLine(tc *tls.Conn) ([]byte, RequestLine, error) {
+	buf := make([]byte, MaxRequestLine)
+	n := 0
+	for {
+		m, err := tc.Read(buf[n:])
+		n += m
+		if n > 0 {
+			rl, complete, perr := ParseRequestLine(buf[:n])
+			switch {
+			case perr != nil:
+				return nil, rl, perr
+			case complete:
+				return buf[:n:n], rl, nil
+			}
+		}
+		if err != nil {
+			return nil, RequestLine{}, err
+		}
+	}
+}
+
+// rejectTLS answers (over TLS) or closes a TLS connection whose first
+// request line was bad or did not come in time.
+func (s *Supervisor) rejectTLS(tc *tls.Conn, peer netip.AddrPort, err error) {
+	s.opts.Metrics.rejected(err)
+	var resp string
+	switch {
+	case errors.Is(err, ErrLineTooLong):
+		resp = respTooLong
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2):
+		resp = respBadRequest
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Debug("client sent no request line in time", "client", peer, "timeout", s.opts.PeekTimeout)
+		return
+	default:
+		return
+	}
+	s.log.Debug("bad request line over TLS", "client", peer, "error", err)
+	tc.SetWriteDeadline(time.Now().Add(writeTime))
+	io.WriteString(tc, resp)
+}
+
+// relayTLS copies between tc and ours, the primary's end of the socket
+// pair, until the worker's side is done: client bytes go to the worker
+// (its EOF becomes a shutdown of the pair's write side), worker bytes go
+// to the client, and the worker closing its end closes tc. It closes ours.
+func relayTLS(tc *tls.Conn, ours *os.File) {
+	up := make(chan struct{})
+	go func() {
+		defer close(up)
+		bp := relayBufs.Get().(*[]byte)
+		io.CopyBuffer(writerOnly{ours}, readerOnly{tc}, *bp)
+		relayBufs.Put(bp)
+		if rc, err := ours.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
+		}
+	}()
+	bp := relayBufs.Get().(*[]byte)
+	io.CopyBuffer(writerOnly{tc}, readerOnly{ours}, *bp)
+	relayBufs.Put(bp)
+	tc.Close() // ends the upward copy if the client is still sending
+	<-up
+	ours.Close()
+}
+
+// readerOnly and writerOnly hide ReadFrom/WriteTo, so that io.CopyBuffer
+// uses the pooled buffer.
+type readerOnly struct{ io.Reader }
+type writerOnly struct{ io.Writer }
+
+// relayOf returns the relay whose pair end was sent under connection id
+// id, or nil.
+func (s *Supervisor) relayOf(id uint64) *tlsRelay {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.relays[id]
+}
+
+// noteRelayID records that c, when it is a relay's pair end, goes to a
+// worker under connection id id.
+func (s *Supervisor) noteRelayID(c clientConn, id uint64) {
+	pc, ok := c.(*pairConn)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	pc.relay.ids = append(pc.relay.ids, id)
+	s.relays[id] = pc.relay
+	s.mu.Unlock()
+}
