@@ -136,7 +136,8 @@ func TestDecisionString(t *testing.T) {
 		{DecisionPeekTimeout, "peek_timeout"},
 		{DecisionTLSOrH2, "tls_or_h2"},
 		{DecisionClientClosed, "client_closed"},
-		{numDecisions, "Decision(10)"},
+		{DecisionTLSHandshake, "tls_handshake_failed"},
+		{numDecisions, "Decision(11)"},
 		{-1, "Decision(-1)"},
 	}
 	for _, tt := range tests {

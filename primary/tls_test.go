@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +102,10 @@ func TestTLSRoutesBySIDAndHandsBack(t *testing.T) {
 
 // TestTLSBadInput: what each bad client of the HTTPS listener gets.
 func TestTLSBadInput(t *testing.T) {
-	h, cert := startTLSSupervisor(t, 1, Options{PeekTimeout: 500 * time.Millisecond})
+	m := NewMetrics()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	h, cert := startTLSSupervisor(t, 1, Options{PeekTimeout: 500 * time.Millisecond, Metrics: m})
 	t.Run("plain HTTP on the TLS port: closed", func(t *testing.T) {
 		rest, err := closedAfter(h.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		if err != nil {
@@ -146,6 +150,20 @@ func TestTLSBadInput(t *testing.T) {
 	if _, body, err := roundTrip(c, br, "/"); err != nil || !strings.HasPrefix(body, "instance=") {
 		t.Fatalf("after the bad clients: %q %v", body, err)
 	}
+	want := map[Decision]float64{
+		DecisionTLSHandshake: 2, // plain HTTP, silent before the handshake
+		DecisionPeekTimeout:  1, // silent after it
+		DecisionBadRequest:   1, DecisionURITooLong: 1, DecisionUnknownSID: 1, DecisionBalanced: 1,
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		fams := scrape(t, srv.URL+"/metrics")
+		for d, w := range want {
+			if got, _ := metricValue(fams, "stickyd_routing_decisions_total", "decision", d.String()); got != w {
+				return fmt.Errorf("decision %s: %v, want %v", d, got, w)
+			}
+		}
+		return nil
+	})
 }
 
 // TestTLSNoLeak: after 300 TLS connections, served or rejected, the
