@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -148,7 +149,8 @@ func (h *RoomHub) Serve(instance uint32, fc *ipc.FrameConn) {
 	err := h.readLoop(l)
 	h.remove(l)
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, ipc.ErrClosed):
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, ipc.ErrClosed), errors.Is(err, net.ErrClosed):
+		// The worker closed it, or the primary did (the worker exited, shutdown).
 		h.log.Debug("hub link down", "instance", instance)
 	default:
 		h.log.Warn("hub link closed", "instance", instance, "error", err)
