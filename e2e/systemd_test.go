@@ -196,7 +196,8 @@ func listenInode(t testing.TB, addr string) string {
 // TestSIGTERMDrainsWorkers: on SIGTERM the workers get Drain and exit by
 // themselves (exit status 0, not SIGKILL), WebSocket clients see the
 // connection closed, and stickyd exits 0 within the shutdown timeout, also
-// with an open keep-alive connection and a session that is not polling.
+// with an open keep-alive connection and a session that is not polling;
+// nothing is logged at warn or error level.
 func TestSIGTERMDrainsWorkers(t *testing.T) {
 	c := startCluster(t, 2, []string{"--shutdown-timeout", "4s", "--control", controlPath(t)}, noRaceExitDelay)
 	ws, err := dialWS(c.Addr)
@@ -235,6 +236,11 @@ func TestSIGTERMDrainsWorkers(t *testing.T) {
 	}
 	if strings.Contains(c.Logs(), "did not exit in time") {
 		t.Errorf("workers had to be killed")
+	}
+	for _, line := range strings.Split(c.Logs(), "\n") {
+		if strings.Contains(line, "[WARN]") || strings.Contains(line, "[ERROR]") {
+			t.Errorf("a clean drain logged %q", line)
+		}
 	}
 }
 
