@@ -70,6 +70,11 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 	if err := tc.Handshake(); err != nil {
 		s.opts.Metrics.routed(DecisionTLSHandshake)
 		s.log.Debug("TLS handshake failed; connection closed", "client", peer, "error", err)
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader) {
+			rh.Conn.SetWriteDeadline(time.Now().Add(writeTime))
+			io.WriteString(rh.Conn, respPlainOnTLS)
+		}
 		return
 	}
 	head, rl, err := readRequestLine(tc)
@@ -92,6 +97,20 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 		delete(s.relays, id)
 	}
 	s.mu.Unlock()
+}
+
+// respPlainOnTLS answers a plain HTTP request sent to the HTTPS listener.
+const respPlainOnTLS = "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
+	"This port speaks HTTPS: use an https:// (or wss://) URL.\n"
+
+// looksLikeHTTP reports whether the first 5 bytes of a would-be TLS record
+// start a plain HTTP/1.x request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH":
+		return true
+	}
+	return false
 }
 
 // readRequestLine reads from tc until the bytes read hold a complete

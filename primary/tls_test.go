@@ -106,13 +106,22 @@ func TestTLSBadInput(t *testing.T) {
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	h, cert := startTLSSupervisor(t, 1, Options{PeekTimeout: 500 * time.Millisecond, Metrics: m})
-	t.Run("plain HTTP on the TLS port: closed", func(t *testing.T) {
+	t.Run("plain HTTP on the TLS port: 400 saying so, closed", func(t *testing.T) {
 		rest, err := closedAfter(h.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		if err != nil {
 			t.Fatalf("not closed: %v", err)
 		}
-		if strings.Contains(string(rest), "instance=") {
-			t.Errorf("plain request was served: %q", rest)
+		if got, want := string(rest), respPlainOnTLS; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("garbage instead of a ClientHello: closed", func(t *testing.T) {
+		rest, err := closedAfter(h.addr, "\x00\x01garbage\r\n")
+		if err != nil {
+			t.Fatalf("not closed: %v", err)
+		}
+		if len(rest) > 7 { // at most a TLS alert
+			t.Errorf("got %q", rest)
 		}
 	})
 	t.Run("silent after the handshake: closed at the peek deadline", func(t *testing.T) {
@@ -151,7 +160,7 @@ func TestTLSBadInput(t *testing.T) {
 		t.Fatalf("after the bad clients: %q %v", body, err)
 	}
 	want := map[Decision]float64{
-		DecisionTLSHandshake: 2, // plain HTTP, silent before the handshake
+		DecisionTLSHandshake: 3, // plain HTTP, garbage, silent before the handshake
 		DecisionPeekTimeout:  1, // silent after it
 		DecisionBadRequest:   1, DecisionURITooLong: 1, DecisionUnknownSID: 1, DecisionBalanced: 1,
 	}
