@@ -31,6 +31,11 @@ const relayBufSize = 4 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
+var (
+	_ net.Conn   = (*tlsTransport)(nil)
+	_ clientConn = (*pairConn)(nil)
+)
+
 // tlsTransport is a clientConn seen as the net.Conn crypto/tls needs.
 type tlsTransport struct {
 	clientConn
