@@ -23,9 +23,18 @@ const (
 	writeTime   = 5 * time.Second
 )
 
+// halfCloser is a connection the primary can answer and close gracefully:
+// a clientConn, or a *tls.Conn on the HTTPS listener.
+type halfCloser interface {
+	io.ReadWriteCloser
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	CloseWrite() error
+}
+
 // respondAndClose writes resp to c, half-closes it, discards what the client
 // still sends (bounded by lingerTime and lingerBytes) and closes c.
-func respondAndClose(c clientConn, resp string) {
+func respondAndClose(c halfCloser, resp string) {
 	defer c.Close()
 	c.SetWriteDeadline(time.Now().Add(writeTime))
 	if _, err := io.WriteString(c, resp); err != nil {

@@ -76,9 +76,8 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 		s.opts.Metrics.routed(DecisionTLSHandshake)
 		s.log.Debug("TLS handshake failed; connection closed", "client", peer, "error", err)
 		var rh tls.RecordHeaderError
-		if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader) {
-			rh.Conn.SetWriteDeadline(time.Now().Add(writeTime))
-			io.WriteString(rh.Conn, respPlainOnTLS)
+		if errors.As(err, &rh) && looksLikeHTTP(rh.RecordHeader) {
+			respondAndClose(c, respPlainOnTLS)
 		}
 		return
 	}
@@ -159,8 +158,7 @@ func (s *Supervisor) rejectTLS(tc *tls.Conn, peer netip.AddrPort, err error) {
 		return
 	}
 	s.log.Debug("bad request line over TLS", "client", peer, "error", err)
-	tc.SetWriteDeadline(time.Now().Add(writeTime))
-	io.WriteString(tc, resp)
+	respondAndClose(tc, resp)
 }
 
 // relayTLS copies between tc and ours, the primary's end of the socket
