@@ -3,11 +3,11 @@ package primary
 import (
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,9 +25,9 @@ import (
 // byte of a TLS connection crosses the primary (twice through the
 // kernel): the price of TLS without kernel TLS.
 
-// relayBufSize is the size of each direction's copy buffer: small, because
-// an idle WebSocket holds both for its whole life.
-const relayBufSize = 4 << 10
+// relayBufSize is the size of the buffers of the relays' downward copies
+// (worker to client), taken from relayBufs only while bytes are waiting.
+const relayBufSize = 16 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
@@ -165,29 +165,105 @@ func (s *Supervisor) rejectTLS(tc *tls.Conn, peer netip.AddrPort, err error) {
 // pair, until the worker's side is done: client bytes go to the worker
 // (its EOF becomes a shutdown of the pair's write side), worker bytes go
 // to the client, and the worker closing its end closes tc. It closes ours.
+//
+// An idle relay holds no heap buffer: the downward copy waits for ours to
+// be readable before it takes a pooled buffer, and the upward one reads tc
+// into a buffer on its own stack.
 func relayTLS(tc *tls.Conn, ours *os.File) {
+	rc, err := ours.SyscallConn()
+	if err != nil {
+		tc.Close()
+		ours.Close()
+		return
+	}
 	up := make(chan struct{})
 	go func() {
 		defer close(up)
-		bp := relayBufs.Get().(*[]byte)
-		io.CopyBuffer(writerOnly{ours}, readerOnly{tc}, *bp)
-		relayBufs.Put(bp)
-		if rc, err := ours.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
+		var buf [upBufSize]byte
+		for {
+			n, err := tc.Read(buf[:])
+			if n > 0 {
+				if _, werr := ours.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
 		}
+		rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
 	}()
-	bp := relayBufs.Get().(*[]byte)
-	io.CopyBuffer(writerOnly{tc}, readerOnly{ours}, *bp)
-	relayBufs.Put(bp)
+	down := newDownReader(rc)
+	for {
+		bp, n, rerr := down.next()
+		if n > 0 {
+			_, err := tc.Write((*bp)[:n])
+			relayBufs.Put(bp)
+			if err != nil {
+				break
+			}
+			continue
+		}
+		if bp != nil {
+			relayBufs.Put(bp)
+		}
+		if rerr != nil || n == 0 {
+			break // the worker closed its end (EOF), or ours was closed
+		}
+	}
 	tc.Close() // ends the upward copy if the client is still sending
 	<-up
 	ours.Close()
 }
 
-// readerOnly and writerOnly hide ReadFrom/WriteTo, so that io.CopyBuffer
-// uses the pooled buffer.
-type readerOnly struct{ io.Reader }
-type writerOnly struct{ io.Writer }
+// upBufSize is the stack buffer of a relay's upward copy (client to
+// worker): a client's requests and frames are small; a large upload takes
+// a few more writes.
+const upBufSize = 2 << 10
+
+// downReader reads the primary's end of a relay's socket pair, taking a
+// buffer from relayBufs only once the socket is readable.
+type downReader struct {
+	rc  syscall.RawConn
+	fn  func(uintptr) bool // d.onFD, bound once
+	bp  *[]byte
+	n   int
+	err error
+}
+
+func newDownReader(rc syscall.RawConn) *downReader {
+	d := &downReader{rc: rc}
+	d.fn = d.onFD
+	return d
+}
+
+// next waits until the socket is readable and reads it: the buffer (nil
+// when none was taken; the caller puts it back), the bytes read (0 at
+// EOF) and the error.
+func (d *downReader) next() (*[]byte, int, error) {
+	d.bp, d.n, d.err = nil, 0, nil
+	if err := d.rc.Read(d.fn); err != nil {
+		return d.bp, 0, err
+	}
+	return d.bp, max(d.n, 0), d.err
+}
+
+// onFD is the RawConn.Read callback of next.
+func (d *downReader) onFD(fd uintptr) bool {
+	d.bp = relayBufs.Get().(*[]byte)
+	for {
+		d.n, d.err = unix.Read(int(fd), *d.bp)
+		if d.err != unix.EINTR {
+			break
+		}
+	}
+	if d.err == unix.EAGAIN {
+		relayBufs.Put(d.bp)
+		d.bp, d.err = nil, nil
+		return false // wait for readability, holding no buffer
+	}
+	return true
+}
 
 // relayOf returns the relay whose pair end was sent under connection id
 // id, or nil.
