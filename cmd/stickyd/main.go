@@ -253,7 +253,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer o.Close()
-	log.Info("starting", "workers", cfg.workers, "balance", cfg.balance, "app", cfg.argv[0], "control", control)
+	log.Info("starting", "workers", cfg.workers, "balance", cfg.balance, "app", cfg.argv[0], "control", control, "https", cfg.tlsCert != "")
 	if err := s.Run(ctx, ln); err != nil {
 		log.Error("stopped", "error", err)
 		return exitError
