@@ -96,11 +96,7 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 	r := &tlsRelay{peer: peer}
 	s.route(&pairConn{newFileConn(fds[1]), r}, peer, rl, head, 0, accepted)
 	relayTLS(tc, ours)
-	s.mu.Lock()
-	for _, id := range r.ids {
-		delete(s.relays, id)
-	}
-	s.mu.Unlock()
+	s.forgetRelay(r)
 }
 
 // respPlainOnTLS answers a plain HTTP request sent to the HTTPS listener.
@@ -195,20 +191,14 @@ func relayTLS(tc *tls.Conn, ours *os.File) {
 	}()
 	down := newDownReader(rc)
 	for {
-		bp, n, rerr := down.next()
-		if n > 0 {
-			_, err := tc.Write((*bp)[:n])
-			relayBufs.Put(bp)
-			if err != nil {
-				break
-			}
-			continue
+		bp, n := down.next()
+		if n == 0 {
+			break // the worker closed its end (EOF), or ours failed
 		}
-		if bp != nil {
-			relayBufs.Put(bp)
-		}
-		if rerr != nil || n == 0 {
-			break // the worker closed its end (EOF), or ours was closed
+		_, err := tc.Write((*bp)[:n])
+		relayBufs.Put(bp)
+		if err != nil {
+			break
 		}
 	}
 	tc.Close() // ends the upward copy if the client is still sending
@@ -224,11 +214,10 @@ const upBufSize = 2 << 10
 // downReader reads the primary's end of a relay's socket pair, taking a
 // buffer from relayBufs only once the socket is readable.
 type downReader struct {
-	rc  syscall.RawConn
-	fn  func(uintptr) bool // d.onFD, bound once
-	bp  *[]byte
-	n   int
-	err error
+	rc syscall.RawConn
+	fn func(uintptr) bool // d.onFD, bound once
+	bp *[]byte
+	n  int
 }
 
 func newDownReader(rc syscall.RawConn) *downReader {
@@ -237,30 +226,32 @@ func newDownReader(rc syscall.RawConn) *downReader {
 	return d
 }
 
-// next waits until the socket is readable and reads it: the buffer (nil
-// when none was taken; the caller puts it back), the bytes read (0 at
-// EOF) and the error.
-func (d *downReader) next() (*[]byte, int, error) {
-	d.bp, d.n, d.err = nil, 0, nil
+// next waits until the socket is readable and reads it. It returns the
+// bytes read in a buffer from relayBufs, which the caller puts back, or 0
+// (and no buffer) at EOF or on an error.
+func (d *downReader) next() (*[]byte, int) {
+	d.bp, d.n = nil, 0
 	if err := d.rc.Read(d.fn); err != nil {
-		return d.bp, 0, err
+		return nil, 0 // the callback holds no buffer when Read fails
 	}
-	return d.bp, max(d.n, 0), d.err
+	return d.bp, d.n
 }
 
 // onFD is the RawConn.Read callback of next.
 func (d *downReader) onFD(fd uintptr) bool {
-	d.bp = relayBufs.Get().(*[]byte)
-	for {
-		d.n, d.err = unix.Read(int(fd), *d.bp)
-		if d.err != unix.EINTR {
-			break
-		}
+	bp := relayBufs.Get().(*[]byte)
+	n, err := unix.Read(int(fd), *bp)
+	for err == unix.EINTR {
+		n, err = unix.Read(int(fd), *bp)
 	}
-	if d.err == unix.EAGAIN {
-		relayBufs.Put(d.bp)
-		d.bp, d.err = nil, nil
+	switch {
+	case err == unix.EAGAIN:
+		relayBufs.Put(bp)
 		return false // wait for readability, holding no buffer
+	case n <= 0: // EOF or error
+		relayBufs.Put(bp)
+	default:
+		d.bp, d.n = bp, n
 	}
 	return true
 }
@@ -271,6 +262,15 @@ func (s *Supervisor) relayOf(id uint64) *tlsRelay {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.relays[id]
+}
+
+// forgetRelay drops the connection ids of r, whose relay has ended.
+func (s *Supervisor) forgetRelay(r *tlsRelay) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range r.ids {
+		delete(s.relays, id)
+	}
 }
 
 // noteRelayID records that c, when it is a relay's pair end, goes to a
