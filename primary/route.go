@@ -64,16 +64,27 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 	s.route(c, addr, rl, nil, 0, accepted)
 }
 
+// rejectAnswer is the response to a first request line that failed to
+// parse with err, or "" when the connection is closed without one.
+func rejectAnswer(err error) string {
+	switch {
+	case errors.Is(err, ErrLineTooLong):
+		return respTooLong
+	case errors.Is(err, ErrBadRequest):
+		return respBadRequest
+	}
+	return ""
+}
+
 // rejectClient answers or closes a connection whose first line was bad.
 func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) {
 	s.opts.Metrics.rejected(err)
-	switch {
-	case errors.Is(err, ErrLineTooLong):
-		s.log.Debug("request line too long", "client", addr)
-		s.answer(c, respTooLong)
-	case errors.Is(err, ErrBadRequest):
+	if resp := rejectAnswer(err); resp != "" {
 		s.log.Debug("bad request line", "client", addr, "error", err)
-		s.answer(c, respBadRequest)
+		s.answer(c, resp)
+		return
+	}
+	switch {
 	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2), errors.Is(err, ErrProxyHeader):
 		s.log.Debug("closing connection", "client", addr, "reason", err)
 		c.Close()

@@ -141,16 +141,12 @@ func readRequestLine(tc *tls.Conn) ([]byte, RequestLine, error) {
 // request line was bad or did not come in time.
 func (s *Supervisor) rejectTLS(tc *tls.Conn, peer netip.AddrPort, err error) {
 	s.opts.Metrics.rejected(err)
-	var resp string
-	switch {
-	case errors.Is(err, ErrLineTooLong):
-		resp = respTooLong
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2):
-		resp = respBadRequest
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		s.log.Debug("client sent no request line in time", "client", peer, "timeout", s.opts.PeekTimeout)
-		return
-	default:
+	resp := rejectAnswer(err)
+	if resp == "" && (errors.Is(err, ErrTLS) || errors.Is(err, ErrHTTP2)) {
+		resp = respBadRequest // inside TLS these are just bad request lines
+	}
+	if resp == "" {
+		s.log.Debug("no request line over TLS; connection closed", "client", peer, "error", err)
 		return
 	}
 	s.log.Debug("bad request line over TLS", "client", peer, "error", err)
