@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/rawsys"
 )
 
 // wsReadBufferSize is the websocket read buffer; messages larger than it
@@ -48,7 +49,7 @@ type wsTransport struct {
 	s    *Socket
 	conn *websocket.Conn
 	nc   net.Conn        // conn's connection, which the token holder writes
-	rc   syscall.RawConn // nc's fd, nil when it has none (TLS): no writes inline
+	rc   syscall.RawConn // nc's fd, nil when it has none (TLS) or blocks: no writes inline
 
 	writing      bool     // the write token is taken
 	closing      bool     // graceful close: close once the queue drained
@@ -85,7 +86,7 @@ func newWSTransport(s *Socket, conn *websocket.Conn) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
 	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn()}
 	if sc, ok := t.nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
+		if rc, err := sc.SyscallConn(); err == nil && rawsys.NonBlocking(rc) {
 			t.rc = rc
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/stickyd/stickyd/internal/rawsys"
 	"golang.org/x/sys/unix"
 )
 
@@ -129,13 +130,15 @@ func (b *wsBatch) writevOnce(fd int) error {
 		vecs = append(vecs, v)
 	}
 	b.vecs = vecs
-	r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(vecs))), uintptr(len(vecs)))
+	// Raw (see internal/rawsys): newWSTransport checked that the socket is
+	// non-blocking.
+	r, errno := rawsys.Writev(fd, vecs)
 	runtime.KeepAlive(iov)
 	clear(vecs) // drop the pointers into payloads
 	if errno != 0 {
 		return errno
 	}
-	b.advance(int(r))
+	b.advance(r)
 	return nil
 }
 

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/internal/rawsys"
+	"golang.org/x/sys/unix"
 )
 
 // TestWSBatchAdvance checks the bookkeeping of partial writes.
@@ -304,4 +308,43 @@ func TestWebSocketConcurrentWriters(t *testing.T) {
 		next[w]++
 	}
 	wg.Wait()
+}
+
+// TestNonBlocking: a socket of package net is non-blocking, so the
+// transport writes it with raw writev; an fd in blocking mode is not (a raw
+// call on it could sleep holding the scheduler), so it gets no inline
+// writes.
+func TestNonBlocking(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	rc, err := r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rawsys.NonBlocking(rc), true; got != want {
+		t.Errorf("os.Pipe: nonBlocking = %v, want %v", got, want)
+	}
+	rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
+	if got, want := rawsys.NonBlocking(rc), false; got != want {
+		t.Errorf("blocking fd: nonBlocking = %v, want %v", got, want)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tc, _ := c.(*net.TCPConn).SyscallConn()
+	if got, want := rawsys.NonBlocking(tc), true; got != want {
+		t.Errorf("*net.TCPConn: nonBlocking = %v, want %v", got, want)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/rawsys"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,6 +28,11 @@ type ControlConn struct {
 
 	rbuf []byte // Recv's datagram buffer: MaxControlMessage+1 bytes
 	oob  []byte // Recv's control buffer
+
+	// Recv's result, set by recvFn (rc.Read's callback, made once).
+	rn, roobn, rflags int
+	rerr              error
+	recvFn            func(uintptr) bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -61,13 +67,15 @@ func listenUnix(network, path string) (*net.UnixListener, error) {
 // ControlConn owns c from then on.
 func NewControlConn(c *net.UnixConn) *ControlConn {
 	rc, _ := c.SyscallConn() // fails only for a nil c
-	return &ControlConn{
+	cc := &ControlConn{
 		uc:     c,
 		rc:     rc,
 		rbuf:   make([]byte, MaxControlMessage+1),
 		oob:    make([]byte, unix.CmsgSpace(maxRecvFDs*4)),
 		closed: make(chan struct{}),
 	}
+	cc.recvFn = cc.recvOnFD
+	return cc
 }
 
 // DialControl connects to the control socket at path.
@@ -133,10 +141,9 @@ func (c *ControlConn) TrySend(m *Message, fd int) error {
 	// which a Send blocked on a full buffer holds. The kernel serialises
 	// concurrent sends on the socket itself.
 	err = c.rc.Control(func(s uintptr) {
-		for {
-			if serr = unix.Sendmsg(int(s), b, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL); serr != unix.EINTR {
-				return
-			}
+		// Raw (see internal/rawsys): MSG_DONTWAIT, so it never sleeps.
+		if _, e := rawsys.Sendmsg(int(s), b, oob, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL); e != 0 {
+			serr = e
 		}
 	})
 	switch {
@@ -166,7 +173,7 @@ func (c *ControlConn) TrySend(m *Message, fd int) error {
 // leaves the link unfit for use: the caller should Close it. Only one
 // goroutine may call Recv at a time.
 func (c *ControlConn) Recv() (Message, *os.File, error) {
-	n, oobn, flags, _, err := c.uc.ReadMsgUnix(c.rbuf, c.oob)
+	n, oobn, flags, err := c.recvmsg()
 	fds, cerr := parseRights(c.oob[:oobn])
 	fail := func(err error) (Message, *os.File, error) {
 		for _, fd := range fds {
@@ -214,6 +221,39 @@ func (c *ControlConn) Recv() (Message, *os.File, error) {
 		f = pollable(f)
 	}
 	return m, f, nil
+}
+
+// recvmsg reads one datagram into rbuf and oob, waiting in Go's poller
+// (deadlines apply) and reading with a raw recvmsg (see internal/rawsys):
+// what net.UnixConn.ReadMsgUnix does, received fds close-on-exec, an
+// empty datagram io.EOF.
+func (c *ControlConn) recvmsg() (n, oobn, flags int, err error) {
+	c.rn, c.roobn, c.rflags, c.rerr = 0, 0, 0, nil
+	if err := c.rc.Read(c.recvFn); err != nil {
+		return 0, 0, 0, err
+	}
+	if c.rerr != nil {
+		return 0, 0, 0, c.rerr
+	}
+	if c.rn == 0 {
+		err = io.EOF
+	}
+	return c.rn, c.roobn, c.rflags, err
+}
+
+// recvOnFD is one recvmsg of the socket; false asks the poller to wait for
+// readability.
+func (c *ControlConn) recvOnFD(fd uintptr) bool {
+	n, oobn, flags, e := rawsys.Recvmsg(int(fd), c.rbuf, c.oob, unix.MSG_CMSG_CLOEXEC)
+	switch e {
+	case 0:
+		c.rn, c.roobn, c.rflags = n, oobn, flags
+	case unix.EAGAIN:
+		return false
+	default:
+		c.rerr = os.NewSyscallError("recvmsg", e)
+	}
+	return true
 }
 
 // pollable turns f, a File of a blocking fd, into one of the same fd in

@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
+
+	"github.com/stickyd/stickyd/internal/rawsys"
 )
 
 // MaxHubFrame is the largest hub frame (type byte + payload), in bytes.
@@ -34,6 +37,7 @@ const (
 // instead.
 type FrameConn struct {
 	conn net.Conn
+	rw   io.ReadWriter // conn, or raw calls on its socket (rawStream)
 	max  int
 
 	rd frameReader
@@ -61,10 +65,12 @@ func NewFrameConn(c net.Conn, maxFrame int) *FrameConn {
 	if maxFrame <= 0 || maxFrame > MaxHubFrame {
 		maxFrame = MaxHubFrame
 	}
+	rw := rawStream(c)
 	fc := &FrameConn{
 		conn: c,
+		rw:   rw,
 		max:  maxFrame,
-		rd:   frameReader{r: newBufReader(c), max: maxFrame},
+		rd:   frameReader{r: newBufReader(rw), max: maxFrame},
 		wake: make(chan struct{}, 1),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
@@ -170,7 +176,7 @@ func (c *FrameConn) writeLoop() {
 		if len(batch) == 0 {
 			continue
 		}
-		_, err := c.conn.Write(batch)
+		_, err := c.rw.Write(batch)
 		c.mu.Lock()
 		if cap(batch) <= keepBufferBytes {
 			c.spare = batch[:0]
@@ -280,6 +286,25 @@ func (fr *frameReader) next() (byte, []byte, error) {
 func (fr *frameReader) fail(err error) (byte, []byte, error) {
 	fr.err = err
 	return 0, nil, err
+}
+
+// rawStream returns what a FrameConn reads and writes c through: raw
+// system calls on c's socket (internal/rawsys: a hub link carries a frame
+// batch per broadcast and per room change, and the runtime's syscall
+// bookkeeping would wake its monitor thread each time) when c has a
+// non-blocking one, c itself otherwise.
+func rawStream(c net.Conn) io.ReadWriter {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil || !rawsys.NonBlocking(rc) {
+		return c
+	}
+	s := &rawsys.Stream{}
+	s.Init(rc)
+	return s
 }
 
 func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, readBufferSize) }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/rawsys"
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
@@ -260,25 +261,44 @@ func TestFrameQueueBound(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	fc, srv := hubPair(t, 0)
 	chunk := make([]byte, 1<<20)
-	var full bool
-	for i := 0; i < 64 && !full; i++ {
-		switch err := fc.TryWriteFrame(1, chunk); {
-		case errors.Is(err, ErrQueueFull):
-			full = true
-		case err != nil:
-			t.Fatal(err)
+	fill := func() {
+		t.Helper()
+		for range 64 {
+			switch err := fc.TryWriteFrame(1, chunk); {
+			case errors.Is(err, ErrQueueFull):
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
 		}
-	}
-	if !full {
 		t.Fatal("queue never reported full with a peer that does not read")
 	}
+	// Fill, wait until the writer holds a batch (it blocks on it: a batch
+	// is larger than the socket's buffers), then fill again: only now is
+	// the queue surely full behind a writer that cannot take it.
+	fill()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		if fc.queued-fc.written <= uint64(len(fc.pending)) {
+			return errors.New("the writer has not taken a batch")
+		}
+		return nil
+	})
+	fill()
 	blocked := make(chan error, 1)
 	go func() { blocked <- fc.WriteFrame(2, chunk) }()
-	select {
-	case err := <-blocked:
-		t.Fatalf("WriteFrame returned %v with a full queue", err)
-	case <-time.After(20 * time.Millisecond):
-	}
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		select {
+		case err := <-blocked:
+			t.Fatalf("WriteFrame returned %v with a full queue", err)
+		default:
+		}
+		if !testutil.GoroutineIn("(*FrameConn).enqueue", "sync.(*Cond).Wait") {
+			return errors.New("WriteFrame is not waiting for space yet")
+		}
+		return nil
+	})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); io.Copy(io.Discard, srv) }()
@@ -376,4 +396,29 @@ func BenchmarkFrameRelay(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestFrameConnRawPath: a FrameConn on a real (non-blocking) Unix socket
+// reads and writes it with raw calls; one on a net.Conn without a socket
+// (net.Pipe) or hiding it (gateConn) goes through the net.Conn.
+func TestFrameConnRawPath(t *testing.T) {
+	client, _ := hubPair(t, 0)
+	if _, ok := client.rw.(*rawsys.Stream); !ok {
+		t.Errorf("hub link on a Unix socket: rw is %T, want *rawsys.Stream", client.rw)
+	}
+	a, b := net.Pipe()
+	defer b.Close()
+	pc := NewFrameConn(a, 0)
+	defer pc.Close()
+	if pc.rw != net.Conn(a) {
+		t.Errorf("on net.Pipe: rw is %T, want the conn itself", pc.rw)
+	}
+	c, _ := net.Pipe()
+	g := &gateConn{Conn: c, gate: make(chan struct{})}
+	close(g.gate)
+	gc := NewFrameConn(g, 0)
+	defer gc.Close()
+	if gc.rw != net.Conn(g) {
+		t.Errorf("on a wrapper: rw is %T, want the wrapper", gc.rw)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/rawsys"
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -233,9 +234,10 @@ func (s *Supervisor) acceptRaw(pl *publicListener) {
 		var aerr error
 		err := rc.Read(func(lfd uintptr) bool {
 			for range acceptBatch {
-				fd, sa, err := unix.Accept4(int(lfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+				// Raw (see internal/rawsys): the listener is non-blocking.
+				fd, sa, err := rawsys.Accept4(int(lfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 				switch err {
-				case nil:
+				case 0:
 				case unix.EAGAIN:
 					return false // wait in the poller for the next connection
 				case unix.EINTR, unix.ECONNABORTED:
@@ -301,16 +303,11 @@ func (s *Supervisor) takeClient(fd int, sa unix.Sockaddr, buf []byte) {
 // 0 when there are none yet and on any error (the slow path looks again
 // and handles it).
 func peekNow(fd int, buf []byte) int {
-	for {
-		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return 0
-		}
-		return n
+	n, err := rawsys.Peek(fd, buf) // MSG_DONTWAIT: raw is safe
+	if err != 0 {
+		return 0
 	}
+	return n
 }
 
 // fromTrustedProxy reports whether the client address of a connection
@@ -339,7 +336,9 @@ func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, rl RequestLine, acc
 		s.unsend(in)
 		return false
 	}
-	unix.Close(fd)
+	// Raw: without SO_LINGER (the primary never sets it) close does not
+	// block, and the sent fd's file description lives on in the worker.
+	rawsys.Close(fd)
 	s.opts.Metrics.acceptPath(true)
 	s.handoffDone(in, peer, rl, 0, accepted, err)
 	return true

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/rawsys"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,8 +22,8 @@ import (
 //
 // A Conn holds the received fd as the *os.File ipc.ControlConn.Recv made
 // of it: the fd is non-blocking (Recv sees to it), so the File is
-// registered with Go's poller and Read, Write and the deadlines work
-// as a net.TCPConn's do, without the dup and the queries net.FileConn
+// registered with Go's poller and Read, Write (raw system calls under the
+// poller, see internal/rawsys) and the deadlines work as a net.TCPConn's do, without the dup and the queries net.FileConn
 // would make. Errors are what a *net.TCPConn returns (*net.OpError,
 // net.ErrClosed after Close, a timeout error at a deadline). The socket's
 // options (TCP_NODELAY, keep-alive) are the primary's: it set them on its
@@ -32,6 +33,8 @@ import (
 // writer at a time, deadlines and Close from any goroutine.
 type Conn struct {
 	f      *os.File
+	io     rawsys.Stream // reads and writes f's socket when raw
+	raw    bool          // f is in the poller, so non-blocking: use io
 	l      *Listener
 	id     uint64
 	remote net.Addr
@@ -82,11 +85,7 @@ func (a *connAddr) get() net.Addr {
 	if a.addr != nil {
 		return a.addr
 	}
-	rc, err := a.c.f.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	rc.Control(func(fd uintptr) {
+	a.c.io.RawConn().Control(func(fd uintptr) {
 		if sa, err := unix.Getsockname(int(fd)); err == nil {
 			a.addr = sockaddrTCP(sa)
 		}
@@ -126,14 +125,17 @@ func sockaddrTCP(sa unix.Sockaddr) net.Addr {
 func newConn(l *Listener, f *os.File, id uint64, remote net.Addr, prefix []byte) *Conn {
 	c := &Conn{f: f, l: l, id: id, remote: remote, prefix: prefix}
 	c.local.c = c
+	rc, _ := f.SyscallConn() // fails only for a nil *os.File
+	c.io.Init(rc)
+	// Recv makes every fd non-blocking, but for one it could not switch:
+	// a File outside the poller (no deadlines) is blocking.
+	c.raw = f.SetReadDeadline(time.Time{}) == nil
 	if remote == nil {
-		if rc, err := f.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) {
-				if sa, err := unix.Getpeername(int(fd)); err == nil {
-					c.remote = sockaddrTCP(sa)
-				}
-			})
-		}
+		rc.Control(func(fd uintptr) {
+			if sa, err := unix.Getpeername(int(fd)); err == nil {
+				c.remote = sockaddrTCP(sa)
+			}
+		})
 	}
 	c.hasPrefix.Store(len(prefix) > 0)
 	return c
@@ -158,7 +160,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		c.pmu.Unlock()
 	}
-	n, err := c.f.Read(b)
+	var n int
+	var err error
+	if c.raw {
+		n, err = c.io.Read(b)
+	} else {
+		n, err = c.f.Read(b)
+	}
 	return n, c.opError("read", err)
 }
 
@@ -174,7 +182,13 @@ func (c *Conn) takePrefix() []byte {
 
 // Write writes to the socket.
 func (c *Conn) Write(b []byte) (int, error) {
-	n, err := c.f.Write(b)
+	var n int
+	var err error
+	if c.raw {
+		n, err = c.io.Write(b)
+	} else {
+		n, err = c.f.Write(b)
+	}
 	return n, c.opError("write", err)
 }
 
@@ -190,12 +204,8 @@ func (c *Conn) Close() error {
 
 // CloseWrite shuts down the writing side of the socket.
 func (c *Conn) CloseWrite() error {
-	rc, err := c.f.SyscallConn()
-	if err != nil {
-		return c.opError("close", err)
-	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_WR) }); err != nil {
+	if err := c.io.RawConn().Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_WR) }); err != nil {
 		return c.opError("close", err)
 	}
 	if serr != nil {
@@ -224,7 +234,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 // SyscallConn returns the socket's raw connection. Bytes of the prefix not
 // yet read are not in the socket.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.io.RawConn(), nil }
 
 // opError turns an error of the File into the one a *net.TCPConn returns
 // for the same failure, so that code that tells errors apart (net/http

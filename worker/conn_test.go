@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,5 +219,123 @@ func TestDeliverBlockingFD(t *testing.T) {
 	}
 	if !strings.HasPrefix(nc.RemoteAddr().String(), "127.0.0.1:") {
 		t.Fatalf("RemoteAddr %v", nc.RemoteAddr())
+	}
+}
+
+// TestConnRawIO exercises the paths of the raw reads and writes: a
+// write far larger than the socket buffers waits for writability as often
+// as it takes and delivers every byte in order; reads return what has
+// arrived, then io.EOF when the client shuts its side; a zero-length read
+// or write returns at once; concurrent writers and readers each complete;
+// a read blocked on an idle socket is woken by Close with net.ErrClosed.
+func TestConnRawIO(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	p := newFakePrimary(t, 37, nil)
+	l := p.listen(t)
+	cli, c := acceptConn(t, p, l)
+	if !c.raw {
+		t.Fatal("a received socket is not read and written with raw calls")
+	}
+	cli.SetDeadline(time.Now().Add(20 * time.Second))
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+
+	if n, err := c.Read(nil); n != 0 || err != nil {
+		t.Fatalf("Read(nil) = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := c.Write(nil); n != 0 || err != nil {
+		t.Fatalf("Write(nil) = %d, %v; want 0, nil", n, err)
+	}
+
+	// 4 writers of 2 MiB each, one Write call apiece: each call's bytes
+	// arrive contiguous (a Write is never interleaved with another).
+	const chunk = 2 << 20
+	writers := "abcd"
+	werr := make(chan error, len(writers))
+	for _, b := range []byte(writers) {
+		go func() {
+			n, err := c.Write([]byte(strings.Repeat(string(b), chunk)))
+			if err == nil && n != chunk {
+				err = io.ErrShortWrite
+			}
+			werr <- err
+		}()
+	}
+	got := make([]byte, chunk*len(writers))
+	if _, err := io.ReadFull(cli, got); err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	for range writers {
+		if err := <-werr; err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	seen := map[byte]bool{}
+	for i := 0; i < len(got); i += chunk {
+		b := got[i]
+		if seen[b] || strings.Trim(string(got[i:i+chunk]), string(b)) != "" {
+			t.Fatalf("bytes %d..%d are not one writer's whole chunk", i, i+chunk)
+		}
+		seen[b] = true
+	}
+
+	// Client to server: 1 MiB, read by two readers at once; together they
+	// see every byte, then EOF once the client shuts its side.
+	in := make([]byte, 1<<20)
+	for i := range in {
+		in[i] = byte(i * 7)
+	}
+	go func() {
+		cli.Write(in)
+		cli.CloseWrite()
+	}()
+	var total atomic.Int64
+	rerr := make(chan error, 2)
+	for range 2 {
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := c.Read(buf)
+				total.Add(int64(n))
+				if err != nil {
+					rerr <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 2 {
+		if err := <-rerr; err != io.EOF {
+			t.Fatalf("reader ended with %v, want io.EOF", err)
+		}
+	}
+	if got, want := total.Load(), int64(len(in)); got != want {
+		t.Fatalf("readers got %d bytes, want %d", got, want)
+	}
+}
+
+// TestConnCloseWakesRead: Close wakes a read blocked on an idle socket; it
+// returns net.ErrClosed.
+func TestConnCloseWakesRead(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	p := newFakePrimary(t, 38, nil)
+	l := p.listen(t)
+	_, c := acceptConn(t, p, l)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 16))
+		done <- err
+	}()
+	testutil.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
+		if !testutil.GoroutineIn("[IO wait", "(*Stream).Read(") {
+			return errors.New("the reader is not parked in the poller yet")
+		}
+		return nil
+	})
+	c.Close()
+	select {
+	case err := <-done:
+		wantOpError(t, "read woken by Close", err, "read", net.ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake a blocked Read")
 	}
 }

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,4 +30,25 @@ func poll(timeout, interval time.Duration, fn func() error) error {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// GoroutineIn reports whether some goroutine's stack dump (its header line
+// included, e.g. "[IO wait") contains every one of parts: with CheckFor,
+// a deterministic wait until a goroutine is parked where a test expects.
+func GoroutineIn(parts ...string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		all := true
+		for _, p := range parts {
+			if !strings.Contains(g, p) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

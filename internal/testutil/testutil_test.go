@@ -218,3 +218,18 @@ func leakFD(t *testing.T) func() {
 	}
 	return func() { f.Close() }
 }
+
+func TestGoroutineIn(t *testing.T) {
+	ch := make(chan struct{})
+	defer close(ch)
+	go func() { <-ch }()
+	CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		if !GoroutineIn("[chan receive", "TestGoroutineIn.func") {
+			return errors.New("the receiving goroutine is not parked yet")
+		}
+		return nil
+	})
+	if GoroutineIn("[chan receive", "no such function in any stack") {
+		t.Error("GoroutineIn matched a part no stack has")
+	}
+}
