@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/internal/growstack"
 )
 
 // taskQueue runs functions one at a time, in the order they were pushed, on
@@ -49,6 +50,7 @@ func (q *taskQueue) push(f func()) {
 }
 
 func (q *taskQueue) run() {
+	growstack.Grow() // callbacks run deep: one growth now, not two later
 	if q.wg != nil {
 		defer q.wg.Done()
 	}

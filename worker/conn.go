@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/growstack"
 	"github.com/stickyd/stickyd/internal/rawsys"
 	"golang.org/x/sys/unix"
 )
@@ -40,6 +41,7 @@ type Conn struct {
 	remote net.Addr
 	local  connAddr
 
+	read      atomic.Bool // Read was called: the stack was grown
 	hasPrefix atomic.Bool
 	pmu       sync.Mutex
 	prefix    []byte
@@ -146,6 +148,12 @@ func (c *Conn) ID() uint64 { return c.id }
 
 // Read reads the remaining prefix first, then the socket.
 func (c *Conn) Read(b []byte) (int, error) {
+	if !c.read.Load() {
+		// The first Read is net/http's, on the goroutine that will read,
+		// route and answer the request: a deep path (internal/growstack).
+		c.read.Store(true)
+		growstack.Grow()
+	}
 	if c.hasPrefix.Load() {
 		c.pmu.Lock()
 		if len(c.prefix) > 0 {
