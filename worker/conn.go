@@ -24,9 +24,10 @@ import (
 // A Conn holds the received fd as the *os.File ipc.ControlConn.Recv made
 // of it: the fd is non-blocking (Recv sees to it), so the File is
 // registered with Go's poller and Read, Write (raw system calls under the
-// poller, see internal/rawsys) and the deadlines work as a net.TCPConn's do, without the dup and the queries net.FileConn
-// would make. Errors are what a *net.TCPConn returns (*net.OpError,
-// net.ErrClosed after Close, a timeout error at a deadline). The socket's
+// poller, see internal/rawsys) and the deadlines work as a net.TCPConn's
+// do, without the dup and the queries net.FileConn would make. Errors
+// are what a *net.TCPConn returns (*net.OpError, net.ErrClosed after
+// Close, a timeout error at a deadline). The socket's
 // options (TCP_NODELAY, keep-alive) are the primary's: it set them on its
 // listener, which every accepted socket inherits.
 //
