@@ -85,10 +85,8 @@ const (
 func newWSTransport(s *Socket, conn *websocket.Conn) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
 	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn()}
-	if sc, ok := t.nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil && rawsys.NonBlocking(rc) {
-			t.rc = rc
-		}
+	if rc := rawsys.RawConnOf(t.nc); rc != nil {
+		t.rc = rc
 	}
 	conn.SetPingHandler(t.onPing)
 	conn.SetCloseHandler(t.onCloseFrame)

@@ -310,27 +310,24 @@ func TestWebSocketConcurrentWriters(t *testing.T) {
 	wg.Wait()
 }
 
-// TestNonBlocking: a socket of package net is non-blocking, so the
+// TestRawConnOf: a socket of package net is non-blocking, so the
 // transport writes it with raw writev; an fd in blocking mode is not (a raw
-// call on it could sleep holding the scheduler), so it gets no inline
-// writes.
-func TestNonBlocking(t *testing.T) {
+// call on it could sleep holding the scheduler), nor a conn without an fd,
+// so they get no inline writes.
+func TestRawConnOf(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	defer w.Close()
-	rc, err := r.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+	if got, want := rawsys.RawConnOf(r) != nil, true; got != want {
+		t.Errorf("os.Pipe: has a raw conn = %v, want %v", got, want)
 	}
-	if got, want := rawsys.NonBlocking(rc), true; got != want {
-		t.Errorf("os.Pipe: nonBlocking = %v, want %v", got, want)
-	}
+	rc, _ := r.SyscallConn()
 	rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
-	if got, want := rawsys.NonBlocking(rc), false; got != want {
-		t.Errorf("blocking fd: nonBlocking = %v, want %v", got, want)
+	if got, want := rawsys.RawConnOf(r) != nil, false; got != want {
+		t.Errorf("blocking fd: has a raw conn = %v, want %v", got, want)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -343,8 +340,13 @@ func TestNonBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	tc, _ := c.(*net.TCPConn).SyscallConn()
-	if got, want := rawsys.NonBlocking(tc), true; got != want {
-		t.Errorf("*net.TCPConn: nonBlocking = %v, want %v", got, want)
+	if got, want := rawsys.RawConnOf(c) != nil, true; got != want {
+		t.Errorf("*net.TCPConn: has a raw conn = %v, want %v", got, want)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if got, want := rawsys.RawConnOf(a) != nil, false; got != want {
+		t.Errorf("net.Pipe: has a raw conn = %v, want %v", got, want)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 
 	"github.com/stickyd/stickyd/internal/rawsys"
 )
@@ -294,12 +293,8 @@ func (fr *frameReader) fail(err error) (byte, []byte, error) {
 // bookkeeping would wake its monitor thread each time) when c has a
 // non-blocking one, c itself otherwise.
 func rawStream(c net.Conn) io.ReadWriter {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return c
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil || !rawsys.NonBlocking(rc) {
+	rc := rawsys.RawConnOf(c)
+	if rc == nil {
 		return c
 	}
 	s := &rawsys.Stream{}

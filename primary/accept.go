@@ -240,7 +240,7 @@ func (s *Supervisor) acceptRaw(pl *publicListener) {
 				case 0:
 				case unix.EAGAIN:
 					return false // wait in the poller for the next connection
-				case unix.EINTR, unix.ECONNABORTED:
+				case unix.ECONNABORTED: // (Accept4 retries EINTR itself)
 					continue
 				default:
 					aerr = os.NewSyscallError("accept4", err)

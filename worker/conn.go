@@ -35,8 +35,8 @@ import (
 // writer at a time, deadlines and Close from any goroutine.
 type Conn struct {
 	f      *os.File
-	io     rawsys.Stream // reads and writes f's socket when raw
-	raw    bool          // f is in the poller, so non-blocking: use io
+	io     rawsys.Stream // raw reads and writes of f's socket
+	rw     io.ReadWriter // &io, or f itself for a blocking fd
 	l      *Listener
 	id     uint64
 	remote net.Addr
@@ -131,8 +131,12 @@ func newConn(l *Listener, f *os.File, id uint64, remote net.Addr, prefix []byte)
 	rc, _ := f.SyscallConn() // fails only for a nil *os.File
 	c.io.Init(rc)
 	// Recv makes every fd non-blocking, but for one it could not switch:
-	// a File outside the poller (no deadlines) is blocking.
-	c.raw = f.SetReadDeadline(time.Time{}) == nil
+	// a File outside the poller (no deadlines) is blocking. (Asking the
+	// poller costs no system call, unlike rawsys.RawConnOf.)
+	c.rw = &c.io
+	if f.SetReadDeadline(time.Time{}) != nil {
+		c.rw = f
+	}
 	if remote == nil {
 		rc.Control(func(fd uintptr) {
 			if sa, err := unix.Getpeername(int(fd)); err == nil {
@@ -169,13 +173,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		c.pmu.Unlock()
 	}
-	var n int
-	var err error
-	if c.raw {
-		n, err = c.io.Read(b)
-	} else {
-		n, err = c.f.Read(b)
-	}
+	n, err := c.rw.Read(b)
 	return n, c.opError("read", err)
 }
 
@@ -191,13 +189,7 @@ func (c *Conn) takePrefix() []byte {
 
 // Write writes to the socket.
 func (c *Conn) Write(b []byte) (int, error) {
-	var n int
-	var err error
-	if c.raw {
-		n, err = c.io.Write(b)
-	} else {
-		n, err = c.f.Write(b)
-	}
+	n, err := c.rw.Write(b)
 	return n, c.opError("write", err)
 }
 

@@ -233,7 +233,7 @@ func TestConnRawIO(t *testing.T) {
 	p := newFakePrimary(t, 37, nil)
 	l := p.listen(t)
 	cli, c := acceptConn(t, p, l)
-	if !c.raw {
+	if c.rw != &c.io {
 		t.Fatal("a received socket is not read and written with raw calls")
 	}
 	cli.SetDeadline(time.Now().Add(20 * time.Second))

@@ -104,6 +104,28 @@ func TestSendmsgRecvmsgRights(t *testing.T) {
 	}
 }
 
+// dialAccept dials ln and accepts the connection with Accept4 on a dup of
+// ln's socket (blocking, which is fine for one accept after a dial); it
+// returns the accepted fd, its peer address and the client end.
+func dialAccept(t *testing.T, ln net.Listener) (int, unix.Sockaddr, net.Conn) {
+	t.Helper()
+	f, err := ln.(interface{ File() (*os.File, error) }).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fd, sa, e := Accept4(int(f.Fd()), unix.SOCK_CLOEXEC)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	return fd, sa, c
+}
+
 func TestAccept4Addr(t *testing.T) {
 	tests := []struct{ network, addr string }{
 		{"tcp4", "127.0.0.1:0"},
@@ -116,20 +138,7 @@ func TestAccept4Addr(t *testing.T) {
 				t.Skipf("no %s here: %v", tt.network, err)
 			}
 			defer ln.Close()
-			f, err := ln.(*net.TCPListener).File() // a blocking dup; fine for one accept after a dial
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			c, err := net.Dial(tt.network, ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			fd, sa, e := Accept4(int(f.Fd()), unix.SOCK_CLOEXEC)
-			if e != 0 {
-				t.Fatal(e)
-			}
+			fd, sa, c := dialAccept(t, ln)
 			defer Close(fd)
 			var got net.TCPAddr
 			switch sa := sa.(type) {
@@ -155,17 +164,7 @@ func TestAccept4NonInet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	f, _ := ln.(*net.UnixListener).File()
-	defer f.Close()
-	c, err := net.Dial("unix", dir+"/s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fd, sa, e := Accept4(int(f.Fd()), unix.SOCK_CLOEXEC)
-	if e != 0 {
-		t.Fatal(e)
-	}
+	fd, sa, _ := dialAccept(t, ln)
 	if sa != nil {
 		Close(fd)
 		t.Fatalf("sockaddr of a Unix peer: %v, want nil", sa)

@@ -38,15 +38,25 @@ type Stream struct {
 	writeFn func(uintptr) bool // rc.Write callback, made once
 }
 
-// NonBlocking reports whether rc's fd is in non-blocking mode, as every
-// socket of package net and every fd ipc.ControlConn.Recv returns is: a
-// Stream, or any raw call of this package, needs one.
-func NonBlocking(rc syscall.RawConn) bool {
-	fl := -1
-	if rc.Control(func(fd uintptr) { fl, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) }) != nil || fl < 0 {
-		return false
+// RawConnOf returns the syscall.RawConn of c when c has an fd in
+// non-blocking mode (every socket of package net has), which a Stream, or
+// any raw call of this package, needs; nil otherwise: c is no
+// syscall.Conn (a TLS or wrapping conn), or its fd blocks. It makes one
+// fcntl(F_GETFL): call it once per connection, not per call.
+func RawConnOf(c any) syscall.RawConn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
 	}
-	return fl&unix.O_NONBLOCK != 0
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	fl := -1
+	if rc.Control(func(fd uintptr) { fl, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) }) != nil || fl < 0 || fl&unix.O_NONBLOCK == 0 {
+		return nil
+	}
+	return rc
 }
 
 // Init prepares s for the socket of rc, which must be non-blocking.
