@@ -171,7 +171,7 @@ func (a *InMemoryAdapter) targets(opts BroadcastOptions) []string {
 // apply calls fn for each connected local socket selected by opts, outside
 // the adapter's lock, with the flags its packets are written with: a
 // volatile broadcast's, and deferred when there are several sockets, so
-// their writes run on their own writer goroutines (see
+// their writes run on engineio's flusher goroutines (see
 // engineio.SendDeferred) rather than one after another on this one.
 func (a *InMemoryAdapter) apply(opts BroadcastOptions, fn func(*Socket, engineio.SendFlags)) {
 	ids := a.targets(opts)

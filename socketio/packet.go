@@ -63,6 +63,7 @@ type Packet struct {
 	attachments [][]byte
 	event       string // an EVENT's name, once the decoder validated it
 
+	argsSet  bool // args was set while the packet was built (decoder)
 	argsOnce sync.Once
 	args     []json.RawMessage
 	argsErr  error
@@ -104,6 +105,9 @@ func (p *Packet) Attachments() [][]byte { return p.attachments }
 // Args splits an EVENT or ACK payload into its top-level elements, exactly
 // as they were encoded (placeholders of binary attachments included).
 func (p *Packet) Args() ([]json.RawMessage, error) {
+	if p.argsSet {
+		return p.args, nil
+	}
 	p.argsOnce.Do(func() {
 		if p.data == "" {
 			return
@@ -191,20 +195,37 @@ func NewEventPacket(nsp, event string, args ...any) (*Packet, error) {
 
 // newDataPacket encodes args as the payload array of an EVENT or ACK packet.
 func newDataPacket(typ PacketType, nsp string, id int64, args []any) (*Packet, error) {
-	b := make([]byte, 0, 64)
+	b, atts, err := appendArgList(make([]byte, 0, 64), args)
+	if err != nil {
+		return nil, err
+	}
+	if len(atts) > 0 {
+		if typ == PacketEvent {
+			typ = PacketBinaryEvent
+		} else if typ == PacketAck {
+			typ = PacketBinaryAck
+		}
+	}
+	return &Packet{typ: typ, nsp: nsp, id: id, data: string(b), attachments: atts}, nil
+}
+
+// appendArgList appends the JSON array of args to b, as newDataPacket
+// encodes them, and returns the binary attachments they carry.
+func appendArgList(b []byte, args []any) ([]byte, [][]byte, error) {
+	start := len(b)
 	b = append(b, '[')
 	var atts [][]byte
 	for i, a := range args {
 		if raw, ok := a.(Args); ok && len(raw.JSON) == 0 {
 			continue // an empty Args adds nothing
 		}
-		if len(b) > 1 {
+		if len(b) > start+1 {
 			b = append(b, ',')
 		}
 		if raw, ok := a.(Args); ok {
 			var err error
 			if b, atts, err = appendArgs(b, atts, raw); err != nil {
-				return nil, fmt.Errorf("%w: argument %d: %v", ErrBadArgument, i, err)
+				return nil, nil, fmt.Errorf("%w: argument %d: %v", ErrBadArgument, i, err)
 			}
 			continue
 		}
@@ -217,19 +238,11 @@ func newDataPacket(typ PacketType, nsp string, id int64, args []any) (*Packet, e
 		}
 		j, err := marshalJSON(a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: argument %d: %v", ErrBadArgument, i, err)
+			return nil, nil, fmt.Errorf("%w: argument %d: %v", ErrBadArgument, i, err)
 		}
 		b = append(b, j...)
 	}
-	b = append(b, ']')
-	if len(atts) > 0 {
-		if typ == PacketEvent {
-			typ = PacketBinaryEvent
-		} else if typ == PacketAck {
-			typ = PacketBinaryAck
-		}
-	}
-	return &Packet{typ: typ, nsp: nsp, id: id, data: string(b), attachments: atts}, nil
+	return append(b, ']'), atts, nil
 }
 
 // newControlPacket builds CONNECT, DISCONNECT or CONNECT_ERROR packets.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unsafe"
 )
 
@@ -29,6 +30,13 @@ func parseErr(format string, a ...any) error {
 // means no bound. The returned packet has no attachments yet; a binary
 // packet announces how many follow in want.
 func decodeText(s string, maxAttachments int) (p *Packet, want int, err error) {
+	return parseText(s, maxAttachments, nil)
+}
+
+// parseText is decodeText for d (nil: none). With a decoder, s is the
+// bytes of a message that the packet owns (see decoder.add), and event
+// names come from d's cache.
+func parseText(s string, maxAttachments int, d *decoder) (p *Packet, want int, err error) {
 	if s == "" {
 		return nil, 0, parseErr("empty packet")
 	}
@@ -80,7 +88,7 @@ func decodeText(s string, maxAttachments int) (p *Packet, want int, err error) {
 	}
 	if i < len(s) {
 		p.data = s[i:]
-		if err := validatePayload(p); err != nil {
+		if err := validatePayload(p, d); err != nil {
 			return nil, 0, err
 		}
 	} else if p.typ == PacketEvent || p.typ == PacketBinaryEvent || p.typ == PacketAck || p.typ == PacketBinaryAck {
@@ -99,38 +107,49 @@ func decodeText(s string, maxAttachments int) (p *Packet, want int, err error) {
 	return p, want, nil
 }
 
-// validatePayload applies socket.io-parser's isPayloadValid to p.data.
-func validatePayload(p *Packet) error {
-	d := bytes.TrimLeft([]byte(p.data), " \t\r\n")
+// validatePayload applies socket.io-parser's isPayloadValid to p.data. An
+// EVENT's or ACK's payload is split into its arguments on the way (the
+// packet is not shared yet, so they are stored without Args's once); with
+// a decoder (d != nil) they share the message's bytes instead of a copy.
+func validatePayload(p *Packet, d *decoder) error {
+	t := strings.TrimLeft(p.data, " \t\r\n")
 	switch p.typ {
 	case PacketEvent, PacketBinaryEvent, PacketAck, PacketBinaryAck:
-		// Args validates (once) as it splits
-	default:
-		if !json.Valid(d) {
+		var b []byte
+		if d != nil {
+			b = unsafe.Slice(unsafe.StringData(p.data), len(p.data))
+		} else {
+			b = []byte(p.data)
+		}
+		args, ok := splitArray(b)
+		if !ok || (p.typ != PacketAck && p.typ != PacketBinaryAck && len(args) == 0) {
 			return parseErr("invalid payload")
 		}
+		p.args, p.argsSet = args, true
+		if p.typ == PacketEvent || p.typ == PacketBinaryEvent {
+			var names *string
+			if d != nil {
+				names = &d.lastEvent
+			}
+			var err error
+			if p.event, err = eventNameCached(args[0], names); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !json.Valid([]byte(t)) {
+		return parseErr("invalid payload")
 	}
 	switch p.typ {
 	case PacketConnect:
-		if d[0] != '{' {
+		if t[0] != '{' {
 			return parseErr("invalid payload")
 		}
 	case PacketDisconnect:
 		return parseErr("invalid payload")
 	case PacketConnectError:
-		if d[0] != '{' && d[0] != '"' {
-			return parseErr("invalid payload")
-		}
-	case PacketEvent, PacketBinaryEvent:
-		args, err := p.Args()
-		if err != nil || len(args) == 0 {
-			return parseErr("invalid payload")
-		}
-		if p.event, err = eventName(args[0]); err != nil {
-			return err
-		}
-	case PacketAck, PacketBinaryAck:
-		if args, err := p.Args(); err != nil || args == nil {
+		if t[0] != '{' && t[0] != '"' {
 			return parseErr("invalid payload")
 		}
 	}
@@ -140,12 +159,22 @@ func validatePayload(p *Packet) error {
 // eventName reads the event name element: a string that is not reserved, or
 // a number (named by its JSON text, as a JavaScript EventEmitter would).
 func eventName(raw json.RawMessage) (string, error) {
+	return eventNameCached(raw, nil)
+}
+
+// eventNameCached is eventName with a one-entry cache (nil: none): a name
+// equal to *last is returned as *last, without a new string, and a new
+// plain name replaces it. A client mostly sends the same few events.
+func eventNameCached(raw json.RawMessage, last *string) (string, error) {
 	r := bytes.TrimSpace(raw)
 	if len(r) == 0 {
 		return "", parseErr("invalid payload")
 	}
 	switch {
 	case r[0] == '"':
+		if last != nil && len(r) >= 2 && *last != "" && string(r[1:len(r)-1]) == *last && r[len(r)-1] == '"' {
+			return *last, nil // *last is plain and not reserved
+		}
 		s, plain := plainString(r)
 		if !plain {
 			if err := json.Unmarshal(r, &s); err != nil {
@@ -154,6 +183,9 @@ func eventName(raw json.RawMessage) (string, error) {
 		}
 		if reservedEvents[s] {
 			return "", parseErr("reserved event name %q", s)
+		}
+		if plain && last != nil {
+			*last = s
 		}
 		return s, nil
 	case r[0] == '-' || (r[0] >= '0' && r[0] <= '9'):
@@ -208,6 +240,7 @@ type decoder struct {
 	maxAttachments int
 	pending        *Packet
 	want           int
+	lastEvent      string // the last plain event name (eventNameCached)
 }
 
 // add feeds one engine.io message. It returns a complete packet, or nil
@@ -218,9 +251,10 @@ func (d *decoder) add(data []byte, binary bool) (*Packet, error) {
 			return nil, parseErr("got plaintext data when reconstructing a packet")
 		}
 		// engineio hands data over (nothing else holds or changes it), so
-		// the packet's text may share it rather than copy it; Args copies
-		// before handing out anything mutable.
-		p, want, err := decodeText(unsafe.String(unsafe.SliceData(data), len(data)), d.maxAttachments)
+		// the packet's text and its arguments share it rather than copy
+		// it: the packet is the only reader of that text, and a handler
+		// that changes an argument changes its own copy of the message.
+		p, want, err := parseText(unsafe.String(unsafe.SliceData(data), len(data)), d.maxAttachments, d)
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,9 @@ package socketio
 
 import (
 	"encoding/json"
-	"sync"
+	"fmt"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/stickyd/stickyd/engineio"
 )
@@ -178,7 +180,7 @@ func (s *Socket) onEvent(p *Packet) {
 		// without it (client.runInline).
 		s.client.runInline(func() {
 			s.q.safe(func() { s.dispatch(event, rest, raw, ack) })
-			s.q.run()
+			s.q.drain()
 		})
 		return
 	}
@@ -186,18 +188,62 @@ func (s *Socket) onEvent(p *Packet) {
 }
 
 func (s *Socket) newAck(id uint64) AckFunc {
-	var once sync.Once
-	return func(a ...any) error {
-		err := ErrAlreadyAcked
-		once.Do(func() {
-			var p *Packet
-			p, err = newDataPacket(PacketAck, s.nspName, int64(id), a)
-			if err == nil {
-				err = s.send(p)
-			}
-		})
+	a := &ackReply{s: s, id: id}
+	return a.send
+}
+
+// ackReply is the AckFunc of one event: it answers once.
+type ackReply struct {
+	s    *Socket
+	id   uint64
+	sent atomic.Bool
+}
+
+func (a *ackReply) send(args ...any) error {
+	if !a.sent.CompareAndSwap(false, true) {
+		return ErrAlreadyAcked
+	}
+	return a.s.sendAck(a.id, args)
+}
+
+// sendAck writes the ACK packet of id with args. Without attachments, and
+// past the CONNECT gate, its text goes straight into the one engine.io
+// frame it becomes: an ack has one recipient, so it needs neither a Packet
+// nor the shared frames cache.
+func (s *Socket) sendAck(id uint64, args []any) error {
+	if s.gate.Load() {
+		return s.sendAckPacket(id, args)
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, byte('0'+PacketAck))
+	if s.nspName != "" && s.nspName != "/" {
+		b = append(append(b, s.nspName...), ',')
+	}
+	b = strconv.AppendUint(b, id, 10)
+	b, atts, err := appendArgList(b, args)
+	if err != nil {
 		return err
 	}
+	if len(atts) > 0 {
+		return s.sendAckPacket(id, args)
+	}
+	if !s.Connected() {
+		return ErrDisconnected
+	}
+	if _, err := s.client.conn.Send([]*engineio.Frame{engineio.NewTextFrame(b)}, 0); err != nil {
+		return fmt.Errorf("%w: %w", ErrDisconnected, err)
+	}
+	return nil
+}
+
+// sendAckPacket is sendAck through a Packet (attachments, or a socket
+// whose writes still wait behind its CONNECT answer).
+func (s *Socket) sendAckPacket(id uint64, args []any) error {
+	p, err := newDataPacket(PacketAck, s.nspName, int64(id), args)
+	if err != nil {
+		return err
+	}
+	return s.send(p)
 }
 
 func (s *Socket) dispatch(event string, args []json.RawMessage, raw Args, ack AckFunc) {

@@ -22,6 +22,7 @@ func splitArray(b []byte) (elems []json.RawMessage, ok bool) {
 		return []json.RawMessage{}, true
 	}
 	depth, start, inString := 0, i, false
+	elems = make([]json.RawMessage, 0, 4) // most events have a few arguments
 	for ; i < len(b); i++ {
 		c := b[i]
 		if inString {
