@@ -49,10 +49,13 @@
 // upgrade request's handler returns, so net/http's buffers are released).
 // Its writes are made by whoever holds its write token: Socket.Write on an
 // idle websocket writes on the caller's goroutine with a non-blocking
-// writev, and only bytes the socket does not take at once go to a writer
-// goroutine, which batches everything queued meanwhile into one writev and
-// exits when the queue is empty. An idle websocket session therefore costs
-// one goroutine, gorilla's 1 KiB read buffer and no write buffer.
+// writev; a SendDeferred write (a broadcast), a pong or a close frame is
+// written the same way by the server's flusher, one goroutine per
+// GOMAXPROCS that exists while it has sockets to write. Only bytes the
+// socket does not take at once go to a writer goroutine of the session,
+// which batches everything queued meanwhile into one writev and exits when
+// the queue is empty. An idle websocket session therefore costs one
+// goroutine, gorilla's 1 KiB read buffer and no write buffer.
 //
 // Socket.Write, WriteBatch and WriteVolatile never block on the network;
 // the queue is bounded by Options.MaxBufferedBytes.

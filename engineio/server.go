@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ type Server struct {
 
 	refusing atomic.Bool   // after Close/Shutdown: handshakes get 503
 	removed  chan struct{} // signalled (non-blocking) when a session is removed
+	flush    *flusher      // writes websockets off their callers' goroutines
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -40,6 +42,7 @@ func NewServer(opts Options) *Server {
 		logger:  o.Logger,
 		sockets: make(map[string]*Socket),
 		removed: make(chan struct{}, 1),
+		flush:   newFlusher(runtime.GOMAXPROCS(0)),
 	}
 	s.upgrader = websocket.Upgrader{
 		// CORS does not apply to websockets; Node's engine.io does not check.

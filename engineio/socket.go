@@ -141,11 +141,11 @@ const (
 	// right now (a polling GET is pending, or the websocket writer is
 	// idle), as Node's volatile emits.
 	SendVolatile SendFlags = 1 << iota
-	// SendDeferred never writes on the caller's goroutine: a writer
-	// goroutine does. A broadcast uses it, so that the writes to its many
-	// sockets run in parallel and, under load, each socket's queued
-	// frames go out in one write, rather than one after another on the
-	// broadcasting goroutine.
+	// SendDeferred never writes on the caller's goroutine: the server's
+	// flusher does, on one goroutine per GOMAXPROCS. A broadcast uses it,
+	// so that the writes to its many sockets run on every P and, under
+	// load, each socket's queued frames go out in one write, rather than
+	// one after another on the broadcasting goroutine.
 	SendDeferred
 )
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,9 +33,11 @@ const wsCloseGrace = 2 * time.Second
 // unmasked and uncompressed) and writes a whole batch with one writev, the
 // payloads never copied (see wsBatch). Whoever holds the write token
 // (writing) writes: a caller of Socket.Write whose frame finds the token
-// free takes it and writes at once without blocking; only what the socket
-// does not take goes to a writer goroutine, which exists while bytes wait
-// and batches everything queued meanwhile. Nothing else writes to the
+// free takes it and writes at once without blocking; a deferred send, a
+// pong or a close frame is written by the server's flusher (see flusher),
+// the same way. Only what the socket does not take goes to a writer
+// goroutine of the transport, which exists while bytes wait and batches
+// everything queued meanwhile. Nothing else writes to the
 // connection once the transport exists: gorilla's ping and close handlers
 // are replaced so that pongs and close frames go through the token too.
 // (gorilla still writes a close frame itself when it rejects a client
@@ -65,7 +66,8 @@ type wsTransport struct {
 
 	reader atomic.Pointer[wsReader] // the goroutine reading now
 
-	deadlineSet bool // a write deadline is set (token holder's)
+	deadlineSet bool   // a write deadline is set (token holder's)
+	shard       uint32 // its flusher shard
 
 	batch wsBatch
 }
@@ -84,7 +86,7 @@ const (
 
 func newWSTransport(s *Socket, conn *websocket.Conn) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
-	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn()}
+	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn(), shard: s.srv.flush.shardFor()}
 	if rc := rawsys.RawConnOf(t.nc); rc != nil {
 		t.rc = rc
 	}
@@ -122,8 +124,8 @@ func (t *wsTransport) writeTimeout() time.Duration {
 }
 
 // claimLocked takes the write token unless someone holds it or the close
-// frame is out; the caller must then run (run(true) after releasing mu, or
-// run(false) on a new goroutine).
+// frame is out; the caller must then run (run(true) after releasing mu), or
+// hand the token to the flusher (kickLocked).
 func (t *wsTransport) claimLocked() bool {
 	if t.writing || t.closeQueued {
 		return false
@@ -132,17 +134,11 @@ func (t *wsTransport) claimLocked() bool {
 	return true
 }
 
-// kickLocked starts a writer goroutine unless the token is taken.
+// kickLocked hands the write to the server's flusher unless the token is
+// taken.
 func (t *wsTransport) kickLocked() {
 	if t.claimLocked() {
-		go func() {
-			// Let goroutines that are ready to run (a broadcast still
-			// queueing, the next one) go first: under load more frames
-			// wait by the time this writer collects, and go out in one
-			// write. With nothing else to run this returns at once.
-			runtime.Gosched()
-			t.run(false)
-		}()
+		t.s.srv.flush.add(t)
 	}
 }
 
