@@ -6,10 +6,17 @@ import (
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
+// fastPings is the refapp environment of tests that want a ping every
+// 300 ms (pongs interleave with the test's requests, so they are routed
+// too) but test no ping timeout: CONFORMANCE's 200 ms pingTimeout loses a
+// session whenever a loaded machine (-race, a busy CI runner) delays a
+// pong past it, as the worker's timer fires before it reads the pong.
+var fastPings = []string{"CONFORMANCE=1", "PING_TIMEOUT_MS=5000"}
+
 // The official socket.io-client against the refapp under stickyd, with
 // every transport; see testdata/jsclient/*.test.mjs for the cases.
 func TestJSClientTransports(t *testing.T) {
-	c := startCluster(t, 2, nil, "CONFORMANCE=1")
+	c := startCluster(t, 2, nil, fastPings...)
 	runNode(t, c.URL, 2, "transports.test.mjs")
 }
 
@@ -42,6 +49,6 @@ func TestJSClientRoomsAcrossWorkers(t *testing.T) {
 // be trusted.
 func TestJSClientOverHTTPS(t *testing.T) {
 	cert := testutil.NewTestCert(t)
-	c := startCluster(t, 2, []string{"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile}, "CONFORMANCE=1")
+	c := startCluster(t, 2, []string{"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile}, fastPings...)
 	runNode(t, "https://"+c.Addr, 2, "transports.test.mjs", "NODE_EXTRA_CA_CERTS="+cert.CertFile)
 }

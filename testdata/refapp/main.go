@@ -8,6 +8,9 @@
 //	PORT           public port when standalone (default 3000)
 //	CONFORMANCE=1  pingInterval 300 ms, pingTimeout 200 ms, maxHttpBufferSize
 //	               1e6, connectTimeout 1 s, CORS origin "*"
+//	PING_TIMEOUT_MS=n  pingTimeout n ms, over CONFORMANCE's (tests that
+//	               want pings every 300 ms but must not lose a session
+//	               when a loaded machine delays a pong)
 //	ENGINEIO_ECHO=1  a plain Engine.IO echo server at /engine.io/ instead of
 //	               Socket.IO (for the engine.io protocol suite)
 //	RECOVERY=1     connection state recovery on (2 minutes)
@@ -27,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -131,6 +135,9 @@ func engineOptions(ln *worker.Listener) engineio.Options {
 		o.PingTimeout = 200 * time.Millisecond
 		o.MaxHTTPBufferSize = 1e6
 		o.CORS = &engineio.CORSOptions{Origin: "*"}
+	}
+	if ms, err := strconv.Atoi(os.Getenv("PING_TIMEOUT_MS")); err == nil && ms > 0 {
+		o.PingTimeout = time.Duration(ms) * time.Millisecond
 	}
 	return o
 }
