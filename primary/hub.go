@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -152,6 +153,11 @@ func (h *RoomHub) Serve(instance uint32, fc *ipc.FrameConn) {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, ipc.ErrClosed), errors.Is(err, net.ErrClosed):
 		// The worker closed it, or the primary did (the worker exited, shutdown).
 		h.log.Debug("hub link down", "instance", instance)
+	case errors.Is(err, syscall.ECONNRESET):
+		// The worker exited with hub frames unread (a member update sent
+		// while it drained): its exit, clean or not, is the supervisor's
+		// to report.
+		h.log.Debug("hub link down", "instance", instance, "error", err)
 	default:
 		h.log.Warn("hub link closed", "instance", instance, "error", err)
 	}

@@ -10,9 +10,12 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -729,5 +732,49 @@ func TestHubSyncIsABarrier(t *testing.T) {
 		if ids := h.RoomInstances("/", room); !slices.Equal(ids, []uint32{1}) {
 			t.Fatalf("after sync %d: room %s on %v, want [1]", i, room, ids)
 		}
+	}
+}
+
+// TestHubLinkResetByExitingWorker: a worker that exits with hub frames
+// unread (a member update sent while it drained) resets its link. The hub
+// drops the link like any other end, and logs it at debug: the worker's
+// exit is the supervisor's to report, and a clean drain warns of nothing.
+func TestHubLinkResetByExitingWorker(t *testing.T) {
+	hubLeakCheck(t)
+	var logs logBuffer
+	h := NewRoomHub(HubOptions{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
+	t.Cleanup(func() { h.Close() })
+	quiet := startHubPeer(t, h, 1, false) // reads nothing: the member sets stay queued
+	other := startHubPeer(t, h, 2, true)
+	other.waitMembers(t, 1, 2)
+	hubCheckFor(t, hubWait, time.Millisecond, func() error { // the hub's frames reach quiet
+		rc, err := quiet.raw.(syscall.Conn).SyscallConn()
+		if err != nil {
+			return err
+		}
+		var n int
+		if cerr := rc.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); cerr != nil {
+			return cerr
+		}
+		if err == nil && n == 0 {
+			err = errors.New("nothing queued for the quiet worker yet")
+		}
+		return err
+	})
+	if err := quiet.raw.Close(); err != nil { // unread bytes: the kernel resets the link
+		t.Fatal(err)
+	}
+	select {
+	case <-quiet.served:
+	case <-time.After(hubWait):
+		t.Fatal("Serve still running after the worker end was reset")
+	}
+	other.waitMembers(t, 2)
+	got := logs.String()
+	if !strings.Contains(got, "[DEBUG] hub link down: instance=1 error=") {
+		t.Errorf("no debug line for the reset link (the reset was not seen?); log:\n%s", got)
+	}
+	if strings.Contains(got, "[WARN]") || strings.Contains(got, "[ERROR]") {
+		t.Errorf("a reset by an exiting worker logged a warning:\n%s", got)
 	}
 }
