@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // notifyListener is a real NOTIFY_SOCKET standing in for systemd.
@@ -175,22 +177,11 @@ func TestSocketActivation(t *testing.T) {
 // (127.0.0.1:port), from /proc/net/tcp.
 func listenInode(t testing.TB, addr string) string {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(addr)
-	var p int
-	fmt.Sscan(port, &p)
-	want := fmt.Sprintf("0100007F:%04X", p)
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
+	inode, err := testutil.ListeningInode(addr)
+	if err != nil || inode == "" {
+		t.Fatalf("no listening socket %s in /proc/net/tcp (%v)", addr, err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 9 && f[1] == want && f[3] == "0A" {
-			return f[9]
-		}
-	}
-	t.Fatalf("no listening socket %s in /proc/net/tcp", addr)
-	return ""
+	return inode
 }
 
 // TestSIGTERMDrainsWorkers: on SIGTERM the workers get Drain and exit by

@@ -3,6 +3,7 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -231,5 +232,25 @@ func TestGoroutineIn(t *testing.T) {
 	})
 	if GoroutineIn("[chan receive", "no such function in any stack") {
 		t.Error("GoroutineIn matched a part no stack has")
+	}
+}
+
+// TestHoldsListener: true while this process listens on the address,
+// false once the listener is closed.
+func TestHoldsListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if got, err := HoldsListener(addr); !got || err != nil {
+		t.Fatalf("HoldsListener(%s) while listening = %v, %v; want true", addr, got, err)
+	}
+	ln.Close()
+	if got, err := HoldsListener(addr); got || err != nil {
+		t.Fatalf("HoldsListener(%s) after Close = %v, %v; want false", addr, got, err)
+	}
+	if _, err := HoldsListener("[::1]:80"); err == nil {
+		t.Fatal("HoldsListener of an IPv6 address: no error")
 	}
 }
