@@ -112,7 +112,6 @@ func parseText(s string, maxAttachments int, d *decoder) (p *Packet, want int, e
 // packet is not shared yet, so they are stored without Args's once); with
 // a decoder (d != nil) they share the message's bytes instead of a copy.
 func validatePayload(p *Packet, d *decoder) error {
-	t := strings.TrimLeft(p.data, " \t\r\n")
 	switch p.typ {
 	case PacketEvent, PacketBinaryEvent, PacketAck, PacketBinaryAck:
 		var b []byte
@@ -138,6 +137,7 @@ func validatePayload(p *Packet, d *decoder) error {
 		}
 		return nil
 	}
+	t := strings.TrimLeft(p.data, " \t\r\n")
 	if !json.Valid([]byte(t)) {
 		return parseErr("invalid payload")
 	}

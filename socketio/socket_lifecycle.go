@@ -3,7 +3,6 @@ package socketio
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/stickyd/stickyd/engineio"
@@ -211,21 +210,21 @@ func (a *ackReply) send(args ...any) error {
 // frame it becomes: an ack has one recipient, so it needs neither a Packet
 // nor the shared frames cache.
 func (s *Socket) sendAck(id uint64, args []any) error {
-	if s.gate.Load() {
-		return s.sendAckPacket(id, args)
-	}
-	b := make([]byte, 0, 64)
-	b = append(b, byte('0'+PacketAck))
-	if s.nspName != "" && s.nspName != "/" {
-		b = append(append(b, s.nspName...), ',')
-	}
-	b = strconv.AppendUint(b, id, 10)
+	head := Packet{typ: PacketAck, nsp: s.nspName, id: int64(id)}
+	b := head.appendText(make([]byte, 0, 64))
+	list := len(b)
 	b, atts, err := appendArgList(b, args)
 	if err != nil {
 		return err
 	}
-	if len(atts) > 0 {
-		return s.sendAckPacket(id, args)
+	if len(atts) > 0 || s.gate.Load() {
+		// Attachments, or writes that still wait behind the CONNECT
+		// answer: the general path, with the arguments encoded above.
+		typ := PacketAck
+		if len(atts) > 0 {
+			typ = PacketBinaryAck
+		}
+		return s.send(&Packet{typ: typ, nsp: s.nspName, id: int64(id), data: string(b[list:]), attachments: atts})
 	}
 	if !s.Connected() {
 		return ErrDisconnected
@@ -234,16 +233,6 @@ func (s *Socket) sendAck(id uint64, args []any) error {
 		return fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
 	return nil
-}
-
-// sendAckPacket is sendAck through a Packet (attachments, or a socket
-// whose writes still wait behind its CONNECT answer).
-func (s *Socket) sendAckPacket(id uint64, args []any) error {
-	p, err := newDataPacket(PacketAck, s.nspName, int64(id), args)
-	if err != nil {
-		return err
-	}
-	return s.send(p)
 }
 
 func (s *Socket) dispatch(event string, args []json.RawMessage, raw Args, ack AckFunc) {
