@@ -6,9 +6,10 @@ import (
 )
 
 // Frame is one Engine.IO packet (usually a "message", type 4) encoded once
-// and sent to many sockets. A websocket sends its bytes as they are (only
-// a frame header of a few bytes is written per socket, and the payload is
-// never copied); polling lazily caches its record. So a broadcast encodes
+// and sent to many sockets. A websocket sends its bytes as they are, after
+// a frame header of a few bytes per socket (a payload of more than copyMax
+// bytes is never copied; a smaller one is copied next to its header, see
+// wsBatch); polling lazily caches its record. So a broadcast encodes
 // once whatever the number of receivers. A Frame is immutable after
 // creation and safe for concurrent use; the caller must not modify the
 // bytes it handed over.

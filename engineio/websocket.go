@@ -30,8 +30,8 @@ const wsCloseGrace = 2 * time.Second
 // handler returns, so net/http's buffers for that request are released).
 //
 // Writing: the transport frames what it sends itself (server frames are
-// unmasked and uncompressed) and writes a whole batch with one writev, the
-// payloads never copied (see wsBatch). Whoever holds the write token
+// unmasked and uncompressed) and writes a whole batch with one write or
+// writev; a payload of more than copyMax bytes is never copied (see wsBatch). Whoever holds the write token
 // (writing) writes: a caller of Socket.Write whose frame finds the token
 // free takes it and writes at once without blocking; a deferred send, a
 // pong or a close frame is written by the server's flusher (see flusher),
@@ -185,15 +185,9 @@ func (t *wsTransport) collectLocked() bool {
 	if s.ws == t && !s.holdQueue {
 		frames = s.takeQueueLocked()
 	}
-	b.grow(len(t.ctrl) + len(frames))
-	for _, f := range t.ctrl {
-		b.addFrame(f)
-	}
+	b.addFrames(t.ctrl, frames)
 	clear(t.ctrl)
 	t.ctrl = t.ctrl[:0]
-	for _, f := range frames {
-		b.addFrame(f)
-	}
 	b.frames = frames
 	return b.pending()
 }

@@ -22,20 +22,32 @@ const (
 // maxIOV bounds the buffers of one writev call (Linux IOV_MAX is 1024).
 const maxIOV = 512
 
+// copyMax is the largest payload that add copies into hdr, right after its
+// frame header, so that a run of small frames is one contiguous buffer: one
+// write(2) of one buffer instead of a writev(2) of two per frame (the
+// kernel imports and walks no iovec array). Under a fan-out of small
+// messages this is most frames. A larger payload is referenced, never
+// copied.
+const copyMax = 512
+
+// hdrKeep is the largest hdr array a reset keeps for the next batch.
+const hdrKeep = 1024
+
 // wsBatch is a run of server websocket frames ready to be written: each
 // frame is its header (at most 10 bytes, plus the Engine.IO packet type for
-// a text frame, all in hdr) followed by its payload, which is the Frame's
-// own bytes, never copied. A batch is owned by whoever holds its
-// transport's write token.
+// a text frame) followed by its payload. Headers, and payloads of at most
+// copyMax bytes, are appended to hdr, and consecutive stretches of hdr are
+// one buffer of iov; a larger payload is the Frame's own bytes, never
+// copied. A batch is owned by whoever holds its transport's write token.
 type wsBatch struct {
-	hdr    []byte   // headers of the frames added since reset
+	hdr    []byte   // headers and small payloads of the frames added since reset
 	iov    [][]byte // what is left to write, in order
 	frames []*Frame // the queue array the frames came from, for reuse
 
 	vecs  []unix.Iovec       // writev's view of iov, reused
 	tryFn func(uintptr) bool // b.tryOnFD, bound once (a RawConn callback escapes)
 	allFn func(uintptr) bool // b.allOnFD, bound once
-	werr  error              // the last writev error of tryFn/allFn
+	werr  error              // the last write error of tryFn/allFn
 }
 
 // reset empties b, keeping arrays of a modest size (an idle connection
@@ -46,7 +58,7 @@ func (b *wsBatch) reset() {
 	if cap(b.iov) > 64 {
 		b.iov, b.vecs = nil, nil
 	}
-	if cap(b.hdr) > 1024 {
+	if cap(b.hdr) > hdrKeep {
 		b.hdr = nil
 	}
 }
@@ -54,13 +66,34 @@ func (b *wsBatch) reset() {
 // pending reports whether b has bytes left to write.
 func (b *wsBatch) pending() bool { return len(b.iov) > 0 }
 
-// grow makes room for n more frame headers in hdr, so the slices of hdr
-// already in iov keep pointing at the array they were written in.
-func (b *wsBatch) grow(n int) {
-	if need := len(b.hdr) + 11*n; need > cap(b.hdr) {
-		h := make([]byte, len(b.hdr), need+64)
+// reserve makes room for n more bytes in hdr. When it moves hdr to a new
+// array, the slices of hdr already in iov keep the old one alive.
+func (b *wsBatch) reserve(n int) {
+	if need := len(b.hdr) + n; need > cap(b.hdr) {
+		h := make([]byte, len(b.hdr), max(need+64, 2*cap(b.hdr)))
 		copy(h, b.hdr)
-		b.hdr = h // earlier iov entries keep the old array alive
+		b.hdr = h
+	}
+}
+
+// addFrames appends the frames of each list in order (addFrame). It
+// reserves hdr for all of them first, so that their small frames are one
+// buffer: a move of hdr to a larger array starts a new one.
+func (b *wsBatch) addFrames(lists ...[]*Frame) {
+	n := 0
+	for _, fs := range lists {
+		for _, f := range fs {
+			n += 11
+			if len(f.data) <= copyMax {
+				n += len(f.data)
+			}
+		}
+	}
+	b.reserve(n)
+	for _, fs := range lists {
+		for _, f := range fs {
+			b.addFrame(f)
+		}
 	}
 }
 
@@ -77,10 +110,15 @@ func (b *wsBatch) addFrame(f *Frame) {
 // add appends one final (FIN) frame with opcode op whose payload is the
 // byte lead (when withLead) followed by payload.
 func (b *wsBatch) add(op byte, lead byte, withLead bool, payload []byte) {
-	b.grow(1)
 	n := len(payload)
 	if withLead {
 		n++
+	}
+	inline := len(payload) <= copyMax
+	if inline {
+		b.reserve(11 + len(payload))
+	} else {
+		b.reserve(11)
 	}
 	start := len(b.hdr)
 	h := append(b.hdr, 0x80|op)
@@ -95,11 +133,28 @@ func (b *wsBatch) add(op byte, lead byte, withLead bool, payload []byte) {
 	if withLead {
 		h = append(h, lead)
 	}
+	if inline {
+		h = append(h, payload...)
+	}
 	b.hdr = h
-	b.iov = append(b.iov, h[start:len(h):len(h)])
-	if len(payload) > 0 {
+	b.appendHdr(start)
+	if !inline {
 		b.iov = append(b.iov, payload)
 	}
+}
+
+// appendHdr adds hdr[start:] to iov: it extends the last buffer when that
+// one ends in hdr's array right before start, else it is a new buffer.
+func (b *wsBatch) appendHdr(start int) {
+	end := len(b.hdr)
+	if k := len(b.iov) - 1; k >= 0 && start > 0 {
+		last := b.iov[k]
+		if len(last) > 0 && len(last) <= start && &last[len(last)-1] == &b.hdr[start-1] {
+			b.iov[k] = b.hdr[start-len(last) : end : end]
+			return
+		}
+	}
+	b.iov = append(b.iov, b.hdr[start:end:end])
 }
 
 // advance drops the first n written bytes from iov.
@@ -116,10 +171,19 @@ func (b *wsBatch) advance(n int) {
 	b.iov = b.iov[:rest]
 }
 
-// writevOnce is one writev of (up to maxIOV buffers of) b on fd; it
-// advances b by what was written.
-func (b *wsBatch) writevOnce(fd int) error {
+// writeOnce is one write of b on fd, a writev of up to maxIOV buffers
+// when b has more than one; it advances b by what was written.
+func (b *wsBatch) writeOnce(fd int) error {
 	iov := b.iov
+	if len(iov) == 1 {
+		// Raw: newWSTransport checked that the socket is non-blocking.
+		r, errno := rawsys.Write(fd, iov[0])
+		if errno != 0 {
+			return errno
+		}
+		b.advance(r)
+		return nil
+	}
 	if len(iov) > maxIOV {
 		iov = iov[:maxIOV]
 	}
@@ -148,7 +212,7 @@ var errWouldBlock = errors.New("engineio: write would block")
 // tryOnFD writes as much as fd takes now (RawConn.Write callback).
 func (b *wsBatch) tryOnFD(fd uintptr) bool {
 	for b.pending() {
-		if b.werr = b.writevOnce(int(fd)); b.werr != nil {
+		if b.werr = b.writeOnce(int(fd)); b.werr != nil {
 			break
 		}
 	}
@@ -159,7 +223,7 @@ func (b *wsBatch) tryOnFD(fd uintptr) bool {
 // callback).
 func (b *wsBatch) allOnFD(fd uintptr) bool {
 	for b.pending() {
-		b.werr = b.writevOnce(int(fd))
+		b.werr = b.writeOnce(int(fd))
 		switch b.werr {
 		case nil, unix.EINTR:
 			continue

@@ -72,17 +72,100 @@ func TestWSBatchHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var b wsBatch
 			b.addFrame(tt.frame)
-			if got := fmt.Sprintf("%x", b.iov[0]); got != tt.wantHdr {
-				t.Errorf("header %s, want %s", got, tt.wantHdr)
+			got := bytes.Join(b.iov, nil)
+			if h := fmt.Sprintf("%x", got[:min(len(got), len(tt.wantHdr)/2)]); h != tt.wantHdr {
+				t.Errorf("header %s, want %s", h, tt.wantHdr)
 			}
-			n := 0
-			for _, p := range b.iov {
-				n += len(p)
+			if want := len(tt.wantHdr)/2 + len(tt.frame.data); len(got) != want {
+				t.Errorf("%d bytes in all, want %d", len(got), want)
 			}
-			if want := len(tt.wantHdr)/2 + len(tt.frame.data); n != want {
-				t.Errorf("%d bytes in all, want %d", n, want)
+			if !bytes.Equal(got[len(tt.wantHdr)/2:], tt.frame.data) {
+				t.Error("payload differs")
 			}
 		})
+	}
+}
+
+// TestWSBatchBuffers checks how the frames of a batch (addFrames) become
+// buffers: small frames (payload up to copyMax) coalesce into one
+// contiguous buffer, written with one write(2); a larger payload is the
+// Frame's own bytes, not a copy; a frame after it starts a new buffer.
+func TestWSBatchBuffers(t *testing.T) {
+	small := NewTextFrame([]byte("hello"))
+	edge := NewBinaryFrame(make([]byte, copyMax))
+	big := NewTextFrame(make([]byte, copyMax+1))
+	tests := []struct {
+		name   string
+		frames []*Frame
+		want   []int // length of each buffer
+		shared []int // indexes of buffers that must be a Frame's own bytes
+	}{
+		{"one small", []*Frame{small}, []int{2 + 1 + 5}, nil},
+		{"small ones coalesce", []*Frame{small, small, framePing, edge}, []int{8 + 8 + 3 + 4 + copyMax}, nil},
+		{"big is referenced", []*Frame{big}, []int{4 + 1, copyMax + 1}, []int{1}},
+		{"small, big, small", []*Frame{small, big, small}, []int{8 + 4 + 1, copyMax + 1, 8}, []int{1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b wsBatch
+			b.addFrames(tt.frames[:1], tt.frames[1:])
+			var want bytes.Buffer
+			for _, f := range tt.frames {
+				var one wsBatch
+				one.addFrame(f)
+				want.Write(bytes.Join(one.iov, nil))
+			}
+			var got []int
+			for _, p := range b.iov {
+				got = append(got, len(p))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("buffer lengths %v, want %v", got, tt.want)
+			}
+			for _, i := range tt.shared {
+				if &b.iov[i][0] != &big.data[0] {
+					t.Errorf("buffer %d is a copy, want the Frame's bytes", i)
+				}
+			}
+			if !bytes.Equal(bytes.Join(b.iov, nil), want.Bytes()) {
+				t.Error("the batch's bytes differ from its frames' one by one")
+			}
+		})
+	}
+}
+
+// TestWSBatchWriteOnce writes a coalesced batch and a referenced one to a
+// socket pair through writeOnce (write and writev) and reads the same bytes.
+func TestWSBatchWriteOnce(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	for _, frames := range [][]*Frame{
+		{NewTextFrame([]byte("a")), NewTextFrame([]byte("bc"))},
+		{NewTextFrame(make([]byte, 2000)), NewTextFrame([]byte("tail"))},
+	} {
+		var b, ref wsBatch
+		b.addFrames(frames)
+		for _, f := range frames {
+			ref.addFrame(f)
+		}
+		want := bytes.Join(ref.iov, nil)
+		for b.pending() {
+			if err := b.writeOnce(fds[0]); err != nil {
+				t.Fatalf("writeOnce: %v", err)
+			}
+		}
+		got := make([]byte, len(want)+1)
+		n, err := unix.Read(fds[1], got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[:n], want) {
+			t.Errorf("read %d bytes %q..., want %d", n, got[:min(n, 16)], len(want))
+		}
 	}
 }
 
