@@ -49,11 +49,12 @@
 // upgrade request's handler returns, so net/http's buffers are released).
 // Its writes are made by whoever holds its write token: Socket.Write on an
 // idle websocket writes on the caller's goroutine with a non-blocking
-// writev; a SendDeferred write (a broadcast), a pong or a close frame is
-// written the same way by the server's flusher, one goroutine per
-// GOMAXPROCS that exists while it has sockets to write. Only bytes the
+// write (a writev when a large payload is referenced, see wsBatch); a
+// SendDeferred write (a broadcast), a pong or a close frame is written the
+// same way by the server's flusher, one goroutine per GOMAXPROCS that
+// exists while it has sockets to write. Only bytes the
 // socket does not take at once go to a writer goroutine of the session,
-// which batches everything queued meanwhile into one writev and exits when
+// which batches everything queued meanwhile into one write and exits when
 // the queue is empty. An idle websocket session therefore costs one
 // goroutine, gorilla's 1 KiB read buffer and no write buffer.
 //
