@@ -41,6 +41,16 @@ func TestJSClientRoomsAcrossWorkers(t *testing.T) {
 	runNode(t, c.URL, 3, "rooms.test.mjs")
 }
 
+// TestJSClientClusterOperations drives every cluster adapter operation
+// (to / except / local, socketsJoin / socketsLeave / disconnectSockets,
+// fetchSockets and remote sockets, serverSideEmit with and without acks,
+// broadcast acks with a timeout, serverCount, the room listing) from a
+// worker that holds none of the target sockets, across 3 worker processes.
+func TestJSClientClusterOperations(t *testing.T) {
+	c := startCluster(t, 3, nil, "CLUSTER_OPS=1")
+	runNode(t, c.URL, 3, "clusterops.test.mjs")
+}
+
 // TestJSClientOverHTTPS: with --tls-cert the official client connects over
 // https:// and wss:// with every transport, and every request of a
 // session still reaches its worker (the primary terminates TLS and relays

@@ -71,3 +71,21 @@ export function ackAll(socket, event, ...args) {
     socket.timeout(5000).emit(event, ...args, (err, ...res) => (err ? reject(err) : resolve(res)));
   });
 }
+
+// clientsOnEveryWorker connects websocket clients until every worker holds
+// at least perWorker of them (opts are the connect options); each socket
+// knows its worker's pid.
+export async function clientsOnEveryWorker(perWorker, opts = {}) {
+  const sockets = [];
+  const byPid = new Map();
+  const enough = () => byPid.size === WORKERS && [...byPid.values()].every((l) => l.length >= perWorker);
+  while (!enough()) {
+    if (sockets.length > 20 * WORKERS * perWorker) throw new Error(`could not reach ${WORKERS} workers`);
+    const s = await connect({ transports: ["websocket"], ...opts });
+    s.pid = await whoami(s);
+    sockets.push(s);
+    if (!byPid.has(s.pid)) byPid.set(s.pid, []);
+    byPid.get(s.pid).push(s);
+  }
+  return { sockets, pids: new Set(byPid.keys()), byPid };
+}

@@ -2,24 +2,7 @@
 // and server-side emits with acks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, whoami, checkFor, WORKERS } from "./lib.mjs";
-
-// clientsOnEveryWorker connects websocket clients until every worker holds
-// at least perWorker of them; each socket knows its worker's pid.
-async function clientsOnEveryWorker(perWorker) {
-  const sockets = [];
-  const byPid = new Map();
-  const enough = () => byPid.size === WORKERS && [...byPid.values()].every((l) => l.length >= perWorker);
-  while (!enough()) {
-    if (sockets.length > 20 * WORKERS * perWorker) throw new Error(`could not reach ${WORKERS} workers`);
-    const s = await connect({ transports: ["websocket"] });
-    s.pid = await whoami(s);
-    sockets.push(s);
-    if (!byPid.has(s.pid)) byPid.set(s.pid, []);
-    byPid.get(s.pid).push(s);
-  }
-  return { sockets, pids: new Set(byPid.keys()), byPid };
-}
+import { clientsOnEveryWorker, connect, checkFor, WORKERS } from "./lib.mjs";
 
 test("a broadcast reaches every member once, across workers, and no one else", async () => {
   const { sockets, pids, byPid } = await clientsOnEveryWorker(3);

@@ -14,6 +14,8 @@
 //	ENGINEIO_ECHO=1  a plain Engine.IO echo server at /engine.io/ instead of
 //	               Socket.IO (for the engine.io protocol suite)
 //	RECOVERY=1     connection state recovery on (2 minutes)
+//	CLUSTER_OPS=1  events that drive every cluster adapter operation (see
+//	               ops.go), for the tests with the official client
 //	REFAPP_FAIL_IF_EXISTS=path  exit 1 at start when path exists (tests
 //	               make a reload's new generation fail with it)
 //
@@ -155,8 +157,17 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 	}
 	io := socketio.NewServer(opts)
 	pid := os.Getpid()
+	ops := os.Getenv("CLUSTER_OPS") == "1"
+	if ops {
+		if err := registerServerOps(io, pid); err != nil {
+			return nil, fmt.Errorf("refapp: cluster operations: %w", err)
+		}
+	}
 
 	io.OnConnection(func(s *socketio.Socket) {
+		if ops {
+			registerSocketOps(io, s, pid, logger)
+		}
 		_ = s.Emit("auth", s.Handshake().Auth)
 		_ = s.On("message", func(args socketio.Args, _ socketio.AckFunc) {
 			_ = s.Emit("message-back", args)
