@@ -52,10 +52,10 @@
 // write (a writev when a large payload is referenced, see wsBatch); a
 // SendDeferred write (a broadcast), a pong or a close frame is written the
 // same way by the server's flusher, one goroutine per GOMAXPROCS that
-// exists while it has sockets to write. Only bytes the
-// socket does not take at once go to a writer goroutine of the session,
-// which batches everything queued meanwhile into one write and exits when
-// the queue is empty. An idle websocket session therefore costs one
+// exists while it has sockets to write. Only bytes the socket does not
+// take at once go to a writer goroutine of the session, which batches
+// everything queued meanwhile into one write and exits when the queue is
+// empty. An idle websocket session therefore costs one
 // goroutine, gorilla's 1 KiB read buffer and no write buffer.
 //
 // Socket.Write, WriteBatch and WriteVolatile never block on the network;

@@ -31,15 +31,16 @@ const wsCloseGrace = 2 * time.Second
 //
 // Writing: the transport frames what it sends itself (server frames are
 // unmasked and uncompressed) and writes a whole batch with one write or
-// writev; a payload of more than copyMax bytes is never copied (see wsBatch). Whoever holds the write token
-// (writing) writes: a caller of Socket.Write whose frame finds the token
-// free takes it and writes at once without blocking; a deferred send, a
-// pong or a close frame is written by the server's flusher (see flusher),
-// the same way. Only what the socket does not take goes to a writer
-// goroutine of the transport, which exists while bytes wait and batches
-// everything queued meanwhile. Nothing else writes to the
-// connection once the transport exists: gorilla's ping and close handlers
-// are replaced so that pongs and close frames go through the token too.
+// writev; a payload of more than copyMax bytes is never copied (see
+// wsBatch). Whoever holds the write token (writing) writes: a caller of
+// Socket.Write whose frame finds the token free takes it and writes at
+// once without blocking; a deferred send, a pong or a close frame is
+// written by the server's flusher (see flusher), the same way. Only what
+// the socket does not take goes to a writer goroutine of the transport,
+// which exists while bytes wait and batches everything queued meanwhile.
+// Nothing else writes to the connection once the transport exists:
+// gorilla's ping and close handlers are replaced so that pongs and close
+// frames go through the token too.
 // (gorilla still writes a close frame itself when it rejects a client
 // frame, a protocol error or an oversized message; the connection ends
 // then anyway.)

@@ -115,11 +115,11 @@ func (b *wsBatch) add(op byte, lead byte, withLead bool, payload []byte) {
 		n++
 	}
 	inline := len(payload) <= copyMax
+	copied := 0
 	if inline {
-		b.reserve(11 + len(payload))
-	} else {
-		b.reserve(11)
+		copied = len(payload)
 	}
+	b.reserve(11 + copied)
 	start := len(b.hdr)
 	h := append(b.hdr, 0x80|op)
 	switch {
@@ -174,31 +174,27 @@ func (b *wsBatch) advance(n int) {
 // writeOnce is one write of b on fd, a writev of up to maxIOV buffers
 // when b has more than one; it advances b by what was written.
 func (b *wsBatch) writeOnce(fd int) error {
-	iov := b.iov
-	if len(iov) == 1 {
-		// Raw: newWSTransport checked that the socket is non-blocking.
-		r, errno := rawsys.Write(fd, iov[0])
-		if errno != 0 {
-			return errno
-		}
-		b.advance(r)
-		return nil
-	}
-	if len(iov) > maxIOV {
-		iov = iov[:maxIOV]
-	}
-	vecs := b.vecs[:0]
-	for _, p := range iov {
-		v := unix.Iovec{Base: unsafe.SliceData(p)}
-		v.SetLen(len(p))
-		vecs = append(vecs, v)
-	}
-	b.vecs = vecs
 	// Raw (see internal/rawsys): newWSTransport checked that the socket is
 	// non-blocking.
-	r, errno := rawsys.Writev(fd, vecs)
-	runtime.KeepAlive(iov)
-	clear(vecs) // drop the pointers into payloads
+	var r int
+	var errno unix.Errno
+	if iov := b.iov; len(iov) == 1 {
+		r, errno = rawsys.Write(fd, iov[0])
+	} else {
+		if len(iov) > maxIOV {
+			iov = iov[:maxIOV]
+		}
+		vecs := b.vecs[:0]
+		for _, p := range iov {
+			v := unix.Iovec{Base: unsafe.SliceData(p)}
+			v.SetLen(len(p))
+			vecs = append(vecs, v)
+		}
+		b.vecs = vecs
+		r, errno = rawsys.Writev(fd, vecs)
+		runtime.KeepAlive(iov)
+		clear(vecs) // drop the pointers into payloads
+	}
 	if errno != 0 {
 		return errno
 	}

@@ -6,7 +6,7 @@
 // a timeout, serverCount and the cluster-wide room listing.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clientsOnEveryWorker, checkFor, once, WORKERS } from "./lib.mjs";
+import { clientsOnEveryWorker, checkFor, closeAll, once, WORKERS } from "./lib.mjs";
 
 const ask = (socket, event, ...args) => socket.timeout(8000).emitWithAck(event, ...args);
 const uniq = (name) => name + "-" + Math.random().toString(36).slice(2);
@@ -55,7 +55,7 @@ test("to, except and local pick the sockets a single process would, each once", 
       for (let i = 0; i < 3; i++) assert.deepEqual(got.get(l[i]), want(w, i), `worker ${w} socket ${i}`);
     }
   } finally {
-    c.sockets.forEach((s) => s.close());
+    closeAll(c.sockets);
   }
 });
 
@@ -79,7 +79,7 @@ test("socketsJoin, socketsLeave and disconnectSockets from a worker that holds n
     assert.ok(home.every((s) => s.connected), "the requester's worker keeps its sockets");
     await checkFor(async () => (await ask(requester, "count", src)) === 0);
   } finally {
-    c.sockets.forEach((s) => s.close());
+    closeAll(c.sockets);
   }
 });
 
@@ -116,7 +116,7 @@ test("fetchSockets describes every worker's sockets, and a remote socket can emi
     await ask(requester, "op-remote", { to: [room] }, "disconnect", "");
     for (const r of await Promise.all(gone)) assert.equal(r[0], "io server disconnect");
   } finally {
-    c.sockets.forEach((s) => s.close());
+    closeAll(c.sockets);
   }
 });
 
@@ -145,7 +145,7 @@ test("serverSideEmit reaches every other worker, with acks and without; serverCo
 
     assert.equal(await ask(requester, "op-server-count"), WORKERS);
   } finally {
-    c.sockets.forEach((s) => s.close());
+    closeAll(c.sockets);
   }
 });
 
@@ -171,7 +171,7 @@ test("broadcast with acks: one answer per member; a timeout resolves with the an
     assert.match(partial.error, /timeout|timed out/i);
     assert.deepEqual(partial.responses.sort(), all.responses);
   } finally {
-    c.sockets.forEach((s) => s.close());
+    closeAll(c.sockets);
   }
 });
 
@@ -191,6 +191,6 @@ test("the cluster lists every room and the sockets of a room", async () => {
     assert.deepEqual(await ask(requester, "op-room-sockets", shared), c.sockets.map((s) => s.id).sort());
     assert.deepEqual(await ask(requester, "op-room-sockets", own.get(c.sockets[0])), [c.sockets[0].id]);
   } finally {
-    c.sockets.forEach((s) => s.close());
+    closeAll(c.sockets);
   }
 });

@@ -14,8 +14,10 @@ import (
 // The cluster operations of CLUSTER_OPS=1: events beyond the bench kit's
 // set that let a client drive every adapter operation from the worker its
 // socket is on, so that tests with the official client can check each one
-// across worker processes. Every handler acks; a failed request acks
-// {"error": message} along with what it got.
+// across worker processes. Every handler acks: the requests that gather
+// answers (op-remote, op-emit-ack, op-sse-ack, op-sse) ack an opResult,
+// {"responses": [...], "error": message} on a failure; the others log a
+// failure and ack what they got.
 
 // opTarget selects sockets as a BroadcastOperator does.
 type opTarget struct {
@@ -58,13 +60,9 @@ func newOpResult(responses []json.RawMessage, err error) opResult {
 	return r
 }
 
-// opContext bounds a request by the client's timeout in ms (5 s when 0).
-func opContext(ms int) (context.Context, context.CancelFunc) {
-	d := 5 * time.Second
-	if ms > 0 {
-		d = time.Duration(ms) * time.Millisecond
-	}
-	return context.WithTimeout(context.Background(), d)
+// opContext bounds a cluster request to 5 s.
+func opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
 }
 
 // registerServerOps installs the server-side emit handlers of the
@@ -105,7 +103,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 		_ = ack(pid)
 	})
 	_ = s.On("op-fetch", func(t opTarget, ack socketio.AckFunc) {
-		ctx, cancel := opContext(0)
+		ctx, cancel := opContext()
 		defer cancel()
 		sockets, err := t.operator(io).FetchSockets(ctx)
 		out := make([]opRemoteSocket, 0, len(sockets))
@@ -121,7 +119,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 	// action "emit" (event "remote" with arg), "join" / "leave" (room arg),
 	// "disconnect".
 	_ = s.On("op-remote", func(t opTarget, action string, arg string, ack socketio.AckFunc) {
-		ctx, cancel := opContext(0)
+		ctx, cancel := opContext()
 		defer cancel()
 		sockets, err := t.operator(io).FetchSockets(ctx)
 		for _, rs := range sockets {
@@ -146,7 +144,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 		_ = ack(newOpResult(responses, err))
 	})
 	_ = s.On("op-sse-ack", func(arg json.RawMessage, ack socketio.AckFunc) {
-		ctx, cancel := opContext(0)
+		ctx, cancel := opContext()
 		defer cancel()
 		responses, err := io.ServerSideEmitWithAck(ctx, "sse-echo", arg)
 		_ = ack(newOpResult(responses, err))
@@ -156,7 +154,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 		_ = ack(newOpResult(nil, err))
 	})
 	_ = s.On("op-server-count", func(ack socketio.AckFunc) {
-		ctx, cancel := opContext(0)
+		ctx, cancel := opContext()
 		defer cancel()
 		n, err := io.ServerCount(ctx)
 		if err != nil {
@@ -165,7 +163,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 		_ = ack(n)
 	})
 	_ = s.On("op-rooms", func(ack socketio.AckFunc) {
-		ctx, cancel := opContext(0)
+		ctx, cancel := opContext()
 		defer cancel()
 		rooms, err := adapter.Rooms(ctx, io.Of("/"))
 		if err != nil {
@@ -174,7 +172,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 		_ = ack(rooms)
 	})
 	_ = s.On("op-room-sockets", func(room string, ack socketio.AckFunc) {
-		ctx, cancel := opContext(0)
+		ctx, cancel := opContext()
 		defer cancel()
 		ids, err := adapter.Sockets(ctx, io.Of("/"), room)
 		if err != nil {
