@@ -19,8 +19,8 @@ func TestBrowserAdminUI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startDemo(t, 2, "-admin-user", "root", "-admin-password-hash", string(hash))
 	browser := newBrowser(t)
+	c := startDemo(t, 2, "-admin-user", "root", "-admin-password-hash", string(hash))
 	red, blue := tabsOnTwoWorkers(t, browser, c.URL+"/room/red?name=ruby", c.URL+"/room/blue?name=navy")
 	redState, blueState := red.connected(), blue.connected()
 

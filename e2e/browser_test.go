@@ -10,8 +10,8 @@ import (
 // and the room's member count; when one tab closes, the other's room list
 // drops it.
 func TestBrowserChatAcrossWorkers(t *testing.T) {
-	c := startDemo(t, 2)
 	browser := newBrowser(t)
+	c := startDemo(t, 2)
 	alice, bob := tabsOnTwoWorkers(t, browser, c.URL+"/room/demo?name=alice", c.URL+"/room/demo?name=bob")
 	for _, tb := range []*tab{alice, bob} {
 		tb.waitFor("upgrade to websocket", func(st demoState) error {
@@ -38,8 +38,8 @@ func TestBrowserChatAcrossWorkers(t *testing.T) {
 // A tab restricted to long-polling and one restricted to websocket both
 // connect with that transport and talk to each other.
 func TestBrowserPollingAndWebSocketTabs(t *testing.T) {
-	c := startDemo(t, 2)
 	browser := newBrowser(t)
+	c := startDemo(t, 2)
 	poll := openTab(t, browser, "polling", c.URL+"/room/transports?name=poller&transport=polling")
 	ws := openTab(t, browser, "websocket", c.URL+"/room/transports?name=streamer&transport=websocket")
 	if st := poll.connected(); st.Transport != "polling" {
@@ -64,8 +64,8 @@ func TestBrowserPollingAndWebSocketTabs(t *testing.T) {
 // the restarted one), rejoins its room, and its room list counts both tabs
 // again.
 func TestBrowserWorkerKilledUnderTab(t *testing.T) {
-	c := startDemo(t, 2)
 	browser := newBrowser(t)
+	c := startDemo(t, 2)
 	victim, witness := tabsOnTwoWorkers(t, browser, c.URL+"/room/survive?name=victim", c.URL+"/room/survive?name=witness")
 	killed := victim.roomCount("survive", 2).PID
 	witnessPID := witness.connected().PID
