@@ -5,58 +5,38 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
+	"net/http/httptest"
 	"strings"
 
 	"github.com/stickyd/stickyd/adapter"
 	"github.com/stickyd/stickyd/socketio"
-	"github.com/stickyd/stickyd/worker"
 )
 
-// The rooms of the whole cluster with their members. Run alone (no
-// stickyd, as here) the Cluster is standalone and lists this process's
-// rooms; under stickyd the same code lists every worker's.
+// The rooms of the whole cluster with their members. With the cluster's
+// adapter (socketio.Options{Adapter: cluster.Adapter}) they are every
+// worker's; with another adapter, as here (the in-memory one, in a test
+// server), this process's.
 func ExampleRooms() {
-	os.Setenv("HOST", "127.0.0.1") // standalone on a free loopback port
-	os.Setenv("PORT", "0")
-	defer os.Unsetenv("HOST")
-	defer os.Unsetenv("PORT")
-	l, err := worker.Listen()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	cluster, err := adapter.New(l, adapter.Options{})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	io := socketio.NewServer(socketio.Options{Adapter: cluster.Adapter})
+	io := socketio.NewServer(socketio.Options{})
 	joined := make(chan struct{})
 	io.OnConnection(func(s *socketio.Socket) {
 		s.Join("lobby")
 		close(joined)
 	})
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- worker.ServeListener(ctx, l, io) }()
+	srv := httptest.NewServer(io)
+	defer srv.Close()
+	defer io.Close()
 
-	connectOverPolling("http://" + l.Addr().String() + "/socket.io/?EIO=4&transport=polling")
+	connectOverPolling(srv.URL + "/socket.io/?EIO=4&transport=polling")
 	<-joined
-	rooms, _ := adapter.Rooms(context.Background(), io.Of("/"))
-	for _, room := range rooms {
-		members, _ := adapter.Sockets(context.Background(), io.Of("/"), room)
-		if room == "lobby" {
-			fmt.Println(room, len(members))
-		}
-	}
-	fmt.Println("rooms with the socket's own:", len(rooms))
-	_ = io.Close()
-	stop()
-	<-served
+	ctx := context.Background()
+	rooms, _ := adapter.Rooms(ctx, io.Of("/"))
+	members, _ := adapter.Sockets(ctx, io.Of("/"), "lobby")
+	fmt.Println("rooms (the socket's own id room too):", len(rooms))
+	fmt.Println("members of lobby:", len(members))
 	// Output:
-	// lobby 1
-	// rooms with the socket's own: 2
+	// rooms (the socket's own id room too): 2
+	// members of lobby: 1
 }
 
 // connectOverPolling opens an Engine.IO session at url and joins the main
