@@ -108,7 +108,7 @@ func Instrument(io *socketio.Server, opts Options) (*Admin, error) {
 	var auth *authenticator
 	if opts.Auth != nil {
 		var err error
-		if auth, err = newAuthenticator(*opts.Auth, opts.SessionTTL); err != nil {
+		if auth, err = newAuthenticator(*opts.Auth, opts.SessionTTL, opts.Logger); err != nil {
 			return nil, err
 		}
 	}

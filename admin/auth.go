@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/stickyd/stickyd/socketio"
@@ -40,26 +41,26 @@ type loginData struct {
 
 // authenticator checks logins and issues and checks session ids.
 type authenticator struct {
-	auth BasicAuth
-	ttl  time.Duration
-	now  func() time.Time
+	auth   BasicAuth
+	ttl    time.Duration
+	now    func() time.Time
+	logger hclog.Logger
 }
 
-func newAuthenticator(auth BasicAuth, ttl time.Duration) (*authenticator, error) {
+func newAuthenticator(auth BasicAuth, ttl time.Duration, logger hclog.Logger) (*authenticator, error) {
 	if _, err := bcrypt.Cost([]byte(auth.PasswordHash)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPasswordHash, err)
 	}
-	return &authenticator{auth: auth, ttl: ttl, now: time.Now}, nil
+	return &authenticator{auth: auth, ttl: ttl, now: time.Now, logger: logger}, nil
 }
 
 // middleware admits a socket with a valid session id, or with the right
 // username and password (then its data carries a new session id); others
-// get ErrInvalidCredentials' message.
+// get ErrInvalidCredentials' message, and a warning is logged with the
+// username given (never the password).
 func (a *authenticator) middleware(s *socketio.Socket) error {
 	var c credentials
-	if err := json.Unmarshal(s.Handshake().Auth, &c); err != nil {
-		return &socketio.ConnectError{Message: ErrInvalidCredentials.Error()}
-	}
+	_ = json.Unmarshal(s.Handshake().Auth, &c) // bad auth: no credentials
 	if c.SessionID != "" && a.validSession(c.SessionID) {
 		return nil
 	}
@@ -68,6 +69,7 @@ func (a *authenticator) middleware(s *socketio.Socket) error {
 		s.SetData(loginData{Session: a.newSession()})
 		return nil
 	}
+	a.logger.Warn("admin login refused", "username", c.Username, "session_id", c.SessionID != "", "address", s.Handshake().Address)
 	return &socketio.ConnectError{Message: ErrInvalidCredentials.Error()}
 }
 

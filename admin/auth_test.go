@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -23,13 +24,13 @@ func hashOf(t *testing.T, password string) string {
 // or issued under another password or username.
 func TestSessionIDs(t *testing.T) {
 	hash := hashOf(t, "secret")
-	issuer, err := newAuthenticator(BasicAuth{Username: "admin", PasswordHash: hash}, time.Hour)
+	issuer, err := newAuthenticator(BasicAuth{Username: "admin", PasswordHash: hash}, time.Hour, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, _ := newAuthenticator(BasicAuth{Username: "admin", PasswordHash: hash}, time.Hour)
-	other, _ := newAuthenticator(BasicAuth{Username: "admin", PasswordHash: hashOf(t, "secret")}, time.Hour)
-	otherUser, _ := newAuthenticator(BasicAuth{Username: "root", PasswordHash: hash}, time.Hour)
+	peer, _ := newAuthenticator(BasicAuth{Username: "admin", PasswordHash: hash}, time.Hour, hclog.NewNullLogger())
+	other, _ := newAuthenticator(BasicAuth{Username: "admin", PasswordHash: hashOf(t, "secret")}, time.Hour, hclog.NewNullLogger())
+	otherUser, _ := newAuthenticator(BasicAuth{Username: "root", PasswordHash: hash}, time.Hour, hclog.NewNullLogger())
 
 	id := issuer.newSession()
 	if !peer.validSession(id) {
@@ -61,7 +62,7 @@ func TestSessionIDs(t *testing.T) {
 // Bad input: a password hash that is not bcrypt is refused at Instrument.
 func TestBadPasswordHash(t *testing.T) {
 	for _, h := range []string{"", "secret", "$2a$10$short"} {
-		if _, err := newAuthenticator(BasicAuth{Username: "a", PasswordHash: h}, time.Hour); !errors.Is(err, ErrBadPasswordHash) {
+		if _, err := newAuthenticator(BasicAuth{Username: "a", PasswordHash: h}, time.Hour, hclog.NewNullLogger()); !errors.Is(err, ErrBadPasswordHash) {
 			t.Errorf("hash %q: %v, want ErrBadPasswordHash", h, err)
 		}
 	}
