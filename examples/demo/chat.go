@@ -24,7 +24,9 @@ import (
 //	rooms-changed  server → everyone: ask for "rooms" again
 //
 // A tab refreshes its room list on rooms-changed, so the list is rebuilt
-// from the cluster after every change, whichever worker made it.
+// from the cluster after every change, whichever worker made it. That is
+// one FetchSockets per tab per change: right for a demo; an app with many
+// clients would rebuild the list once per worker and broadcast it.
 
 // Limits of what a tab may send.
 const (

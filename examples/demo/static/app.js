@@ -39,6 +39,13 @@
   socket.io.on("reconnect_attempt", (n) => setStatus("reconnecting (" + n + ")", "pending"));
 
   socket.on("welcome", (w) => {
+    const previous = $("pid").dataset.pid;
+    if (previous && previous !== String(w.pid)) {
+      const li = document.createElement("li");
+      li.className = "system";
+      li.textContent = "reconnected: worker " + previous + " → " + w.pid;
+      addLine(li);
+    }
     $("pid").textContent = w.pid;
     $("pid").dataset.pid = w.pid;
     $("name").textContent = w.name;
