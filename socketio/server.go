@@ -59,6 +59,8 @@ type Server struct {
 	parent []*ParentNamespace
 	closed bool
 	main   *Namespace
+
+	inlineBudget time.Duration // see inlineBudget; only tests change it
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -86,7 +88,7 @@ func NewServer(opts Options) *Server {
 		}
 		opts.ConnectionStateRecovery = &rc
 	}
-	s := &Server{opts: opts, log: opts.Logger.Named("socketio"), nsps: map[string]*Namespace{}}
+	s := &Server{opts: opts, log: opts.Logger.Named("socketio"), nsps: map[string]*Namespace{}, inlineBudget: inlineBudget}
 	s.eio = engineio.NewServer(opts.Options)
 	s.eio.OnConnection(s.onEngineConnection)
 	s.main = s.Of("/")
