@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/internal/growstack"
@@ -12,12 +13,61 @@ import (
 // taskQueue runs functions one at a time, in the order they were pushed, on
 // a goroutine that exists only while the queue is not empty. A panicking
 // task is recovered and logged; the queue goes on.
+//
+// push never refuses; pushBounded, for the tasks a client can create at
+// will (its events), bounds the tasks waiting (see Options.MaxQueuedEvents).
 type taskQueue struct {
 	mu      sync.Mutex
 	tasks   []func()
 	running bool
+	room    chan struct{} // closed by drain when a task leaves a full queue; nil: no waiter
 	log     hclog.Logger
 	wg      *taskGroup // counts running goroutines (Server.Close waits)
+}
+
+// pushResult is what pushBounded did.
+type pushResult uint8
+
+const (
+	pushed        pushResult = iota // queued at once
+	pushedStalled                   // queued after waiting for room
+	pushRefused                     // no room within the stall: not queued
+)
+
+// pushBounded queues f if fewer than limit tasks wait (the running one
+// not counted). Otherwise it blocks its caller, the client's reader, until
+// a task leaves the queue, for at most stall: a handler that makes
+// progress slows a flooding client down (its reads stop, so TCP pushes
+// back) without losing anything; one that makes none for stall gets
+// pushRefused, and the caller cuts the client. Several callers may wait.
+func (q *taskQueue) pushBounded(f func(), limit int, stall time.Duration) pushResult {
+	var timer *time.Timer
+	result := pushed
+	for {
+		q.mu.Lock()
+		if len(q.tasks) < limit {
+			q.appendLocked(f)
+			q.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			return result
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(stall)
+			result = pushedStalled
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			return pushRefused
+		}
+	}
 }
 
 // acquire makes the caller the queue's runner if the queue is idle and
@@ -36,8 +86,15 @@ func (q *taskQueue) acquire() bool {
 	return true
 }
 
+// push queues f, whatever the queue's length.
 func (q *taskQueue) push(f func()) {
 	q.mu.Lock()
+	q.appendLocked(f)
+	q.mu.Unlock()
+}
+
+// appendLocked queues f and starts the runner if none runs; q.mu is held.
+func (q *taskQueue) appendLocked(f func()) {
 	q.tasks = append(q.tasks, f)
 	if !q.running {
 		q.running = true
@@ -46,7 +103,13 @@ func (q *taskQueue) push(f func()) {
 		}
 		go q.run()
 	}
-	q.mu.Unlock()
+}
+
+// waiting returns the number of tasks queued and not started.
+func (q *taskQueue) waiting() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.tasks)
 }
 
 // run is the queue's goroutine: it drains the queue.
@@ -74,6 +137,10 @@ func (q *taskQueue) drain() {
 		f := q.tasks[0]
 		q.tasks[0] = nil
 		q.tasks = q.tasks[1:]
+		if q.room != nil {
+			close(q.room) // wake pushBounded's waiters: there is room
+			q.room = nil
+		}
 		q.mu.Unlock()
 		q.safe(f)
 	}
