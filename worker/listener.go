@@ -65,8 +65,8 @@ type Listener struct {
 	acceptRoom    chan struct{} // cap 1: Accept took a conn (waitForRoom)
 	acceptStalls  atomic.Uint64
 	acceptRefused atomic.Uint64
-	done        chan struct{} // closed when Accept stops
-	stopOnce    sync.Once
+	done          chan struct{} // closed when Accept stops
+	stopOnce      sync.Once
 
 	draining      chan struct{}
 	drainOnce     sync.Once
