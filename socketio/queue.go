@@ -20,9 +20,15 @@ type taskQueue struct {
 	mu      sync.Mutex
 	tasks   []func()
 	running bool
-	room    chan struct{} // closed by drain when a task leaves a full queue; nil: no waiter
 	log     hclog.Logger
 	wg      *taskGroup // counts running goroutines (Server.Close waits)
+
+	// pushBounded's callers take tickets and queue in ticket order: a
+	// reader released while it waits (engineio.Socket.ReleaseReader) has
+	// a successor that must not overtake it.
+	nextTicket, serving uint64
+	room                chan struct{} // closed when a waiter may go on; nil: none waits
+	closing             bool          // pushBounded drops at once: the socket closed or was cut
 }
 
 // pushResult is what pushBounded did.
@@ -31,26 +37,36 @@ type pushResult uint8
 const (
 	pushed        pushResult = iota // queued at once
 	pushedStalled                   // queued after waiting for room
-	pushRefused                     // no room within the stall: not queued
+	pushRefused                     // no room within the stall: not queued, the queue now drops
+	pushDropped                     // the queue drops (closeBounded, or another caller's refusal)
 )
 
 // pushBounded queues f if fewer than limit tasks wait (the running one
-// not counted). Otherwise it blocks its caller, the client's reader, until
-// a task leaves the queue, for at most stall: a handler that makes
-// progress slows a flooding client down (its reads stop, so TCP pushes
-// back) without losing anything; one that makes none for stall gets
-// pushRefused, and the caller cuts the client. Several callers may wait.
+// not counted) and no earlier caller waits. Otherwise it blocks its
+// caller, the client's reader, until its turn comes and a task leaves the
+// queue, for at most stall: a handler that makes progress slows a
+// flooding client down (its reads stop, so TCP pushes back) without
+// losing anything; one that makes none for stall gets pushRefused, the
+// caller cuts the client, and the queue drops every bounded push from
+// then on. Callers waiting at once are served in call order.
 func (q *taskQueue) pushBounded(f func(), limit int, stall time.Duration) pushResult {
 	var timer *time.Timer
 	result := pushed
+	q.mu.Lock()
+	ticket := q.nextTicket
+	q.nextTicket++
 	for {
-		q.mu.Lock()
-		if len(q.tasks) < limit {
-			q.appendLocked(f)
+		if q.closing {
 			q.mu.Unlock()
-			if timer != nil {
-				timer.Stop()
-			}
+			stopTimer(timer)
+			return pushDropped
+		}
+		if q.serving == ticket && len(q.tasks) < limit {
+			q.appendLocked(f)
+			q.serving++
+			q.wakeLocked() // the next ticket's turn
+			q.mu.Unlock()
+			stopTimer(timer)
 			return result
 		}
 		if q.room == nil {
@@ -65,18 +81,43 @@ func (q *taskQueue) pushBounded(f func(), limit int, stall time.Duration) pushRe
 		select {
 		case <-room:
 		case <-timer.C:
+			q.closeBounded()
 			return pushRefused
 		}
+		q.mu.Lock()
 	}
 }
 
-// acquire makes the caller the queue's runner if the queue is idle and
-// reports whether it did; the caller then runs its task itself (through
-// safe) and calls drain to finish what was pushed meanwhile.
+// closeBounded makes pushBounded drop from now on and wakes its waiters.
+func (q *taskQueue) closeBounded() {
+	q.mu.Lock()
+	q.closing = true
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+// wakeLocked wakes pushBounded's waiters; q.mu is held.
+func (q *taskQueue) wakeLocked() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// acquire makes the caller the queue's runner if the queue is idle and no
+// pushBounded caller waits (it would be overtaken), and reports whether
+// it did; the caller then runs its task itself (through safe) and calls
+// drain to finish what was pushed meanwhile.
 func (q *taskQueue) acquire() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.running {
+	if q.running || q.serving != q.nextTicket {
 		return false
 	}
 	q.running = true
@@ -137,10 +178,7 @@ func (q *taskQueue) drain() {
 		f := q.tasks[0]
 		q.tasks[0] = nil
 		q.tasks = q.tasks[1:]
-		if q.room != nil {
-			close(q.room) // wake pushBounded's waiters: there is room
-			q.room = nil
-		}
+		q.wakeLocked() // there is room for pushBounded's waiters
 		q.mu.Unlock()
 		q.safe(f)
 	}

@@ -12,27 +12,27 @@ import (
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
-// TestPushBoundedStallsThenRefuses: a full queue makes pushBounded wait;
-// a task leaving the queue lets it in (pushedStalled); no room within the
-// stall refuses it and queues nothing.
-func TestPushBoundedStallsThenRefuses(t *testing.T) {
-	var q taskQueue
-	release := make(chan struct{})
-	q.push(func() { <-release }) // running: the queue's runner is busy
+// busyQueue returns a queue whose runner is busy until release is closed.
+func busyQueue(t *testing.T, release <-chan struct{}) *taskQueue {
+	t.Helper()
+	q := &taskQueue{}
+	q.push(func() { <-release })
 	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if n := q.waiting(); n != 0 {
 			return fmt.Errorf("%d waiting", n)
 		}
 		return nil
 	})
+	return q
+}
+
+// TestPushBoundedStalls: a full queue makes pushBounded wait; a task
+// leaving the queue lets it in (pushedStalled).
+func TestPushBoundedStalls(t *testing.T) {
+	release := make(chan struct{})
+	q := busyQueue(t, release)
 	if got := q.pushBounded(func() {}, 1, time.Hour); got != pushed {
 		t.Fatalf("room for one: got %d, want pushed", got)
-	}
-	if got := q.pushBounded(func() {}, 1, 50*time.Millisecond); got != pushRefused {
-		t.Fatalf("full and stuck: got %d, want pushRefused", got)
-	}
-	if n := q.waiting(); n != 1 {
-		t.Fatalf("a refused task was queued: %d waiting", n)
 	}
 	result := make(chan pushResult)
 	go func() { result <- q.pushBounded(func() {}, 1, time.Hour) }()
@@ -45,6 +45,24 @@ func TestPushBoundedStallsThenRefuses(t *testing.T) {
 	close(release)
 	if got := <-result; got != pushedStalled {
 		t.Fatalf("after room: got %d, want pushedStalled", got)
+	}
+}
+
+// TestPushBoundedRefuses: no room within the stall refuses the task and
+// queues nothing; from then on the queue drops bounded pushes at once.
+func TestPushBoundedRefuses(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	q := busyQueue(t, release)
+	q.pushBounded(func() {}, 1, time.Hour)
+	if got := q.pushBounded(func() {}, 1, 50*time.Millisecond); got != pushRefused {
+		t.Fatalf("full and stuck: got %d, want pushRefused", got)
+	}
+	if n := q.waiting(); n != 1 {
+		t.Fatalf("a refused task was queued: %d waiting", n)
+	}
+	if got := q.pushBounded(func() {}, 1, time.Hour); got != pushDropped {
+		t.Fatalf("after a refusal: got %d, want pushDropped", got)
 	}
 }
 
@@ -178,5 +196,55 @@ func TestEventBurstOnSlowHandler(t *testing.T) {
 	}
 	if cs := env.io.Counters(); cs.EventQueueStalls == 0 || cs.EventQueueFull != 0 {
 		t.Fatalf("counters %+v: want stalls and no client cut", cs)
+	}
+}
+
+// TestPushBoundedKeepsCallOrder: callers that wait for room at once (a
+// reader released while it waited, and its successor) queue in call
+// order, and an idle queue is not taken inline past a waiter.
+func TestPushBoundedKeepsCallOrder(t *testing.T) {
+	release := make(chan struct{})
+	q := busyQueue(t, release)
+	var order []int
+	var mu sync.Mutex
+	record := func(i int) func() {
+		return func() { mu.Lock(); order = append(order, i); mu.Unlock() }
+	}
+	q.pushBounded(record(0), 1, time.Hour) // fills the queue
+	done := make(chan pushResult, 2)
+	tickets := func(n uint64) func() error {
+		return func() error {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			if q.nextTicket != n {
+				return fmt.Errorf("%d tickets taken, want %d", q.nextTicket, n)
+			}
+			return nil
+		}
+	}
+	go func() { done <- q.pushBounded(record(1), 1, time.Hour) }()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, tickets(2))
+	go func() { done <- q.pushBounded(record(2), 1, time.Hour) }()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, tickets(3))
+	if q.acquire() {
+		t.Fatal("acquire succeeded past waiting callers")
+	}
+	close(release)
+	for range 2 {
+		if r := <-done; r != pushedStalled {
+			t.Fatalf("got %d, want pushedStalled", r)
+		}
+	}
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(order) != 3 || order[0] != 0 || order[1] != 1 || order[2] != 2 {
+			return fmt.Errorf("ran %v, want [0 1 2]", order)
+		}
+		return nil
+	})
+	q.closeBounded()
+	if r := q.pushBounded(func() {}, 1, time.Hour); r != pushDropped {
+		t.Fatalf("after closeBounded: got %d, want pushDropped", r)
 	}
 }

@@ -189,7 +189,8 @@ func (s *Socket) onEvent(p *Packet) {
 // pushEvent queues f, an event's handlers, within Options.MaxQueuedEvents:
 // the caller, the client's reader, waits for room for at most
 // Options.EventQueueStall, then disconnects the client
-// (ReasonEventQueueFull) and drops f.
+// (ReasonEventQueueFull) and drops f. After that, or once the socket
+// closed, events are dropped.
 func (s *Socket) pushEvent(f func()) {
 	srv := s.client.srv
 	switch s.q.pushBounded(f, srv.opts.MaxQueuedEvents, srv.opts.EventQueueStall) {
@@ -328,6 +329,7 @@ func (s *Socket) onClose(reason string) {
 	acks := s.acks
 	s.acks = map[uint64]func([]json.RawMessage, error){}
 	s.mu.Unlock()
+	s.q.closeBounded() // a reader waiting for room drops its event
 	s.client.remove(s)
 	for _, fn := range acks {
 		fn(nil, ErrDisconnected)
