@@ -100,6 +100,8 @@ func (p *Primary) Dial() (*net.TCPConn, uint64, error) { return p.DialPrefix(nil
 // DialPrefix is Dial with prefix given to the worker as bytes already
 // read from the stream (as after a hand-back).
 func (p *Primary) DialPrefix(prefix []byte) (*net.TCPConn, uint64, error) {
+	p.dialMu.Lock()
+	defer p.dialMu.Unlock()
 	client, err := net.DialTCP("tcp", nil, p.tcp.Addr().(*net.TCPAddr))
 	if err != nil {
 		return nil, 0, fmt.Errorf("workertest: dial: %w", err)
