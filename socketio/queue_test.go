@@ -176,24 +176,10 @@ func TestEventBurstOnSlowHandler(t *testing.T) {
 	})
 	c := env.dial("")
 	c.connect("/", "")
-	for i := range n {
-		ack := ""
-		if i == n-1 {
-			ack = "1"
-		}
-		c.send(fmt.Sprintf(`2%s["n",%d]`, ack, i))
-	}
-	c.expect(fmt.Sprintf(`31[%d]`, n-1))
+	c.sendNumbered(n)
 	mu.Lock()
 	defer mu.Unlock()
-	for i, v := range got {
-		if v != i {
-			t.Fatalf("handled out of order: %v", got)
-		}
-	}
-	if len(got) != n {
-		t.Fatalf("handled %d of %d", len(got), n)
-	}
+	checkNumbered(t, got, n)
 	if cs := env.io.Counters(); cs.EventQueueStalls == 0 || cs.EventQueueFull != 0 {
 		t.Fatalf("counters %+v: want stalls and no client cut", cs)
 	}

@@ -17,7 +17,7 @@ import (
 // before the primary hands it to the worker; it returns the client side.
 func handOffRequest(t *testing.T, p *fakePrimary) *net.TCPConn {
 	t.Helper()
-	cli, srv := tcpPair(t)
+	cli, srv := p.pair(t)
 	if _, err := io.WriteString(cli, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +25,20 @@ func handOffRequest(t *testing.T, p *fakePrimary) *net.TCPConn {
 		t.Fatal(err)
 	}
 	return cli
+}
+
+// acceptFrom accepts the next connection and checks that it is cli's.
+func acceptFrom(t *testing.T, l *Listener, cli *net.TCPConn) net.Conn {
+	t.Helper()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.RemoteAddr().String(), cli.LocalAddr().String(); got != want {
+		c.Close()
+		t.Fatalf("accepted %s, want %s", got, want)
+	}
+	return c
 }
 
 // expect503 reads a 503 answer and the end of the stream from cli.
@@ -76,25 +90,10 @@ func TestAcceptQueueAppNeverAccepts(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Drain not read while the accept queue is full")
 	}
-	for _, cli := range queued {
-		c, err := l.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := c.RemoteAddr().String(), cli.LocalAddr().String(); got != want {
-			t.Fatalf("accepted %s, want %s (queue order)", got, want)
-		}
-		c.Close()
+	for _, cli := range queued { // in queue order
+		acceptFrom(t, l, cli).Close()
 	}
-	cli := handOffRequest(t, p)
-	c, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got, want := c.RemoteAddr().String(), cli.LocalAddr().String(); got != want {
-		t.Fatalf("accepted %s, want the new connection %s", got, want)
-	}
+	defer acceptFrom(t, l, handOffRequest(t, p)).Close()
 	if c := l.Counters(); c.AcceptQueueRefused != extra {
 		t.Fatalf("counters %+v: a connection was refused after the app accepted", c)
 	}
@@ -137,14 +136,7 @@ func TestAcceptQueueBackPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	second.Close()
-	c, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got, want := c.RemoteAddr().String(), third.LocalAddr().String(); got != want {
-		t.Fatalf("accepted %s, want the third connection %s", got, want)
-	}
+	defer acceptFrom(t, l, third).Close()
 	if c := l.Counters(); c.AcceptQueueRefused != 0 || c.AcceptQueueStalls == 0 {
 		t.Fatalf("counters %+v, want stalls and nothing refused", c)
 	}

@@ -13,7 +13,7 @@ func BenchmarkHandOffAccept(b *testing.B) {
 	p := newFakePrimary(b, 50, nil)
 	l := p.listen(b)
 	p.discard()
-	cli, srv := tcpPair(b)
+	cli, srv := p.pair(b)
 	rc, _ := srv.SyscallConn()
 	m := ipc.Message{Type: ipc.MsgConn, Addr: cli.LocalAddr().String()}
 	b.ReportAllocs()

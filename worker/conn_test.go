@@ -172,7 +172,7 @@ func TestDeliverBlockingFD(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 36, nil)
 	l := p.listen(t)
-	cli, srv := tcpPair(t)
+	cli, srv := p.pair(t)
 	rc, _ := srv.SyscallConn()
 	var serr error
 	rc.Control(func(fd uintptr) {

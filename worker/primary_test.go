@@ -122,22 +122,12 @@ func (p *fakePrimary) discard() {
 	}()
 }
 
-// tcpPair returns both ends of a loopback TCP connection, closed at the
-// end of the test.
-func tcpPair(t testing.TB) (client, server *net.TCPConn) {
+// pair returns both ends of a loopback TCP connection from p (Pair),
+// closed at the end of the test.
+func (p *fakePrimary) pair(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	client, server, err := p.Pair()
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.AcceptTCP()
-	if err != nil {
-		client.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close(); server.Close() })

@@ -100,17 +100,9 @@ func (p *Primary) Dial() (*net.TCPConn, uint64, error) { return p.DialPrefix(nil
 // DialPrefix is Dial with prefix given to the worker as bytes already
 // read from the stream (as after a hand-back).
 func (p *Primary) DialPrefix(prefix []byte) (*net.TCPConn, uint64, error) {
-	p.dialMu.Lock()
-	defer p.dialMu.Unlock()
-	client, err := net.DialTCP("tcp", nil, p.tcp.Addr().(*net.TCPAddr))
+	client, server, err := p.Pair()
 	if err != nil {
-		return nil, 0, fmt.Errorf("workertest: dial: %w", err)
-	}
-	p.tcp.SetDeadline(time.Now().Add(p.opts.Timeout))
-	server, err := p.tcp.AcceptTCP()
-	if err != nil {
-		client.Close()
-		return nil, 0, fmt.Errorf("workertest: accept: %w", err)
+		return nil, 0, err
 	}
 	id, err := p.HandOff(server, prefix)
 	if err != nil {
@@ -118,6 +110,26 @@ func (p *Primary) DialPrefix(prefix []byte) (*net.TCPConn, uint64, error) {
 		return nil, 0, err
 	}
 	return client, id, nil
+}
+
+// Pair returns both ends of a new loopback TCP connection to the
+// Primary's port, for a test that prepares a connection before HandOff
+// (the client writes first, the socket gets options). The caller closes
+// both (HandOff closes server).
+func (p *Primary) Pair() (client, server *net.TCPConn, err error) {
+	p.dialMu.Lock()
+	defer p.dialMu.Unlock()
+	client, err = net.DialTCP("tcp", nil, p.tcp.Addr().(*net.TCPAddr))
+	if err != nil {
+		return nil, nil, fmt.Errorf("workertest: dial: %w", err)
+	}
+	p.tcp.SetDeadline(time.Now().Add(p.opts.Timeout))
+	server, err = p.tcp.AcceptTCP()
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("workertest: accept: %w", err)
+	}
+	return client, server, nil
 }
 
 // AcceptHub waits for the worker's hub link (worker.Listener.DialHub),

@@ -69,7 +69,7 @@ type Primary struct {
 	hub    *net.UnixListener
 	tcp    *net.TCPListener
 	nextID atomic.Uint64
-	dialMu sync.Mutex    // one Dial at a time: it accepts the connection it made
+	dialMu sync.Mutex    // one Pair at a time: it accepts the connection it made
 	msgs   chan Received // closed when the control link ends (or at Close)
 
 	connected chan struct{} // closed when the Hello phase ended, either way
