@@ -25,6 +25,11 @@
 // Methods that wait give up after Options.Timeout with an error wrapping
 // [ErrTimeout].
 //
+// A worker whose primary goes away exits the process (worker.Options.Exit,
+// os.Exit by default) shortly after: in a test, set Exit, or close the
+// worker's Listener and let it close its link ([Primary.WaitClosed])
+// before [Primary.Close].
+//
 // # Concurrency
 //
 // Every method is safe for concurrent use. A Primary runs two goroutines
