@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"github.com/stickyd/stickyd/internal/rawsys"
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
@@ -226,7 +227,7 @@ func (s *Supervisor) acceptRaw(pl *publicListener) {
 		s.acceptNet(pl.ln)
 		return
 	}
-	buf := make([]byte, MaxRequestLine)
+	buf := make([]byte, httphead.MaxRequestLine)
 	perConn := pl.perConn
 	checked := perConn
 	var delay time.Duration
@@ -274,7 +275,7 @@ func (s *Supervisor) acceptRaw(pl *publicListener) {
 
 // takeClient handles fd, a client socket just accepted from sa, and owns
 // it: fd is closed or handed on, exactly once, on every path. buf is
-// scratch space of MaxRequestLine bytes.
+// scratch space of httphead.MaxRequestLine bytes.
 //
 // The fast path: one non-blocking peek; when it shows a complete request
 // line, the connection is routed and fd sent to the worker without
@@ -290,7 +291,7 @@ func (s *Supervisor) takeClient(fd int, sa unix.Sockaddr, buf []byte) {
 	peer := sockaddrAddrPort(sa)
 	if s.opts.TLS == nil && !s.fromTrustedProxy(peer.Addr()) {
 		if n := peekNow(fd, buf); n > 0 {
-			if rl, complete, err := ParseRequestLine(buf[:n]); complete && err == nil && s.handoffNow(fd, peer, rl, accepted) {
+			if rl, complete, err := httphead.ParseRequestLine(buf[:n]); complete && err == nil && s.handoffNow(fd, peer, rl, accepted) {
 				return
 			}
 		}
@@ -315,7 +316,7 @@ func peekNow(fd int, buf []byte) int {
 // path reads.
 func (s *Supervisor) fromTrustedProxy(peer netip.Addr) bool {
 	mode := s.opts.ClientAddr
-	return mode != "" && mode != ClientAddrPeer && trusted(s.opts.TrustedProxies, peer)
+	return mode != "" && mode != ClientAddrPeer && s.isTrustedProxy(peer)
 }
 
 // handoffNow routes rl, peeked on the fresh connection fd from peer, and
@@ -325,7 +326,7 @@ func (s *Supervisor) fromTrustedProxy(peer netip.Addr) bool {
 // (no metric, no load counted), when the primary must answer the request
 // itself or the worker's control link is full: the slow path then takes
 // the connection from the start.
-func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, rl RequestLine, accepted stamp) bool {
+func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, rl httphead.RequestLine, accepted stamp) bool {
 	in, link, _, _ := s.pick(rl, peer.Addr(), 0)
 	if in == nil {
 		return false

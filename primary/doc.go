@@ -36,10 +36,11 @@
 //
 // Reload starts a new generation of workers and moves balancing to it once
 // all are ready; sids of older generations keep reaching their workers
-// until those are drained (see Supervisor.Reload and docs/operations.md). A
-// Notifier speaks systemd's Type=notify protocol, ActivationListener takes a
-// socket-activated listener, and ControlServer serves the operator's control
-// socket (stickyd status|reload|stop); it is not the workers' control link.
+// until those are drained (see Supervisor.Reload and docs/operations.md).
+// Options.Notifier (package internal/systemd) is told when the workers are
+// ready, reloading or stopping; Supervisor.Report answers the operator
+// socket's status command (package operator). The request line and the
+// client address headers are parsed by packages httphead and proxyproto.
 //
 // # Concurrency
 //

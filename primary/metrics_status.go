@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stickyd/stickyd/httphead"
 )
 
 // Descriptions of the gauges read from Supervisor.Status at scrape time.
@@ -105,11 +106,11 @@ func statusReady(st *Status) bool {
 // answers it.
 func rejectDecision(err error) Decision {
 	switch {
-	case errors.Is(err, ErrLineTooLong):
+	case errors.Is(err, httphead.ErrLineTooLong):
 		return DecisionURITooLong
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, httphead.ErrBadRequest):
 		return DecisionBadRequest
-	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2):
+	case errors.Is(err, httphead.ErrTLS), errors.Is(err, httphead.ErrHTTP2):
 		return DecisionTLSOrH2
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return DecisionPeekTimeout

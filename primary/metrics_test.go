@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/stickyd/stickyd/httphead"
 )
 
 // scrape GETs url (a /metrics endpoint), validates the text exposition
@@ -152,10 +153,10 @@ func TestRejectDecision(t *testing.T) {
 		err  error
 		want Decision
 	}{
-		{fmt.Errorf("x: %w", ErrLineTooLong), DecisionURITooLong},
-		{fmt.Errorf("x: %w", ErrBadRequest), DecisionBadRequest},
-		{ErrTLS, DecisionTLSOrH2},
-		{ErrHTTP2, DecisionTLSOrH2},
+		{fmt.Errorf("x: %w", httphead.ErrLineTooLong), DecisionURITooLong},
+		{fmt.Errorf("x: %w", httphead.ErrBadRequest), DecisionBadRequest},
+		{httphead.ErrTLS, DecisionTLSOrH2},
+		{httphead.ErrHTTP2, DecisionTLSOrH2},
 		{fmt.Errorf("peek: %w", os.ErrDeadlineExceeded), DecisionPeekTimeout},
 		{io.EOF, DecisionClientClosed},
 		{errors.New("connection reset"), DecisionClientClosed},
@@ -173,7 +174,7 @@ func TestNilMetrics(t *testing.T) {
 	m.attach(nil)
 	m.accepted()
 	m.routed(DecisionSID)
-	m.rejected(ErrTLS)
+	m.rejected(httphead.ErrTLS)
 	m.acceptPath(true)
 	im := m.forInstance(1, 0)
 	if im.handoffs != nil {
@@ -207,8 +208,8 @@ func TestMetricsExposition(t *testing.T) {
 	m.acceptPath(false)
 	m.acceptPath(true)
 	m.routed(DecisionNoWorker)
-	m.rejected(fmt.Errorf("x: %w", ErrBadRequest))
-	m.rejected(ErrHTTP2)
+	m.rejected(fmt.Errorf("x: %w", httphead.ErrBadRequest))
+	m.rejected(httphead.ErrHTTP2)
 	im1, im2 := m.forInstance(1, 0), m.forInstance(2, 0)
 	m.handoffDone(im1, true, false, m.now()-stamp(50*time.Microsecond), nil) // sid
 	m.handoffDone(im1, false, false, m.now(), nil)                           // balanced

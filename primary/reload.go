@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/operator"
 )
 
 // Defaults of the reload options.
@@ -34,8 +34,8 @@ var errSlotRetired = errors.New("primary: slot retired by a reload")
 // reloadState is the Supervisor's record of reloads; guarded by
 // Supervisor.mu except where noted.
 type reloadState struct {
-	lastGen uint32       // the highest generation number used
-	report  ReloadReport // the latest reload
+	lastGen uint32                // the highest generation number used
+	report  operator.ReloadReport // the latest reload
 }
 
 // trial is the verdict on a generation being started: commit is valid once
@@ -77,7 +77,7 @@ func (s *Supervisor) Reload(ctx context.Context) error {
 	}
 	s.rl.lastGen++
 	gen := s.rl.lastGen
-	s.rl.report = ReloadReport{Count: s.rl.report.Count + 1, InProgress: true, Generation: gen}
+	s.rl.report = operator.ReloadReport{Count: s.rl.report.Count + 1, InProgress: true, Generation: gen}
 	slots := make([]*slot, s.opts.Workers)
 	for i := range slots {
 		slots[i] = &slot{id: i + 1, gen: gen, backoff: newBackoff(s.opts.RestartInitial, s.opts.RestartMax, s.opts.HealthyAfter, nil)}
@@ -388,26 +388,6 @@ func (s *Supervisor) statusLineLocked() string {
 		sessions += in.sessions
 	}
 	return fmt.Sprintf("%d/%d workers ready (generation %d), %d sessions", len(s.ready), len(s.slots), s.gen, sessions)
-}
-
-// Report returns the status command's answer: Status plus the latest
-// reload and the generations still draining. Safe for concurrent use.
-func (s *Supervisor) Report() *StatusReport {
-	r := NewStatusReport(s.Status(), os.Getpid(), time.Now())
-	s.mu.Lock()
-	r.Reload = s.rl.report
-	gens := map[uint32]bool{}
-	for _, in := range s.instances {
-		if in.gen < s.gen {
-			gens[in.gen] = true
-		}
-	}
-	s.mu.Unlock()
-	for g := range gens {
-		r.Reload.Draining = append(r.Reload.Draining, g)
-	}
-	sort.Slice(r.Reload.Draining, func(i, j int) bool { return r.Reload.Draining[i] < r.Reload.Draining[j] })
-	return r
 }
 
 // notifyLoop tells systemd READY=1 once every worker of the first

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/internal/systemd"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // logBuffer collects a Supervisor's log for assertions.
@@ -303,9 +305,9 @@ func TestDrainDeadline(t *testing.T) {
 // at shutdown, read from a real NOTIFY_SOCKET.
 func TestSupervisorNotifies(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
-	ns := listenNotify(t, sock)
-	setNotifyEnv(t, sock, "200000", "")
-	n, err := NewNotifier()
+	ns := testutil.ListenNotify(t, sock)
+	testutil.SetNotifyEnv(t, sock, "200000", "")
+	n, err := systemd.NewNotifier()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +316,7 @@ func TestSupervisorNotifies(t *testing.T) {
 	next := func() string {
 		t.Helper()
 		for {
-			msg := ns.next()
+			msg := ns.Next()
 			switch {
 			case msg == "WATCHDOG=1":
 				watchdogs++
@@ -341,7 +343,7 @@ func TestSupervisorNotifies(t *testing.T) {
 		t.Errorf("after reload %q, want prefix %q", got, want)
 	}
 	for watchdogs < 2 {
-		switch got := ns.next(); {
+		switch got := ns.Next(); {
 		case got == "WATCHDOG=1":
 			watchdogs++
 		case !strings.HasPrefix(got, "STATUS="):

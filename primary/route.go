@@ -7,7 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/proxyproto"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +51,7 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 		return
 	}
 	addr, err := s.clientAddr(c, rc, peer)
-	var rl RequestLine
+	var rl httphead.RequestLine
 	if err == nil {
 		rl, err = peekRequestLine(rc)
 	}
@@ -68,9 +70,9 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 // parse with err, or "" when the connection is closed without one.
 func rejectAnswer(err error) string {
 	switch {
-	case errors.Is(err, ErrLineTooLong):
+	case errors.Is(err, httphead.ErrLineTooLong):
 		return respTooLong
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, httphead.ErrBadRequest):
 		return respBadRequest
 	}
 	return ""
@@ -85,7 +87,7 @@ func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) 
 		return
 	}
 	switch {
-	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2), errors.Is(err, ErrProxyHeader):
+	case errors.Is(err, httphead.ErrTLS), errors.Is(err, httphead.ErrHTTP2), errors.Is(err, proxyproto.ErrHeader):
 		s.log.Debug("closing connection", "client", addr, "reason", err)
 		c.Close()
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -102,7 +104,7 @@ func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) 
 // sid naming it, or no live instance, is an unknown sid. When there is no
 // instance to hand off to, in is nil and resp and d are the primary's
 // answer and its decision.
-func (s *Supervisor) pick(rl RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
+func (s *Supervisor) pick(rl httphead.RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rl.SID != "" {
@@ -135,7 +137,7 @@ func (s *Supervisor) unsend(in *instance) {
 // handoffDone records the end of a hand-off to in of a connection from
 // addr whose request line is rl: the metrics, and on a failed send (err)
 // a debug log line, with the in-flight count taken back.
-func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, rl RequestLine, from uint32, accepted stamp, err error) {
+func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, rl httphead.RequestLine, from uint32, accepted stamp, err error) {
 	s.opts.Metrics.handoffDone(in.metrics, rl.SID != "", from != 0, accepted, err)
 	if err != nil {
 		s.unsend(in)
@@ -148,7 +150,7 @@ func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, rl RequestLi
 // instance that handed c back (0 for a fresh connection); a sid naming it
 // or no live instance is answered 400 unknown sid. c is closed on every
 // path. accepted is when c was accepted, for the metrics (0: not timed).
-func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl RequestLine, prefix []byte, from uint32, accepted stamp) {
+func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl httphead.RequestLine, prefix []byte, from uint32, accepted stamp) {
 	in, link, resp, d := s.pick(rl, addr.Addr(), from)
 	if in == nil {
 		if d == DecisionUnknownSID {
@@ -200,7 +202,7 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 			}
 		})
 	}
-	rl, complete, err := ParseRequestLine(m.Prefix)
+	rl, complete, err := httphead.ParseRequestLine(m.Prefix)
 	if err == nil && !complete {
 		err = io.ErrUnexpectedEOF
 	}

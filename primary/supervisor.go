@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/internal/systemd"
 )
 
 // Defaults for the zero values of Options.
@@ -64,7 +65,7 @@ type Options struct {
 	// included; a reload beyond it drains the oldest at once.
 	MaxGenerations int
 	// Notifier receives systemd notifications; nil sends none.
-	Notifier *Notifier
+	Notifier *systemd.Notifier
 	// Hub receives authenticated hub links; nil means a hub that closes them.
 	Hub Hub
 	// Logger receives the primary's and the workers' log lines; nil means

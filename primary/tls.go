@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,16 +115,16 @@ func looksLikeHTTP(hdr [5]byte) bool {
 }
 
 // readRequestLine reads from tc until the bytes read hold a complete
-// request line (at most MaxRequestLine bytes are read) and returns them,
+// request line (at most httphead.MaxRequestLine bytes are read) and returns them,
 // with the line parsed.
-func readRequestLine(tc *tls.Conn) ([]byte, RequestLine, error) {
-	buf := make([]byte, MaxRequestLine)
+func readRequestLine(tc *tls.Conn) ([]byte, httphead.RequestLine, error) {
+	buf := make([]byte, httphead.MaxRequestLine)
 	n := 0
 	for {
 		m, err := tc.Read(buf[n:])
 		n += m
 		if n > 0 {
-			rl, complete, perr := ParseRequestLine(buf[:n])
+			rl, complete, perr := httphead.ParseRequestLine(buf[:n])
 			switch {
 			case perr != nil:
 				return nil, rl, perr
@@ -132,7 +133,7 @@ func readRequestLine(tc *tls.Conn) ([]byte, RequestLine, error) {
 			}
 		}
 		if err != nil {
-			return nil, RequestLine{}, err
+			return nil, httphead.RequestLine{}, err
 		}
 	}
 }
@@ -142,7 +143,7 @@ func readRequestLine(tc *tls.Conn) ([]byte, RequestLine, error) {
 func (s *Supervisor) rejectTLS(tc *tls.Conn, peer netip.AddrPort, err error) {
 	s.opts.Metrics.rejected(err)
 	resp := rejectAnswer(err)
-	if resp == "" && (errors.Is(err, ErrTLS) || errors.Is(err, ErrHTTP2)) {
+	if resp == "" && (errors.Is(err, httphead.ErrTLS) || errors.Is(err, httphead.ErrHTTP2)) {
 		resp = respBadRequest // inside TLS these are just bad request lines
 	}
 	if resp == "" {

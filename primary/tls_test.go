@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
@@ -139,7 +140,7 @@ func TestTLSBadInput(t *testing.T) {
 		name, req, want string
 	}{
 		{"garbage request line", "\x01\x02 garbage\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
-		{"request line over the limit", "GET /" + strings.Repeat("a", MaxRequestLine) + " HTTP/1.1\r\n\r\n", "HTTP/1.1 414 "},
+		{"request line over the limit", "GET /" + strings.Repeat("a", httphead.MaxRequestLine) + " HTTP/1.1\r\n\r\n", "HTTP/1.1 414 "},
 		{"unknown sid", fmt.Sprintf("GET /?sid=%s HTTP/1.1\r\nHost: x\r\n\r\n", ipc.EncodeSID(777777, [17]byte{})), wantUnknownSID},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/internal/systemd"
 	"github.com/stickyd/stickyd/primary"
 )
 
@@ -189,7 +190,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.metrics != "" {
 		metrics = primary.NewMetrics()
 	}
-	notifier, err := primary.NewNotifier()
+	notifier, err := systemd.NewNotifier()
 	if err != nil {
 		log.Warn("systemd notifications disabled", "error", err)
 	}

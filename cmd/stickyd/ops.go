@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/internal/systemd"
+	"github.com/stickyd/stickyd/operator"
 	"github.com/stickyd/stickyd/primary"
 )
 
@@ -24,7 +26,7 @@ type opsConfig struct {
 }
 
 func addOpsFlags(fs *flag.FlagSet, c *opsConfig) {
-	fs.StringVar(&c.control, "control", "", "path of the control socket that `stickyd status|reload|stop` use (default "+primary.DefaultControlPath()+")")
+	fs.StringVar(&c.control, "control", "", "path of the control socket that `stickyd status|reload|stop` use (default "+operator.DefaultPath()+")")
 	fs.DurationVar(&c.reloadDrainTimeout, "reload-drain-timeout", primary.DefaultReloadDrainTimeout, "after a reload (SIGHUP or `stickyd reload`), how long old workers keep serving their sessions before they are drained")
 	fs.IntVar(&c.maxGenerations, "max-generations", primary.DefaultMaxGenerations, "worker generations running at once during reloads (current included); a reload beyond it drains the oldest at once")
 }
@@ -42,7 +44,7 @@ func (c *opsConfig) validate() error {
 // openListener returns the socket passed by systemd socket activation
 // (LISTEN_FDS) when there is one, else a TCP listener on addr.
 func openListener(addr string, explicit bool, log hclog.Logger) (net.Listener, error) {
-	ln, err := primary.ActivationListener()
+	ln, err := systemd.Listener()
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +67,7 @@ type ops struct {
 	stopping atomic.Bool
 	sigs     chan os.Signal
 	done     chan struct{}
-	ctl      *primary.ControlServer
+	ctl      *operator.Server
 }
 
 // startOps installs the signal handlers and opens the control socket at
@@ -76,9 +78,9 @@ func startOps(s *primary.Supervisor, path string, cancel context.CancelFunc, log
 	o := &ops{s: s, log: log, cancel: cancel, sigs: make(chan os.Signal, 8), done: make(chan struct{})}
 	explicit := path != ""
 	if !explicit {
-		path = primary.DefaultControlPath()
+		path = operator.DefaultPath()
 	}
-	ctl, err := primary.ListenControlSocket(primary.ControlOptions{
+	ctl, err := operator.Listen(operator.Options{
 		Path:   path,
 		Status: s.Report,
 		Reload: s.Reload,
