@@ -59,4 +59,3 @@ func ParseV1(b []byte) (src netip.AddrPort, n int, complete bool, err error) {
 	}
 	return netip.AddrPortFrom(ip, uint16(port)), end + 2, true, nil
 }
-
