@@ -291,7 +291,7 @@ func (s *Supervisor) takeClient(fd int, sa unix.Sockaddr, buf []byte) {
 	peer := sockaddrAddrPort(sa)
 	if s.opts.TLS == nil && !s.fromTrustedProxy(peer.Addr()) {
 		if n := peekNow(fd, buf); n > 0 {
-			if rl, complete, err := httphead.ParseRequestLine(buf[:n]); complete && err == nil && s.handoffNow(fd, peer, rl, accepted) {
+			if line, complete, err := httphead.ParseRequestLine(buf[:n]); complete && err == nil && s.handoffNow(fd, peer, line, accepted) {
 				return
 			}
 		}
@@ -319,15 +319,15 @@ func (s *Supervisor) fromTrustedProxy(peer netip.Addr) bool {
 	return mode != "" && mode != ClientAddrPeer && s.isTrustedProxy(peer)
 }
 
-// handoffNow routes rl, peeked on the fresh connection fd from peer, and
+// handoffNow routes line, peeked on the fresh connection fd from peer, and
 // sends fd to the chosen worker with a non-blocking send. It reports
 // whether it disposed of fd: true when the fd was sent (or the send
 // failed) and fd is closed. It returns false, having done nothing visible
 // (no metric, no load counted), when the primary must answer the request
 // itself or the worker's control link is full: the slow path then takes
 // the connection from the start.
-func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, rl httphead.RequestLine, accepted stamp) bool {
-	in, link, _, _ := s.pick(rl, peer.Addr(), 0)
+func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, line httphead.RequestLine, accepted stamp) bool {
+	in, link, _, _ := s.pick(line, peer.Addr(), 0)
 	if in == nil {
 		return false
 	}
@@ -341,7 +341,7 @@ func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, rl httphead.Request
 	// block, and the sent fd's file description lives on in the worker.
 	rawsys.Close(fd)
 	s.opts.Metrics.acceptPath(true)
-	s.handoffDone(in, peer, rl, 0, accepted, err)
+	s.handoffDone(in, peer, line, 0, accepted, err)
 	return true
 }
 

@@ -158,8 +158,8 @@ func TestHandedOffSocketOptions(t *testing.T) {
 // slowClients returns how many connections wait on the slow path for
 // their request line.
 func (h *harness) slowClients() int {
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
+	h.s.clientsMu.Lock()
+	defer h.s.clientsMu.Unlock()
 	return len(h.s.clients)
 }
 

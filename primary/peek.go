@@ -55,12 +55,12 @@ func peek(rc syscall.RawConn, buf []byte, done func(b []byte) (bool, error)) err
 func peekRequestLine(rc syscall.RawConn) (httphead.RequestLine, error) {
 	bp := peekBufs.Get().(*[httphead.MaxRequestLine]byte)
 	defer peekBufs.Put(bp)
-	var rl httphead.RequestLine
+	var line httphead.RequestLine
 	err := peek(rc, bp[:], func(b []byte) (bool, error) {
 		var complete bool
 		var err error
-		rl, complete, err = httphead.ParseRequestLine(b)
+		line, complete, err = httphead.ParseRequestLine(b)
 		return complete, err
 	})
-	return rl, err
+	return line, err
 }

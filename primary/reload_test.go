@@ -355,3 +355,41 @@ func TestSupervisorNotifies(t *testing.T) {
 		t.Errorf("at shutdown %q, want STOPPING=1", got)
 	}
 }
+
+// TestReloadDuringShutdownStartsNoTrial: a Reload that passed its running
+// check just before shutdown began starts no trial slot afterwards (the
+// trial goroutines start under the lock that shutdown's stop takes), so
+// none outlives Run, and the Reload returns ErrShuttingDown. The test holds
+// Reload between its check and its trial starts until Run has returned,
+// then holds the routing lock, where a trial's spawn would wait, until
+// Reload itself waits on it.
+func TestReloadDuringShutdownStartsNoTrial(t *testing.T) {
+	h := startSupervisor(t, "ok", Options{Workers: 1}, 1)
+	reached, release := make(chan struct{}), make(chan struct{})
+	h.s.reloadGate = func() {
+		close(reached)
+		<-release
+	}
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- h.s.Reload(context.Background()) }()
+	<-reached
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	h.s.routingMu.Lock()
+	close(release)
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !testutil.GoroutineIn("primary.(*Supervisor).Reload(", "(*Mutex).Lock") {
+			return errors.New("Reload not yet waiting for the routing lock")
+		}
+		return nil
+	})
+	trialRunning := testutil.GoroutineIn("primary.(*Supervisor).trialSlot(")
+	h.s.routingMu.Unlock()
+	if trialRunning {
+		t.Error("a trial slot goroutine started after Run returned")
+	}
+	if err := <-reloaded; !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("Reload = %v, want ErrShuttingDown", err)
+	}
+}

@@ -13,15 +13,15 @@ import (
 // reload and the generations still draining. Safe for concurrent use.
 func (s *Supervisor) Report() *operator.StatusReport {
 	r := statusReport(s.Status(), os.Getpid(), time.Now())
-	s.mu.Lock()
-	r.Reload = s.rl.report
+	s.routingMu.Lock()
+	r.Reload = s.reloads.report
 	gens := map[uint32]bool{}
 	for _, in := range s.instances {
 		if in.gen < s.gen {
 			gens[in.gen] = true
 		}
 	}
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	for g := range gens {
 		r.Reload.Draining = append(r.Reload.Draining, g)
 	}

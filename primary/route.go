@@ -16,9 +16,9 @@ import (
 // trackClient records c, a connection on the slow path, so that shutdown
 // can close it; it returns false when shutdown has begun.
 func (s *Supervisor) trackClient(c clientConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
+	if s.clientsClosed || s.isClosing() {
 		return false
 	}
 	s.clients[c] = struct{}{}
@@ -28,8 +28,8 @@ func (s *Supervisor) trackClient(c clientConn) bool {
 // untrackClient forgets c and reports whether it was still tracked (false
 // when shutdown closed it).
 func (s *Supervisor) untrackClient(c clientConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
 	_, ok := s.clients[c]
 	delete(s.clients, c)
 	return ok
@@ -51,9 +51,9 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 		return
 	}
 	addr, err := s.clientAddr(c, rc, peer)
-	var rl httphead.RequestLine
+	var line httphead.RequestLine
 	if err == nil {
-		rl, err = peekRequestLine(rc)
+		line, err = peekRequestLine(rc)
 	}
 	if !s.untrackClient(c) {
 		c.Close()
@@ -63,7 +63,7 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 		s.rejectClient(c, addr, err)
 		return
 	}
-	s.route(c, addr, rl, nil, 0, accepted)
+	s.route(c, addr, line, nil, 0, accepted)
 }
 
 // rejectAnswer is the response to a first request line that failed to
@@ -98,17 +98,17 @@ func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) 
 	}
 }
 
-// pick chooses the instance for rl from client under the routing lock and
+// pick chooses the instance for line from client under the routing lock and
 // counts the hand-off as in flight on it (undo with unsend). from is the
 // instance that handed the connection back (0 for a fresh connection); a
 // sid naming it, or no live instance, is an unknown sid. When there is no
 // instance to hand off to, in is nil and resp and d are the primary's
 // answer and its decision.
-func (s *Supervisor) pick(rl httphead.RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rl.SID != "" {
-		if id, ok := ipc.SIDInstance(rl.SID); ok && id != from {
+func (s *Supervisor) pick(line httphead.RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
+	if line.SID != "" {
+		if id, ok := ipc.SIDInstance(line.SID); ok && id != from {
 			if cand := s.instances[id]; cand != nil && (cand.state == Ready || cand.state == Draining) {
 				in = cand
 			}
@@ -129,32 +129,32 @@ func (s *Supervisor) pick(rl httphead.RequestLine, client netip.Addr, from uint3
 
 // unsend takes back the hand-off pick counted in flight on in.
 func (s *Supervisor) unsend(in *instance) {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	in.sent--
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 }
 
 // handoffDone records the end of a hand-off to in of a connection from
-// addr whose request line is rl: the metrics, and on a failed send (err)
+// addr with request line line: the metrics, and on a failed send (err)
 // a debug log line, with the in-flight count taken back.
-func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, rl httphead.RequestLine, from uint32, accepted stamp, err error) {
-	s.opts.Metrics.handoffDone(in.metrics, rl.SID != "", from != 0, accepted, err)
+func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, line httphead.RequestLine, from uint32, accepted stamp, err error) {
+	s.opts.Metrics.handoffDone(in.metrics, line.SID != "", from != 0, accepted, err)
 	if err != nil {
 		s.unsend(in)
 		s.log.Debug("hand-off failed; connection closed", "client", addr, "instance", in.id, "error", err)
 	}
 }
 
-// route picks the instance for rl and hands c to it with prefix, waiting
+// route picks the instance for line and hands c to it with prefix, waiting
 // while the worker's control link is full (the slow path). from is the
 // instance that handed c back (0 for a fresh connection); a sid naming it
 // or no live instance is answered 400 unknown sid. c is closed on every
 // path. accepted is when c was accepted, for the metrics (0: not timed).
-func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl httphead.RequestLine, prefix []byte, from uint32, accepted stamp) {
-	in, link, resp, d := s.pick(rl, addr.Addr(), from)
+func (s *Supervisor) route(c clientConn, addr netip.AddrPort, line httphead.RequestLine, prefix []byte, from uint32, accepted stamp) {
+	in, link, resp, d := s.pick(line, addr.Addr(), from)
 	if in == nil {
 		if d == DecisionUnknownSID {
-			s.log.Debug("unknown sid", "client", addr, "sid", truncate(rl.SID, 40))
+			s.log.Debug("unknown sid", "client", addr, "sid", truncate(line.SID, 40))
 		} else {
 			s.log.Debug("no worker ready; answering 503", "client", addr)
 		}
@@ -173,7 +173,7 @@ func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl httphead.Reques
 	if err == nil {
 		err = serr
 	}
-	s.handoffDone(in, addr, rl, from, accepted, err)
+	s.handoffDone(in, addr, line, from, accepted, err)
 }
 
 // answer writes resp on c and closes it gracefully, on a new goroutine
@@ -202,7 +202,7 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 			}
 		})
 	}
-	rl, complete, err := httphead.ParseRequestLine(m.Prefix)
+	line, complete, err := httphead.ParseRequestLine(m.Prefix)
 	if err == nil && !complete {
 		err = io.ErrUnexpectedEOF
 	}
@@ -212,7 +212,7 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 		s.answer(c, respBadRequest)
 		return
 	}
-	s.route(c, addr, rl, m.Prefix, from.id, 0)
+	s.route(c, addr, line, m.Prefix, from.id, 0)
 }
 
 // truncate shortens s for a log line.

@@ -99,24 +99,39 @@ type Supervisor struct {
 	connID   atomic.Uint64
 	nextInst atomic.Uint32
 
-	mu        sync.Mutex // the routing lock; guards the fields below
+	// routingMu is the routing lock. It guards the routing table: the
+	// worker instances and slots (and their fields marked so), the current
+	// generation and its ready instances, the reload record, closing and
+	// the change channel. Balancing (pick) runs under it; no I/O does.
+	routingMu sync.Mutex
 	instances map[uint32]*instance
 	slots     []*slot
 	gen       uint32
-	ready     []balance.Worker                        // ready instances of generation gen
-	clients   map[clientConn]struct{}                 // connections on the slow path
-	relays    map[uint64]*tlsRelay                    // TLS relays by the connection ids of their pair ends
-	pending   map[interface{ Close() error }]struct{} // links not yet authenticated
+	ready     []balance.Worker // ready instances of generation gen
 	closing   bool
 	changed   chan struct{} // closed at the next state change (watchLocked)
-	rl        reloadState
+	reloads   reloadState
 
-	reloadMu sync.Mutex     // serialises Reload
-	bgWG     sync.WaitGroup // notify loop and old-generation drainers
+	clientsMu     sync.Mutex              // guards clients, peeking and clientsClosed
+	clients       map[clientConn]struct{} // connections on the slow path, for shutdown to close
+	peeking       int                     // slow-path connections before their request line (at most Options.MaxPeeking)
+	clientsClosed bool                    // shutdown closed clients: track no more
 
-	connWG sync.WaitGroup // client connection goroutines
-	linkWG sync.WaitGroup // control and hub link goroutines
-	slotWG sync.WaitGroup // slot supervision goroutines
+	relaysMu sync.Mutex           // guards relays and the ids of the relays in it
+	relays   map[uint64]*tlsRelay // live TLS relays by the connection id their pair end was last sent under
+
+	linksMu sync.Mutex                              // guards pending
+	pending map[interface{ Close() error }]struct{} // links not yet authenticated
+
+	reloadMu sync.Mutex // serialises Reload
+	// reloadGate, when set (by tests), is called by Reload between its
+	// running check and the start of its trial slots.
+	reloadGate func()
+
+	slotRunners goroutineGroup // superviseSlot and trialSlot, one per slot
+	background  goroutineGroup // notify loop, old-generation drainers, Drain senders
+	connWG      sync.WaitGroup // client connection goroutines
+	linkWG      sync.WaitGroup // control and hub link goroutines
 }
 
 // New validates opts and returns a Supervisor. It starts nothing.
@@ -229,16 +244,14 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	go s.acceptControl(ctl)
 	go s.acceptHub(hubLn)
 
-	s.mu.Lock()
+	s.routingMu.Lock()
 	for i := 1; i <= s.opts.Workers; i++ {
 		sl := &slot{id: i, backoff: newBackoff(s.opts.RestartInitial, s.opts.RestartMax, s.opts.HealthyAfter, nil)}
 		s.slots = append(s.slots, sl)
-		s.slotWG.Add(1)
-		go s.superviseSlot(sl)
+		s.slotRunners.start(func() { s.superviseSlot(sl) })
 	}
-	s.mu.Unlock()
-	s.bgWG.Add(1)
-	go s.notifyLoop(s.log)
+	s.routingMu.Unlock()
+	s.background.start(func() { s.notifyLoop(s.log) })
 
 	pl := s.publicListener(ln)
 	acceptDone := make(chan struct{})
@@ -253,16 +266,18 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	pl.Close()
 	<-acceptDone
 	s.shutdownWorkers()
-	s.bgWG.Wait()
+	s.background.stop()
+	s.background.wait()
 	ctl.Close()
 	hubLn.Close()
 	s.closeLinks()
 	s.linkWG.Wait()
-	s.mu.Lock()
+	s.clientsMu.Lock()
+	s.clientsClosed = true
 	for c := range s.clients {
 		c.Close()
 	}
-	s.mu.Unlock()
+	s.clientsMu.Unlock()
 	s.connWG.Wait()
 	s.log.Info("stopped")
 	return nil
@@ -271,9 +286,10 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 // shutdownWorkers drains every worker and waits for all slots to end,
 // killing what is left after ShutdownTimeout.
 func (s *Supervisor) shutdownWorkers() {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	s.closing = true
 	close(s.stopping)
+	s.slotRunners.stop() // after closing: a Reload that saw it open starts no slot now
 	s.ready = nil
 	var insts []*instance
 	for _, in := range s.instances {
@@ -283,7 +299,7 @@ func (s *Supervisor) shutdownWorkers() {
 		in.drainSent = true
 		insts = append(insts, in)
 	}
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 
 	for _, in := range insts {
 		if link := s.linkOf(in); link != nil && s.sendDrainMsg(link) {
@@ -293,7 +309,7 @@ func (s *Supervisor) shutdownWorkers() {
 	}
 	done := make(chan struct{})
 	go func() {
-		s.slotWG.Wait()
+		s.slotRunners.wait()
 		close(done)
 	}()
 	t := time.NewTimer(s.opts.ShutdownTimeout)
@@ -303,12 +319,12 @@ func (s *Supervisor) shutdownWorkers() {
 		return
 	case <-t.C:
 	}
-	s.mu.Lock()
+	s.routingMu.Lock()
 	var left []*instance
 	for _, in := range s.instances {
 		left = append(left, in)
 	}
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	s.log.Warn("workers did not exit in time; killing them", "count", len(left))
 	for _, in := range left {
 		s.killInstance(in)

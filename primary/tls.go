@@ -54,7 +54,7 @@ func (t *tlsTransport) SetDeadline(d time.Time) error {
 // under (hand-backs name the end by them, and a pair has no IP peer).
 type tlsRelay struct {
 	peer netip.AddrPort
-	ids  []uint64 // guarded by Supervisor.mu
+	ids  []uint64 // guarded by Supervisor.relaysMu
 }
 
 // pairConn is the worker's end of a relay's socket pair, on its way to a
@@ -82,7 +82,7 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 		}
 		return
 	}
-	head, rl, err := readRequestLine(tc)
+	head, line, err := readRequestLine(tc)
 	if err != nil {
 		s.rejectTLS(tc, peer, err)
 		return
@@ -95,7 +95,7 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 	}
 	ours := os.NewFile(uintptr(fds[0]), "tls-relay")
 	r := &tlsRelay{peer: peer}
-	s.route(&pairConn{newFileConn(fds[1]), r}, peer, rl, head, 0, accepted)
+	s.route(&pairConn{newFileConn(fds[1]), r}, peer, line, head, 0, accepted)
 	relayTLS(tc, ours)
 	s.forgetRelay(r)
 }
@@ -124,12 +124,12 @@ func readRequestLine(tc *tls.Conn) ([]byte, httphead.RequestLine, error) {
 		m, err := tc.Read(buf[n:])
 		n += m
 		if n > 0 {
-			rl, complete, perr := httphead.ParseRequestLine(buf[:n])
+			line, complete, perr := httphead.ParseRequestLine(buf[:n])
 			switch {
 			case perr != nil:
-				return nil, rl, perr
+				return nil, line, perr
 			case complete:
-				return buf[:n:n], rl, nil
+				return buf[:n:n], line, nil
 			}
 		}
 		if err != nil {
@@ -256,15 +256,15 @@ func (d *downReader) onFD(fd uintptr) bool {
 // relayOf returns the relay whose pair end was sent under connection id
 // id, or nil.
 func (s *Supervisor) relayOf(id uint64) *tlsRelay {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.relaysMu.Lock()
+	defer s.relaysMu.Unlock()
 	return s.relays[id]
 }
 
 // forgetRelay drops the connection ids of r, whose relay has ended.
 func (s *Supervisor) forgetRelay(r *tlsRelay) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.relaysMu.Lock()
+	defer s.relaysMu.Unlock()
 	for _, id := range r.ids {
 		delete(s.relays, id)
 	}
@@ -277,8 +277,8 @@ func (s *Supervisor) noteRelayID(c clientConn, id uint64) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
+	s.relaysMu.Lock()
 	pc.relay.ids = append(pc.relay.ids, id)
 	s.relays[id] = pc.relay
-	s.mu.Unlock()
+	s.relaysMu.Unlock()
 }
