@@ -346,10 +346,15 @@ func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, line httphead.Reque
 }
 
 // serveSlow starts serveClient for c, a fresh connection from peer, on a
-// goroutine counted in connWG; during shutdown it closes c instead.
+// goroutine counted in connWG; during shutdown it closes c instead, and
+// beyond MaxPeeking it refuses c (refusePeek).
 func (s *Supervisor) serveSlow(c clientConn, peer netip.AddrPort, accepted stamp) {
 	s.opts.Metrics.acceptPath(false)
-	if !s.trackClient(c) {
+	if err := s.trackClient(c); err != nil {
+		if errors.Is(err, errPeekLimit) {
+			s.refusePeek(c, peer)
+			return
+		}
 		c.Close()
 		return
 	}
@@ -429,3 +434,39 @@ func msgAddr(ap netip.AddrPort) string {
 	}
 	return ap.String()
 }
+
+// refusePeek answers c, a fresh connection from peer refused because
+// MaxPeeking connections wait for their request line, on the accept
+// goroutine and without waiting: on a plain listener 503 with Retry-After
+// (one non-blocking send), a shutdown of the write side and a
+// non-blocking read of what the client had sent (so that the close does
+// not reset the connection over unread bytes, which could destroy the
+// answer); on the TLS listener nothing. c is closed.
+func (s *Supervisor) refusePeek(c clientConn, peer netip.AddrPort) {
+	s.opts.Metrics.routed(DecisionPeekLimit)
+	s.log.Debug("too many connections waiting for their request line; refusing one", "client", peer, "max_peeking", s.opts.MaxPeeking)
+	defer c.Close()
+	if s.opts.TLS != nil {
+		return
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		if _, err := unix.SendmsgN(int(fd), []byte(respBusy), nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL); err != nil {
+			return
+		}
+		unix.Shutdown(int(fd), unix.SHUT_WR)
+		var buf [512]byte
+		for range refuseDrainReads {
+			if n, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_DONTWAIT); n <= 0 || err != nil {
+				return
+			}
+		}
+	})
+}
+
+// refuseDrainReads bounds the non-blocking reads refusePeek makes of a
+// refused client's bytes (512 each).
+const refuseDrainReads = 16

@@ -41,6 +41,10 @@ const (
 	// DecisionTLSHandshake: closed, the TLS handshake failed or timed out
 	// (TLS listener only).
 	DecisionTLSHandshake
+	// DecisionPeekLimit: refused at accept, Options.MaxPeeking connections
+	// already waiting for their request line: answered 503 (closed on the
+	// TLS listener).
+	DecisionPeekLimit
 
 	numDecisions
 )
@@ -48,7 +52,7 @@ const (
 var decisionNames = [numDecisions]string{
 	"sid", "balanced", "unknown_sid", "handed_back", "rejected_bad_request",
 	"rejected_uri_too_long", "no_worker_503", "peek_timeout", "tls_or_h2", "client_closed",
-	"tls_handshake_failed",
+	"tls_handshake_failed", "refused_peek_limit",
 }
 
 // String returns the label value of d.
@@ -95,6 +99,8 @@ type Metrics struct {
 	handoffs   *prometheus.CounterVec // slot, generation
 	handFailed prometheus.Counter
 	restarts   *prometheus.CounterVec // slot
+	peeking    prometheus.Gauge
+	relays     prometheus.Gauge
 
 	hub         [][2]hubCounters // by frame type - ipc.HubTypeFirst; last: unknown
 	hubOrphaned prometheus.Counter
@@ -184,10 +190,19 @@ func NewMetrics() *Metrics {
 		Help: "Volatile broadcasts dropped for a worker whose queue was full.",
 	})
 
+	m.peeking = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "stickyd_connections_peeking",
+		Help: "Client connections on the slow path waiting for their request line (or TLS handshake), at most --max-peeking.",
+	})
+	m.relays = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "stickyd_tls_relays",
+		Help: "TLS connections the primary relays to a worker now (HTTPS listener).",
+	})
+
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts,
+		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts, m.peeking, m.relays,
 		frames, bytes, m.hubOrphaned, m.hubStalled, m.hubDropped,
 		statusCollector{m},
 	)
@@ -319,6 +334,33 @@ func (m *Metrics) handoffDone(im instanceMetrics, bySID, handBack bool, accepted
 		m.decisions[DecisionSID].Inc()
 	default:
 		m.decisions[DecisionBalanced].Inc()
+	}
+}
+
+// peekStarted and peekEnded count a connection into and out of the slow
+// path's wait for a request line.
+func (m *Metrics) peekStarted() {
+	if m != nil {
+		m.peeking.Inc()
+	}
+}
+
+func (m *Metrics) peekEnded() {
+	if m != nil {
+		m.peeking.Dec()
+	}
+}
+
+// relayStarted and relayEnded count a TLS relay in and out.
+func (m *Metrics) relayStarted() {
+	if m != nil {
+		m.relays.Inc()
+	}
+}
+
+func (m *Metrics) relayEnded() {
+	if m != nil {
+		m.relays.Dec()
 	}
 }
 

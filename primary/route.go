@@ -13,16 +13,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// trackClient records c, a connection on the slow path, so that shutdown
-// can close it; it returns false when shutdown has begun.
-func (s *Supervisor) trackClient(c clientConn) bool {
+// errPeekLimit is returned by trackClient when Options.MaxPeeking
+// connections already wait for their request line.
+var errPeekLimit = errors.New("primary: too many connections waiting for their request line")
+
+// trackClient records c, a fresh connection on the slow path, so that
+// shutdown can close it, and counts it as peeking until peekDone. It
+// returns ErrShuttingDown once shutdown has begun and errPeekLimit when
+// MaxPeeking connections are peeking; c is then not recorded.
+func (s *Supervisor) trackClient(c clientConn) error {
 	s.clientsMu.Lock()
 	defer s.clientsMu.Unlock()
-	if s.clientsClosed || s.isClosing() {
-		return false
+	switch {
+	case s.clientsClosed || s.isClosing():
+		return ErrShuttingDown
+	case s.peeking >= s.opts.MaxPeeking:
+		return errPeekLimit
 	}
 	s.clients[c] = struct{}{}
-	return true
+	s.peeking++
+	s.opts.Metrics.peekStarted()
+	return nil
+}
+
+// peekDone ends the peeking of a connection trackClient recorded: it has
+// its request line, failed or timed out. Call it once per connection.
+func (s *Supervisor) peekDone() {
+	s.clientsMu.Lock()
+	s.peeking--
+	s.clientsMu.Unlock()
+	s.opts.Metrics.peekEnded()
 }
 
 // untrackClient forgets c and reports whether it was still tracked (false
@@ -46,6 +66,7 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 		err = c.SetReadDeadline(time.Now().Add(s.opts.PeekTimeout))
 	}
 	if err != nil {
+		s.peekDone()
 		s.untrackClient(c)
 		c.Close()
 		return
@@ -55,6 +76,7 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 	if err == nil {
 		line, err = peekRequestLine(rc)
 	}
+	s.peekDone()
 	if !s.untrackClient(c) {
 		c.Close()
 		return

@@ -25,6 +25,10 @@ const (
 	DefaultRestartInitial  = 100 * time.Millisecond
 	DefaultRestartMax      = 30 * time.Second
 	DefaultHealthyAfter    = 10 * time.Second
+	// DefaultMaxPeeking bounds the slow path: each connection on it holds
+	// a goroutine, an fd and a peek buffer (about 16 KiB) until its request
+	// line or the peek deadline.
+	DefaultMaxPeeking = 4096
 )
 
 // Options configure a Supervisor. Zero values take the defaults above.
@@ -40,6 +44,13 @@ type Options struct {
 	Env []string
 	// PeekTimeout bounds how long a client may take to send its request line.
 	PeekTimeout time.Duration
+	// MaxPeeking caps the connections on the slow path that wait for their
+	// request line (or, on the TLS listener, their handshake) at once. A
+	// connection beyond it that would take the slow path is refused at
+	// accept: 503 with Retry-After: 1 on a plain listener, a close on the
+	// TLS one. Connections whose request line is there at accept (the
+	// fast path) are not counted. 0 means DefaultMaxPeeking.
+	MaxPeeking int
 	// StartTimeout bounds how long a worker may take from spawn to Ready;
 	// a worker that misses it is killed and respawned.
 	StartTimeout time.Duration
@@ -159,6 +170,9 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.TLS != nil && opts.ClientAddr != "" && opts.ClientAddr != ClientAddrPeer {
 		return nil, fmt.Errorf("%w: client address from %s needs a plain (non-TLS) listener", ErrBadOptions, opts.ClientAddr)
 	}
+	if opts.MaxPeeking < 0 {
+		return nil, fmt.Errorf("%w: max peeking must be >= 1, got %d", ErrBadOptions, opts.MaxPeeking)
+	}
 	if opts.MaxGenerations < 0 {
 		return nil, fmt.Errorf("%w: max generations must be >= 1, got %d", ErrBadOptions, opts.MaxGenerations)
 	}
@@ -178,6 +192,9 @@ func New(opts Options) (*Supervisor, error) {
 	def(&opts.RestartMax, DefaultRestartMax)
 	def(&opts.HealthyAfter, DefaultHealthyAfter)
 	def(&opts.ReloadDrainTimeout, DefaultReloadDrainTimeout)
+	if opts.MaxPeeking == 0 {
+		opts.MaxPeeking = DefaultMaxPeeking
+	}
 	if opts.MaxGenerations == 0 {
 		opts.MaxGenerations = DefaultMaxGenerations
 	}

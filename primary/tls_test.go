@@ -202,3 +202,57 @@ func TestTLSNoLeak(t *testing.T) {
 	}
 	base.Check(t)
 }
+
+// relayCount returns the entries of the Supervisor's TLS relay id map.
+func (h *harness) relayCount() int {
+	h.s.relaysMu.Lock()
+	defer h.s.relaysMu.Unlock()
+	return len(h.s.relays)
+}
+
+// TestTLSRelayIDsBounded: a hostile client keeps one HTTPS connection
+// alive and alternates between the sessions of two workers, so that every
+// request is handed back and re-routed. The primary keeps one relay entry
+// for the connection however often it moves (stickyd_tls_relays 1), and
+// none once it is closed.
+func TestTLSRelayIDsBounded(t *testing.T) {
+	const requests = 200
+	m := NewMetrics()
+	h, cert := startTLSSupervisor(t, 2, Options{Metrics: m})
+	sids := tlsSIDs(t, h, cert, 2)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := h.relayCount(); n != 0 {
+			return fmt.Errorf("%d relay entries after the sid connections closed", n)
+		}
+		return nil
+	})
+	var ids []uint32
+	for id := range sids {
+		ids = append(ids, id)
+	}
+	c, br := dialTLS(t, h.addr, cert)
+	for k := range requests {
+		id := ids[k%2]
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		_, body, err := roundTrip(c, br, "/who?sid="+sids[id])
+		if err != nil {
+			t.Fatalf("request %d: %v", k, err)
+		}
+		if want := fmt.Sprintf("instance=%d", id); body != want {
+			t.Fatalf("request %d reached %q, want %q", k, body, want)
+		}
+	}
+	if n := h.relayCount(); n != 1 {
+		t.Errorf("%d relay entries for one connection after %d hand-backs, want 1", n, requests-1)
+	}
+	if got := gaugeValue(t, m.relays); got != 1 {
+		t.Errorf("stickyd_tls_relays = %v, want 1", got)
+	}
+	c.Close()
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n, g := h.relayCount(), gaugeValue(t, m.relays); n != 0 || g != 0 {
+			return fmt.Errorf("%d relay entries, stickyd_tls_relays %v after the close, want 0", n, g)
+		}
+		return nil
+	})
+}
