@@ -88,7 +88,8 @@ type hubCounters struct {
 // check. The hot-path hooks (accept, routing decision, hand-off, hub frame)
 // touch only counters resolved in advance: a few atomic adds, no
 // allocation, no map, no lock. Gauges (workers by state, sessions,
-// generation) are read from Supervisor.Status at scrape time.
+// generation) are read at scrape time from the Status the Supervisor gives
+// it when it runs (attach); Metrics does not know the Supervisor.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -107,11 +108,19 @@ type Metrics struct {
 	hubStalled  prometheus.Counter
 	hubDropped  prometheus.Counter
 
-	sup  atomic.Pointer[Supervisor]
-	base time.Time // origin of the monotonic stamps of now
+	source atomic.Pointer[statusSource] // set by attach
+	base   time.Time                    // origin of the monotonic stamps of now
 
-	mu   sync.Mutex          // guards kids
-	kids map[handoffKey]bool // handoffs children created
+	seriesMu      sync.Mutex          // guards handoffSeries
+	handoffSeries map[handoffKey]bool // the handoffs series created
+}
+
+// statusSource is what a Metrics reads at scrape time and for /healthz and
+// /readyz: the Supervisor's Status and whether it is running, as funcs so
+// that Metrics does not know the Supervisor.
+type statusSource struct {
+	status  func() Status
+	running func() bool
 }
 
 type handoffKey struct {
@@ -122,7 +131,7 @@ type handoffKey struct {
 // NewMetrics returns a Metrics with its own registry, which holds the
 // stickyd_* metrics and the Go and process collectors.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), kids: make(map[handoffKey]bool), base: time.Now()}
+	m := &Metrics{reg: prometheus.NewRegistry(), handoffSeries: make(map[handoffKey]bool), base: time.Now()}
 	m.accepts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "stickyd_connections_accepted_total",
 		Help: "Client TCP connections accepted by the primary.",
@@ -213,14 +222,15 @@ func NewMetrics() *Metrics {
 // or gathering in tests.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// attach makes s the source of the scrape-time gauges, /healthz and
-// /readyz, and creates the per-slot restart counters. Called by New.
-func (m *Metrics) attach(s *Supervisor) {
+// attach makes status and running the source of the scrape-time gauges,
+// /healthz and /readyz, and creates the restart counters of slots 1 to
+// workers. Supervisor.Run calls it.
+func (m *Metrics) attach(workers int, status func() Status, running func() bool) {
 	if m == nil {
 		return
 	}
-	m.sup.Store(s)
-	for i := 1; i <= s.opts.Workers; i++ {
+	m.source.Store(&statusSource{status: status, running: running})
+	for i := 1; i <= workers; i++ {
 		m.restarts.WithLabelValues(strconv.Itoa(i))
 	}
 }
@@ -280,9 +290,9 @@ func (m *Metrics) handoffCounter(slot int, gen uint32) prometheus.Counter {
 	if m == nil {
 		return nil
 	}
-	m.mu.Lock()
-	m.kids[handoffKey{slot, gen}] = true
-	m.mu.Unlock()
+	m.seriesMu.Lock()
+	m.handoffSeries[handoffKey{slot, gen}] = true
+	m.seriesMu.Unlock()
 	return m.handoffs.WithLabelValues(strconv.Itoa(slot), strconv.FormatUint(uint64(gen), 10))
 }
 
@@ -414,11 +424,11 @@ func (m *Metrics) pruneHandoffs(st *Status) {
 	for _, w := range st.Workers {
 		live[handoffKey{w.Slot, w.Generation}] = true
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.kids {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	for k := range m.handoffSeries {
 		if k.gen < st.Generation && !live[k] {
-			delete(m.kids, k)
+			delete(m.handoffSeries, k)
 			m.handoffs.DeleteLabelValues(strconv.Itoa(k.slot), strconv.FormatUint(uint64(k.gen), 10))
 		}
 	}

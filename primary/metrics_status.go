@@ -45,12 +45,12 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. It takes the routing lock once
 // (Supervisor.Status) and prunes the hand-off series of gone generations.
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.m.sup.Load()
-	if s == nil {
+	src := c.m.source.Load()
+	if src == nil {
 		ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, 0)
 		return
 	}
-	st := s.Status()
+	st := src.status()
 	var byState [Gone + 1]int
 	type load struct{ sessions, conns, inflight int64 }
 	loads := make(map[handoffKey]*load, len(st.Workers))

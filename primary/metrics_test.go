@@ -171,7 +171,7 @@ func TestRejectDecision(t *testing.T) {
 // TestNilMetrics: every hook is a no-op on a nil *Metrics.
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.attach(nil)
+	m.attach(1, nil, nil)
 	m.accepted()
 	m.routed(DecisionSID)
 	m.rejected(httphead.ErrTLS)
@@ -183,6 +183,10 @@ func TestNilMetrics(t *testing.T) {
 	m.handedOff(im.handoffs, m.now())
 	m.handoffDone(im, true, false, m.now(), nil)
 	m.workerRestarted(1)
+	m.peekStarted()
+	m.peekEnded()
+	m.relayStarted()
+	m.relayEnded()
 	m.hubFrame(byte(16), 10, hubIn)
 	m.hubOrphanedRequests(3)
 	m.hubStallTimeout()

@@ -237,7 +237,7 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return ErrStarted
 	}
-	s.opts.Metrics.attach(s)
+	s.opts.Metrics.attach(s.opts.Workers, s.Status, s.Running)
 	dir, err := os.MkdirTemp("", "stickyd-")
 	if err != nil {
 		ln.Close()
@@ -348,6 +348,10 @@ func (s *Supervisor) shutdownWorkers() {
 	}
 	<-done
 }
+
+// Running reports whether Run has started and shutdown has not begun.
+// Safe for concurrent use.
+func (s *Supervisor) Running() bool { return s.started.Load() && !s.isClosing() }
 
 func (s *Supervisor) isClosing() bool {
 	select {
