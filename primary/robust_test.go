@@ -15,9 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // serveMany sends n requests without sid over fresh connections, conc at a
@@ -258,16 +255,6 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 	})
 }
 
-// gaugeValue reads a gauge of m directly (no scrape).
-func gaugeValue(t testing.TB, g prometheus.Gauge) float64 {
-	t.Helper()
-	var d dto.Metric
-	if err := g.Write(&d); err != nil {
-		t.Fatal(err)
-	}
-	return d.GetGauge().GetValue()
-}
-
 // TestPeekLimitRefusesExcess: a hostile client opens many silent
 // connections. MaxPeeking of them wait on the slow path for their request
 // line; each one beyond gets, at once, 503 with Retry-After: 1 and a close
@@ -293,7 +280,7 @@ func TestPeekLimitRefusesExcess(t *testing.T) {
 	}
 	// Silent: TCP_DEFER_ACCEPT queues them for accept after about a second.
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if n := gaugeValue(t, m.peeking); n != max {
+		if n := readValue(t, m.peeking); n != max {
 			return fmt.Errorf("%v connections peeking, want %d", n, max)
 		}
 		return nil
@@ -322,17 +309,17 @@ func TestPeekLimitRefusesExcess(t *testing.T) {
 			t.Fatalf("silent connection %d beyond the limit got %q, want 503 busy then EOF", i, a)
 		}
 	}
-	if got := counterValue(t, m.decisions[DecisionPeekLimit]); got != excess {
+	if got := readValue(t, m.decisions[DecisionPeekLimit]); got != excess {
 		t.Errorf("refused_peek_limit = %v, want %d", got, excess)
 	}
-	if got := gaugeValue(t, m.peeking); got != max {
+	if got := readValue(t, m.peeking); got != max {
 		t.Errorf("%v peeking after the refusals, want %d", got, max)
 	}
 	for _, c := range held {
 		c.Close()
 	}
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if n := gaugeValue(t, m.peeking); n != 0 {
+		if n := readValue(t, m.peeking); n != 0 {
 			return fmt.Errorf("%v connections peeking after the silent ones closed", n)
 		}
 		return nil
@@ -342,7 +329,7 @@ func TestPeekLimitRefusesExcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if n := gaugeValue(t, m.peeking); n != 1 {
+		if n := readValue(t, m.peeking); n != 1 {
 			return fmt.Errorf("%v connections peeking, want the slow client", n)
 		}
 		return nil

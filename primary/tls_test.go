@@ -245,12 +245,12 @@ func TestTLSRelayIDsBounded(t *testing.T) {
 	if n := h.relayCount(); n != 1 {
 		t.Errorf("%d relay entries for one connection after %d hand-backs, want 1", n, requests-1)
 	}
-	if got := gaugeValue(t, m.relays); got != 1 {
+	if got := readValue(t, m.relays); got != 1 {
 		t.Errorf("stickyd_tls_relays = %v, want 1", got)
 	}
 	c.Close()
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if n, g := h.relayCount(), gaugeValue(t, m.relays); n != 0 || g != 0 {
+		if n, g := h.relayCount(), readValue(t, m.relays); n != 0 || g != 0 {
 			return fmt.Errorf("%d relay entries, stickyd_tls_relays %v after the close, want 0", n, g)
 		}
 		return nil

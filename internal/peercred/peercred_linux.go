@@ -1,10 +1,3 @@
-// Package peercred reads the credentials of the process at the other end
-// of a Unix socket (SO_PEERCRED), as the kernel recorded them when the
-// connection was made. Linux only.
-//
-// # Concurrency
-//
-// UID is safe for concurrent use; it makes one getsockopt on the socket.
 package peercred
 
 import (
