@@ -26,7 +26,7 @@ import (
 // the margin a drained worker has between its deadline and being killed.
 const noRaceExitDelay = "GORACE=atexit_sleep_ms=0"
 
-// controlPath returns a fresh control socket path for one cluster.
+// controlPath returns a fresh operator socket path for one cluster.
 func controlPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "control.sock")
 }
@@ -260,7 +260,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("stickyd exited with %v after stop, want 0", c.err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("control socket left behind: %v", err)
+		t.Errorf("operator socket left behind: %v", err)
 	}
 	if code, _, errs := ctl(t, "status", "--control", path); code != 1 || !strings.Contains(errs, "no such file") {
 		t.Errorf("status of a stopped cluster: exit %d %q, want 1 and the dial error", code, errs)

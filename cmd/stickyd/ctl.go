@@ -29,7 +29,7 @@ const ctlTimeout = 10 * time.Second
 func runCtl(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("stickyd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	control := fs.String("control", "", "path of the running stickyd's control socket (default "+operator.DefaultPath()+")")
+	control := fs.String("control", "", "path of the running stickyd's operator socket (default "+operator.DefaultPath()+")")
 	var asJSON *bool
 	if cmd == operator.CommandStatus {
 		asJSON = fs.Bool("json", false, "print the status as JSON")

@@ -16,7 +16,7 @@ import (
 	"github.com/stickyd/stickyd/primary"
 )
 
-// startFakeControl serves a control socket whose status has two workers
+// startFakeControl serves an operator socket whose status has two workers
 // and whose reload fails when failReload is set.
 func startFakeControl(t *testing.T, failReload *atomic.Bool, stops *atomic.Int32) string {
 	t.Helper()

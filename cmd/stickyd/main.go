@@ -255,7 +255,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o, control, err := startOps(s, cfg.ops.control, cancel, log)
 	if err != nil {
 		ln.Close()
-		log.Error("cannot open the control socket", "error", err)
+		log.Error("cannot open the operator socket", "error", err)
 		return exitError
 	}
 	defer o.Close()

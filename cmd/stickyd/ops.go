@@ -18,7 +18,7 @@ import (
 	"github.com/stickyd/stickyd/primary"
 )
 
-// opsConfig holds the operations flags: control socket and reloads.
+// opsConfig holds the operations flags: operator socket and reloads.
 type opsConfig struct {
 	control            string
 	reloadDrainTimeout time.Duration
@@ -26,7 +26,7 @@ type opsConfig struct {
 }
 
 func addOpsFlags(fs *flag.FlagSet, c *opsConfig) {
-	fs.StringVar(&c.control, "control", "", "path of the control socket that `stickyd status|reload|stop` use (default "+operator.DefaultPath()+")")
+	fs.StringVar(&c.control, "control", "", "path of the operator socket that `stickyd status|reload|stop` use (default "+operator.DefaultPath()+")")
 	fs.DurationVar(&c.reloadDrainTimeout, "reload-drain-timeout", primary.DefaultReloadDrainTimeout, "after a reload (SIGHUP or `stickyd reload`), how long old workers keep serving their sessions before they are drained")
 	fs.IntVar(&c.maxGenerations, "max-generations", primary.DefaultMaxGenerations, "worker generations running at once during reloads (current included); a reload beyond it drains the oldest at once")
 }
@@ -59,7 +59,7 @@ func openListener(addr string, explicit bool, log hclog.Logger) (net.Listener, e
 }
 
 // ops runs what surrounds Supervisor.Run: signals (SIGTERM/SIGINT stop,
-// a second one kills the workers, SIGHUP reloads) and the control socket.
+// a second one kills the workers, SIGHUP reloads) and the operator socket.
 type ops struct {
 	s        *primary.Supervisor
 	log      hclog.Logger
@@ -70,7 +70,7 @@ type ops struct {
 	ctl      *operator.Server
 }
 
-// startOps installs the signal handlers and opens the control socket at
+// startOps installs the signal handlers and opens the operator socket at
 // path ("" for the default; failing on the default path only disables the
 // socket with a warning). cancel stops Run. It returns the control path in
 // use ("" when disabled).
@@ -91,7 +91,7 @@ func startOps(s *primary.Supervisor, path string, cancel context.CancelFunc, log
 	case err != nil && explicit:
 		return nil, "", fmt.Errorf("--control %s: %w", path, err)
 	case err != nil:
-		log.Warn("control socket disabled; pass --control PATH", "path", path, "error", err)
+		log.Warn("operator socket disabled; pass --control PATH", "path", path, "error", err)
 		path = ""
 	default:
 		o.ctl = ctl
@@ -133,7 +133,7 @@ func (o *ops) stop(reason string) bool {
 	return true
 }
 
-// Close removes the signal handlers and the control socket.
+// Close removes the signal handlers and the operator socket.
 func (o *ops) Close() {
 	signal.Stop(o.sigs)
 	close(o.done)
