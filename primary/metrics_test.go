@@ -138,7 +138,8 @@ func TestDecisionString(t *testing.T) {
 		{DecisionTLSOrH2, "tls_or_h2"},
 		{DecisionClientClosed, "client_closed"},
 		{DecisionTLSHandshake, "tls_handshake_failed"},
-		{numDecisions, "Decision(11)"},
+		{DecisionPeekLimit, "refused_peek_limit"},
+		{numDecisions, "Decision(12)"},
 		{-1, "Decision(-1)"},
 	}
 	for _, tt := range tests {
