@@ -36,10 +36,11 @@
 //
 // Reload starts a new generation of workers and moves balancing to it once
 // all are ready; sids of older generations keep reaching their workers
-// until those are drained (see Supervisor.Reload and docs/operations.md). A
-// Notifier speaks systemd's Type=notify protocol, ActivationListener takes a
-// socket-activated listener, and ControlServer serves the operator's control
-// socket (stickyd status|reload|stop); it is not the workers' control link.
+// until those are drained (see Supervisor.Reload and docs/operations.md).
+// Options.Notifier (package internal/systemd) is told when the workers are
+// ready, reloading or stopping; Supervisor.Report answers the operator
+// socket's status command (package operator). The request line and the
+// client address headers are parsed by packages httphead and proxyproto.
 //
 // # Concurrency
 //
@@ -51,9 +52,12 @@
 // other connection (request line incomplete, a trusted proxy's, one the
 // primary answers, a worker's control link full) is peeked, routed and
 // handed off on a goroutine of its own under a per-connection deadline
-// (the slow path). One mutex, the routing lock, guards the instance table
-// and the balancer; Policy.Pick and the in-flight count of the chosen
-// worker are updated under it, and no I/O happens under it. Each control
+// (the slow path; at most Options.MaxPeeking wait at once, one more is
+// answered 503 at accept). One mutex, the routing lock (routingMu), guards
+// the routing table and the balancer; Policy.Pick and the in-flight count
+// of the chosen worker are updated under it, and no I/O happens under it.
+// Other mutexes each guard one set: the slow-path connections, the TLS
+// relays, the links not yet authenticated. Each control
 // link has one reading goroutine; sends on it (hand-offs, Welcome, Drain)
 // come from any goroutine (ipc.ControlConn.Send and TrySend are safe for
 // concurrent use). Each slot has one supervising goroutine.
@@ -61,5 +65,7 @@
 // for concurrent use and take no lock on hot paths; a scrape takes the
 // routing lock once (Status). Reload is serialised and safe to call at any
 // time; its trial slots, the old-generation drainers and the systemd notify
-// loop are goroutines that shutdown ends before Run returns.
+// loop are goroutines started under a lock with a running check
+// (goroutineGroup), so none starts after shutdown and all end before Run
+// returns.
 package primary

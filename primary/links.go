@@ -82,12 +82,12 @@ func (s *Supervisor) serveHubLink(c *net.UnixConn) {
 		in, err = s.authenticate(uid, m)
 	}
 	if err == nil {
-		s.mu.Lock()
+		s.routingMu.Lock()
 		if in.hubLinked || in.state == Gone || s.closing {
 			err = fmt.Errorf("%w: instance %d already has a hub link or is gone", ipc.ErrAuth, in.id)
 		}
 		in.hubLinked = true
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 	}
 	s.untrackLink(fc)
 	if err != nil {
@@ -102,9 +102,9 @@ func (s *Supervisor) serveHubLink(c *net.UnixConn) {
 // trackLink records a link that is not yet authenticated so that shutdown
 // can close it; it returns false when shutdown has begun.
 func (s *Supervisor) trackLink(c interface{ Close() error }) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
+	s.linksMu.Lock()
+	defer s.linksMu.Unlock()
+	if s.isClosing() {
 		return false
 	}
 	s.pending[c] = struct{}{}
@@ -112,7 +112,7 @@ func (s *Supervisor) trackLink(c interface{ Close() error }) bool {
 }
 
 func (s *Supervisor) untrackLink(c interface{ Close() error }) {
-	s.mu.Lock()
+	s.linksMu.Lock()
 	delete(s.pending, c)
-	s.mu.Unlock()
+	s.linksMu.Unlock()
 }

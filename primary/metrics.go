@@ -41,6 +41,10 @@ const (
 	// DecisionTLSHandshake: closed, the TLS handshake failed or timed out
 	// (TLS listener only).
 	DecisionTLSHandshake
+	// DecisionPeekLimit: refused at accept, Options.MaxPeeking connections
+	// already waiting for their request line: answered 503 (closed on the
+	// TLS listener).
+	DecisionPeekLimit
 
 	numDecisions
 )
@@ -48,7 +52,7 @@ const (
 var decisionNames = [numDecisions]string{
 	"sid", "balanced", "unknown_sid", "handed_back", "rejected_bad_request",
 	"rejected_uri_too_long", "no_worker_503", "peek_timeout", "tls_or_h2", "client_closed",
-	"tls_handshake_failed",
+	"tls_handshake_failed", "refused_peek_limit",
 }
 
 // String returns the label value of d.
@@ -84,7 +88,8 @@ type hubCounters struct {
 // check. The hot-path hooks (accept, routing decision, hand-off, hub frame)
 // touch only counters resolved in advance: a few atomic adds, no
 // allocation, no map, no lock. Gauges (workers by state, sessions,
-// generation) are read from Supervisor.Status at scrape time.
+// generation) are read at scrape time from the Status the Supervisor gives
+// it when it runs (attach); Metrics does not know the Supervisor.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -95,17 +100,27 @@ type Metrics struct {
 	handoffs   *prometheus.CounterVec // slot, generation
 	handFailed prometheus.Counter
 	restarts   *prometheus.CounterVec // slot
+	peeking    prometheus.Gauge
+	relays     prometheus.Gauge
 
 	hub         [][2]hubCounters // by frame type - ipc.HubTypeFirst; last: unknown
 	hubOrphaned prometheus.Counter
 	hubStalled  prometheus.Counter
 	hubDropped  prometheus.Counter
 
-	sup  atomic.Pointer[Supervisor]
-	base time.Time // origin of the monotonic stamps of now
+	source atomic.Pointer[statusSource] // set by attach
+	base   time.Time                    // origin of the monotonic stamps of now
 
-	mu   sync.Mutex          // guards kids
-	kids map[handoffKey]bool // handoffs children created
+	seriesMu      sync.Mutex          // guards handoffSeries
+	handoffSeries map[handoffKey]bool // the handoffs series created
+}
+
+// statusSource is what a Metrics reads at scrape time and for /healthz and
+// /readyz: the Supervisor's Status and whether it is running, as funcs so
+// that Metrics does not know the Supervisor.
+type statusSource struct {
+	status  func() Status
+	running func() bool
 }
 
 type handoffKey struct {
@@ -116,7 +131,7 @@ type handoffKey struct {
 // NewMetrics returns a Metrics with its own registry, which holds the
 // stickyd_* metrics and the Go and process collectors.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), kids: make(map[handoffKey]bool), base: time.Now()}
+	m := &Metrics{reg: prometheus.NewRegistry(), handoffSeries: make(map[handoffKey]bool), base: time.Now()}
 	m.accepts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "stickyd_connections_accepted_total",
 		Help: "Client TCP connections accepted by the primary.",
@@ -184,10 +199,19 @@ func NewMetrics() *Metrics {
 		Help: "Volatile broadcasts dropped for a worker whose queue was full.",
 	})
 
+	m.peeking = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "stickyd_connections_peeking",
+		Help: "Client connections on the slow path waiting for their request line (or TLS handshake), at most --max-peeking.",
+	})
+	m.relays = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "stickyd_tls_relays",
+		Help: "TLS connections the primary relays to a worker now (HTTPS listener).",
+	})
+
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts,
+		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts, m.peeking, m.relays,
 		frames, bytes, m.hubOrphaned, m.hubStalled, m.hubDropped,
 		statusCollector{m},
 	)
@@ -198,14 +222,15 @@ func NewMetrics() *Metrics {
 // or gathering in tests.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// attach makes s the source of the scrape-time gauges, /healthz and
-// /readyz, and creates the per-slot restart counters. Called by New.
-func (m *Metrics) attach(s *Supervisor) {
+// attach makes status and running the source of the scrape-time gauges,
+// /healthz and /readyz, and creates the restart counters of slots 1 to
+// workers. Supervisor.Run calls it.
+func (m *Metrics) attach(workers int, status func() Status, running func() bool) {
 	if m == nil {
 		return
 	}
-	m.sup.Store(s)
-	for i := 1; i <= s.opts.Workers; i++ {
+	m.source.Store(&statusSource{status: status, running: running})
+	for i := 1; i <= workers; i++ {
 		m.restarts.WithLabelValues(strconv.Itoa(i))
 	}
 }
@@ -265,9 +290,9 @@ func (m *Metrics) handoffCounter(slot int, gen uint32) prometheus.Counter {
 	if m == nil {
 		return nil
 	}
-	m.mu.Lock()
-	m.kids[handoffKey{slot, gen}] = true
-	m.mu.Unlock()
+	m.seriesMu.Lock()
+	m.handoffSeries[handoffKey{slot, gen}] = true
+	m.seriesMu.Unlock()
 	return m.handoffs.WithLabelValues(strconv.Itoa(slot), strconv.FormatUint(uint64(gen), 10))
 }
 
@@ -322,6 +347,33 @@ func (m *Metrics) handoffDone(im instanceMetrics, bySID, handBack bool, accepted
 	}
 }
 
+// peekStarted and peekEnded count a connection into and out of the slow
+// path's wait for a request line.
+func (m *Metrics) peekStarted() {
+	if m != nil {
+		m.peeking.Inc()
+	}
+}
+
+func (m *Metrics) peekEnded() {
+	if m != nil {
+		m.peeking.Dec()
+	}
+}
+
+// relayStarted and relayEnded count a TLS relay in and out.
+func (m *Metrics) relayStarted() {
+	if m != nil {
+		m.relays.Inc()
+	}
+}
+
+func (m *Metrics) relayEnded() {
+	if m != nil {
+		m.relays.Dec()
+	}
+}
+
 // workerRestarted counts a respawn in slot.
 func (m *Metrics) workerRestarted(slot int) {
 	if m != nil {
@@ -372,11 +424,11 @@ func (m *Metrics) pruneHandoffs(st *Status) {
 	for _, w := range st.Workers {
 		live[handoffKey{w.Slot, w.Generation}] = true
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.kids {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	for k := range m.handoffSeries {
 		if k.gen < st.Generation && !live[k] {
-			delete(m.kids, k)
+			delete(m.handoffSeries, k)
 			m.handoffs.DeleteLabelValues(strconv.Itoa(k.slot), strconv.FormatUint(uint64(k.gen), 10))
 		}
 	}

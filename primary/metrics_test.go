@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/stickyd/stickyd/httphead"
 )
 
 // scrape GETs url (a /metrics endpoint), validates the text exposition
@@ -137,7 +138,8 @@ func TestDecisionString(t *testing.T) {
 		{DecisionTLSOrH2, "tls_or_h2"},
 		{DecisionClientClosed, "client_closed"},
 		{DecisionTLSHandshake, "tls_handshake_failed"},
-		{numDecisions, "Decision(11)"},
+		{DecisionPeekLimit, "refused_peek_limit"},
+		{numDecisions, "Decision(12)"},
 		{-1, "Decision(-1)"},
 	}
 	for _, tt := range tests {
@@ -152,10 +154,10 @@ func TestRejectDecision(t *testing.T) {
 		err  error
 		want Decision
 	}{
-		{fmt.Errorf("x: %w", ErrLineTooLong), DecisionURITooLong},
-		{fmt.Errorf("x: %w", ErrBadRequest), DecisionBadRequest},
-		{ErrTLS, DecisionTLSOrH2},
-		{ErrHTTP2, DecisionTLSOrH2},
+		{fmt.Errorf("x: %w", httphead.ErrLineTooLong), DecisionURITooLong},
+		{fmt.Errorf("x: %w", httphead.ErrBadRequest), DecisionBadRequest},
+		{httphead.ErrTLS, DecisionTLSOrH2},
+		{httphead.ErrHTTP2, DecisionTLSOrH2},
 		{fmt.Errorf("peek: %w", os.ErrDeadlineExceeded), DecisionPeekTimeout},
 		{io.EOF, DecisionClientClosed},
 		{errors.New("connection reset"), DecisionClientClosed},
@@ -170,10 +172,10 @@ func TestRejectDecision(t *testing.T) {
 // TestNilMetrics: every hook is a no-op on a nil *Metrics.
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.attach(nil)
+	m.attach(1, nil, nil)
 	m.accepted()
 	m.routed(DecisionSID)
-	m.rejected(ErrTLS)
+	m.rejected(httphead.ErrTLS)
 	m.acceptPath(true)
 	im := m.forInstance(1, 0)
 	if im.handoffs != nil {
@@ -182,6 +184,10 @@ func TestNilMetrics(t *testing.T) {
 	m.handedOff(im.handoffs, m.now())
 	m.handoffDone(im, true, false, m.now(), nil)
 	m.workerRestarted(1)
+	m.peekStarted()
+	m.peekEnded()
+	m.relayStarted()
+	m.relayEnded()
 	m.hubFrame(byte(16), 10, hubIn)
 	m.hubOrphanedRequests(3)
 	m.hubStallTimeout()
@@ -207,8 +213,8 @@ func TestMetricsExposition(t *testing.T) {
 	m.acceptPath(false)
 	m.acceptPath(true)
 	m.routed(DecisionNoWorker)
-	m.rejected(fmt.Errorf("x: %w", ErrBadRequest))
-	m.rejected(ErrHTTP2)
+	m.rejected(fmt.Errorf("x: %w", httphead.ErrBadRequest))
+	m.rejected(httphead.ErrHTTP2)
 	im1, im2 := m.forInstance(1, 0), m.forInstance(2, 0)
 	m.handoffDone(im1, true, false, m.now()-stamp(50*time.Microsecond), nil) // sid
 	m.handoffDone(im1, false, false, m.now(), nil)                           // balanced

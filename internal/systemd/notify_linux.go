@@ -1,7 +1,6 @@
-package primary
+package systemd
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,19 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Environment variables of the systemd notification protocol (sd_notify(3)).
-const (
-	EnvNotifySocket = "NOTIFY_SOCKET"
-	EnvWatchdogUSec = "WATCHDOG_USEC"
-	EnvWatchdogPID  = "WATCHDOG_PID"
-)
-
 // notifyWriteTimeout bounds one datagram write to a stuck notify socket.
 const notifyWriteTimeout = time.Second
-
-// ErrNotify is returned (wrapped) when a notification cannot be sent or the
-// NOTIFY_SOCKET environment is invalid.
-var ErrNotify = errors.New("primary: systemd notify")
 
 // Notifier speaks systemd's Type=notify protocol: each call sends one
 // datagram of newline-separated VAR=VALUE assignments to $NOTIFY_SOCKET (a

@@ -1,17 +1,29 @@
-package primary
+package httphead
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 )
 
-// MaxRequestLine is the longest request line (CRLF included) the primary
-// peeks for; a longer one is answered 414.
+var (
+	// ErrBadRequest is returned by ParseRequestLine for bytes that cannot start an HTTP/1.x request.
+	ErrBadRequest = errors.New("httphead: bad request line")
+	// ErrLineTooLong is returned by ParseRequestLine when the request line exceeds MaxRequestLine.
+	ErrLineTooLong = errors.New("httphead: request line too long")
+	// ErrTLS is returned by ParseRequestLine for a TLS ClientHello where a plain request line was due (a client speaking HTTPS to a plain HTTP port).
+	ErrTLS = errors.New("httphead: TLS handshake on a plain HTTP port")
+	// ErrHTTP2 is returned by ParseRequestLine for the HTTP/2 connection preface.
+	ErrHTTP2 = errors.New("httphead: HTTP/2 preface (only HTTP/1.x is routed)")
+)
+
+// MaxRequestLine is the longest request line (CRLF included) that
+// ParseRequestLine accepts; stickyd answers a longer one 414.
 const MaxRequestLine = 8 << 10
 
-// RequestLine is the part of an HTTP/1.x request line the primary routes by.
+// RequestLine is the part of an HTTP/1.x request line stickyd routes by.
 type RequestLine struct {
 	Method string
 	Target string

@@ -1,54 +1,17 @@
-package primary
+package systemd
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
-
-// notifySocket is a real unixgram socket standing in for systemd.
-type notifySocket struct {
-	t    *testing.T
-	conn *net.UnixConn
-}
-
-func listenNotify(t *testing.T, name string) *notifySocket {
-	t.Helper()
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &notifySocket{t: t, conn: c}
-}
-
-// next reads one datagram.
-func (ns *notifySocket) next() string {
-	ns.t.Helper()
-	buf := make([]byte, 4096)
-	ns.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := ns.conn.Read(buf)
-	if err != nil {
-		ns.t.Fatalf("reading notify socket: %v", err)
-	}
-	return string(buf[:n])
-}
-
-func setNotifyEnv(t *testing.T, sock, usec, pid string) {
-	t.Helper()
-	for k, v := range map[string]string{EnvNotifySocket: sock, EnvWatchdogUSec: usec, EnvWatchdogPID: pid} {
-		t.Setenv(k, v)
-		if v == "" {
-			os.Unsetenv(k)
-		}
-	}
-}
 
 func TestNotifierSequence(t *testing.T) {
 	for _, name := range []string{"path", "abstract"} {
@@ -57,9 +20,9 @@ func TestNotifierSequence(t *testing.T) {
 			if name == "abstract" {
 				addr = fmt.Sprintf("@stickyd-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 			}
-			ns := listenNotify(t, addr)
-			fdsBefore := countFDs(t)
-			setNotifyEnv(t, addr, "", "")
+			ns := testutil.ListenNotify(t, addr)
+			fdsBefore := testutil.FDCount(t)
+			testutil.SetNotifyEnv(t, addr, "", "")
 			n, err := NewNotifier()
 			if err != nil {
 				t.Fatal(err)
@@ -86,7 +49,7 @@ func TestNotifierSequence(t *testing.T) {
 				if err := st.send(); err != nil {
 					t.Fatalf("step %d: %v", i, err)
 				}
-				got := ns.next()
+				got := ns.Next()
 				if strings.Contains(st.want, "MONOTONIC_USEC=*") {
 					lines := strings.Split(got, "\n")
 					if len(lines) != 3 || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") {
@@ -111,7 +74,7 @@ func TestNotifierSequence(t *testing.T) {
 			if err := n.Ready("x"); err != nil {
 				t.Errorf("Ready after Close = %v, want nil (no-op)", err)
 			}
-			if got := countFDs(t); got != fdsBefore {
+			if got := testutil.FDCount(t); got != fdsBefore {
 				t.Errorf("fds: %d before, %d after Close", fdsBefore, got)
 			}
 		})
@@ -120,7 +83,7 @@ func TestNotifierSequence(t *testing.T) {
 
 func TestNotifierEnv(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
-	listenNotify(t, sock)
+	testutil.ListenNotify(t, sock)
 	self := strconv.Itoa(os.Getpid())
 	tests := []struct {
 		name            string
@@ -141,7 +104,7 @@ func TestNotifierEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			setNotifyEnv(t, tt.sock, tt.usec, tt.pid)
+			testutil.SetNotifyEnv(t, tt.sock, tt.usec, tt.pid)
 			n, err := NewNotifier()
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("NewNotifier() error = %v, want %v", err, tt.wantErr)
@@ -183,14 +146,14 @@ func TestNilNotifierIsNoop(t *testing.T) {
 // TestNotifierPeerGone: a send to a socket that went away fails with ErrNotify.
 func TestNotifierPeerGone(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
-	ns := listenNotify(t, sock)
-	setNotifyEnv(t, sock, "", "")
+	ns := testutil.ListenNotify(t, sock)
+	testutil.SetNotifyEnv(t, sock, "", "")
 	n, err := NewNotifier()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	ns.conn.Close()
+	ns.Close()
 	if err := n.Status("x"); !errors.Is(err, ErrNotify) {
 		t.Errorf("Status to a closed socket = %v, want ErrNotify", err)
 	}

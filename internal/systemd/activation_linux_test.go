@@ -1,4 +1,4 @@
-package primary
+package systemd
 
 import (
 	"bufio"
@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
 // activationChildEnv makes TestActivationChild act as the activated process.
 const activationChildEnv = "STICKYD_TEST_ACTIVATION_CHILD"
 
-// activationReport is what the child prints about ActivationListener.
+// activationReport is what the child prints about Listener.
 type activationReport struct {
 	Addr      string   // the listener's address; "" when none
 	Err       string   // the error; "" when none
@@ -29,7 +30,7 @@ type activationReport struct {
 }
 
 // TestActivationChild is not a test: re-executed by the tests below with
-// activationChildEnv set, it calls ActivationListener as the activated
+// activationChildEnv set, it calls Listener as the activated
 // process, prints an activationReport line, then serves one connection by
 // writing "activated <pid>" on it.
 func TestActivationChild(t *testing.T) {
@@ -37,7 +38,7 @@ func TestActivationChild(t *testing.T) {
 	if nfds == "" {
 		t.Skip("helper process for the activation tests")
 	}
-	ln, err := ActivationListener()
+	ln, err := Listener()
 	var rep activationReport
 	if err != nil {
 		rep.Err = err.Error()
@@ -134,7 +135,7 @@ func tcpListenerFile(t *testing.T) (*os.File, string) {
 func TestActivationListener(t *testing.T) {
 	warm, _ := tcpListenerFile(t) // the poller's own fds open once
 	warm.Close()
-	fdsBefore := countFDs(t)
+	fdsBefore := testutil.FDCount(t)
 	f, addr := tcpListenerFile(t)
 	rep, cmd := runActivated(t, []*os.File{f}, "", EnvListenFDs+"=1", EnvListenFDNames+"=http")
 	if rep.Err != "" || rep.Addr != addr {
@@ -162,7 +163,7 @@ func TestActivationListener(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("child: %v", err)
 	}
-	if got := countFDs(t); got != fdsBefore {
+	if got := testutil.FDCount(t); got != fdsBefore {
 		t.Errorf("test process fds: %d before, %d after", fdsBefore, got)
 	}
 }
@@ -191,7 +192,7 @@ func TestActivationBadInput(t *testing.T) {
 		{"for another pid", func(t *testing.T) []*os.File { f, _ := tcpListenerFile(t); return []*os.File{f} }, "1",
 			[]string{EnvListenFDs + "=1"}, ""},
 		{"datagram socket", func(t *testing.T) []*os.File { return []*os.File{udpFile(t)} }, "",
-			[]string{EnvListenFDs + "=1"}, "primary: socket activation: fd 3"},
+			[]string{EnvListenFDs + "=1"}, "systemd: socket activation: fd 3"},
 		{"two listeners", func(t *testing.T) []*os.File {
 			a, _ := tcpListenerFile(t)
 			b, _ := tcpListenerFile(t)

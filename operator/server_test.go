@@ -1,4 +1,4 @@
-package primary
+package operator
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 type fakeControlled struct {
@@ -23,15 +24,14 @@ type fakeControlled struct {
 	block   chan struct{} // when non-nil, Reload waits for it or ctx
 }
 
-func (f *fakeControlled) options(path string) ControlOptions {
-	return ControlOptions{
+func (f *fakeControlled) options(path string) Options {
+	return Options{
 		Path: path,
 		Status: func() *StatusReport {
-			st := Status{Generation: 2, Workers: []WorkerStatus{
-				{Slot: 1, Instance: 7, PID: 100, Generation: 2, State: Ready, Sessions: 3, Conns: 4, Restarts: 1, Started: time.Now().Add(-time.Minute)},
-				{Slot: 1, Instance: 3, PID: 90, Generation: 1, State: Draining, Sessions: 1, Conns: 1},
-			}}
-			return NewStatusReport(st, 42, time.Now())
+			return &StatusReport{PID: 42, Generation: 2, Workers: []WorkerReport{
+				{Slot: 1, Instance: 7, PID: 100, Generation: 2, State: "ready", UptimeSec: 60, Sessions: 3, Connections: 4, Restarts: 1},
+				{Slot: 1, Instance: 3, PID: 90, Generation: 1, State: "draining", Sessions: 1, Connections: 1},
+			}, Totals: StatusTotals{Workers: 2, Ready: 1, Sessions: 4, Connections: 5}}
 		},
 		Reload: func(ctx context.Context) error {
 			f.reloads.Add(1)
@@ -43,7 +43,7 @@ func (f *fakeControlled) options(path string) ControlOptions {
 				}
 			}
 			if f.fail.Load() {
-				return fmt.Errorf("%w: worker 1 exited: exit status 1", ErrReloadFailed)
+				return errors.New("primary: reload failed: worker 1 exited: exit status 1")
 			}
 			return nil
 		},
@@ -51,11 +51,11 @@ func (f *fakeControlled) options(path string) ControlOptions {
 	}
 }
 
-func TestControlSocketCommands(t *testing.T) {
-	goroutines := runtime.NumGoroutine()
+func TestServerCommands(t *testing.T) {
+	leaks := testutil.TakeBaseline(t)
 	path := filepath.Join(t.TempDir(), "sub", "control.sock")
 	f := &fakeControlled{}
-	cs, err := ListenControlSocket(f.options(path))
+	cs, err := Listen(f.options(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestControlSocketCommands(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	resp, err := ControlRequest(ctx, path, CommandStatus)
+	resp, err := Call(ctx, path, CommandStatus)
 	if err != nil || resp.Status == nil {
 		t.Fatalf("status: %+v %v", resp, err)
 	}
@@ -85,15 +85,15 @@ func TestControlSocketCommands(t *testing.T) {
 		t.Errorf("status worker 0: %+v", w)
 	}
 
-	if _, err := ControlRequest(ctx, path, CommandReload); err != nil || f.reloads.Load() != 1 {
+	if _, err := Call(ctx, path, CommandReload); err != nil || f.reloads.Load() != 1 {
 		t.Errorf("reload: %v, reloads %d", err, f.reloads.Load())
 	}
 	f.fail.Store(true)
-	_, err = ControlRequest(ctx, path, CommandReload)
-	if !errors.Is(err, ErrControlFailed) || !strings.Contains(err.Error(), "worker 1 exited: exit status 1") {
-		t.Errorf("failed reload: %v, want ErrControlFailed with the reason", err)
+	_, err = Call(ctx, path, CommandReload)
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "worker 1 exited: exit status 1") {
+		t.Errorf("failed reload: %v, want ErrFailed with the reason", err)
 	}
-	if _, err := ControlRequest(ctx, path, CommandStop); err != nil || f.stops.Load() != 1 {
+	if _, err := Call(ctx, path, CommandStop); err != nil || f.stops.Load() != 1 {
 		t.Errorf("stop: %v, stops %d", err, f.stops.Load())
 	}
 
@@ -106,21 +106,16 @@ func TestControlSocketCommands(t *testing.T) {
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		t.Errorf("socket file left after Close: %v", err)
 	}
-	if _, err := ControlRequest(ctx, path, CommandStatus); err == nil {
+	if _, err := Call(ctx, path, CommandStatus); err == nil {
 		t.Errorf("request after Close succeeded")
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-		if n := runtime.NumGoroutine(); n > goroutines {
-			return fmt.Errorf("%d goroutines, %d before", n, goroutines)
-		}
-		return nil
-	})
+	leaks.Check(t)
 }
 
-// TestControlSocketBadInput: what each bad request gets.
-func TestControlSocketBadInput(t *testing.T) {
+// TestServerBadInput: what each bad request gets.
+func TestServerBadInput(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "control.sock")
-	cs, err := ListenControlSocket((&fakeControlled{}).options(path))
+	cs, err := Listen((&fakeControlled{}).options(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +123,10 @@ func TestControlSocketBadInput(t *testing.T) {
 	tests := []struct {
 		name, req, want string
 	}{
-		{"unknown command", `{"command":"restart"}` + "\n", `{"ok":false,"error":"primary: control socket: bad command: unknown command \"restart\" (want status, reload or stop)"}`},
-		{"not json", "status\n", `{"ok":false,"error":"primary: control socket: bad command: invalid character 's' looking for beginning of value"}`},
-		{"no newline", `{"command":"status"}`, `{"ok":false,"error":"primary: control socket: bad command: reading request: EOF"}`},
-		{"too long", strings.Repeat("x", 5000) + "\n", `{"ok":false,"error":"primary: control socket: bad command: reading request: bufio: buffer full"}`},
+		{"unknown command", `{"command":"restart"}` + "\n", `{"ok":false,"error":"operator: bad command: unknown command \"restart\" (want status, reload or stop)"}`},
+		{"not json", "status\n", `{"ok":false,"error":"operator: bad command: invalid character 's' looking for beginning of value"}`},
+		{"no newline", `{"command":"status"}`, `{"ok":false,"error":"operator: bad command: reading request: EOF"}`},
+		{"too long", strings.Repeat("x", 5000) + "\n", `{"ok":false,"error":"operator: bad command: reading request: bufio: buffer full"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,19 +146,19 @@ func TestControlSocketBadInput(t *testing.T) {
 	}
 }
 
-// TestControlSocketOtherUser: a peer whose uid is not the server's gets
+// TestServerOtherUser: a peer whose uid is not the server's gets
 // "permission denied" and nothing runs.
-func TestControlSocketOtherUser(t *testing.T) {
+func TestServerOtherUser(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "control.sock")
 	f := &fakeControlled{}
-	cs, err := ListenControlSocket(f.options(path))
+	cs, err := Listen(f.options(path))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cs.Close()
 	cs.uid.Store(int64(os.Getuid()) + 1) // we now look like another user to it
-	_, err = ControlRequest(context.Background(), path, CommandStop)
-	if want := "primary: control socket: permission denied: uid " + strconv.Itoa(os.Getuid()); !errors.Is(err, ErrControlFailed) || !strings.Contains(err.Error(), want) {
+	_, err = Call(context.Background(), path, CommandStop)
+	if want := "operator: permission denied: uid " + strconv.Itoa(os.Getuid()); !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), want) {
 		t.Errorf("stop from another uid: %v, want %q", err, want)
 	}
 	if f.stops.Load() != 0 {
@@ -171,19 +166,19 @@ func TestControlSocketOtherUser(t *testing.T) {
 	}
 }
 
-// TestControlSocketInUseAndStale: a live server's path is refused; a stale
+// TestServerInUseAndStale: a live server's path is refused; a stale
 // socket file (its server died) is replaced.
-func TestControlSocketInUseAndStale(t *testing.T) {
+func TestServerInUseAndStale(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "control.sock")
 	f := &fakeControlled{}
-	cs, err := ListenControlSocket(f.options(path))
+	cs, err := Listen(f.options(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ListenControlSocket(f.options(path)); !errors.Is(err, ErrControlInUse) {
-		t.Errorf("second server on a live path: %v, want ErrControlInUse", err)
+	if _, err := Listen(f.options(path)); !errors.Is(err, ErrInUse) {
+		t.Errorf("second server on a live path: %v, want ErrInUse", err)
 	}
-	if _, err := ControlRequest(context.Background(), path, CommandStatus); err != nil {
+	if _, err := Call(context.Background(), path, CommandStatus); err != nil {
 		t.Errorf("first server broken by the refused second: %v", err)
 	}
 	cs.Close()
@@ -194,31 +189,31 @@ func TestControlSocketInUseAndStale(t *testing.T) {
 	}
 	stale.SetUnlinkOnClose(false)
 	stale.Close()
-	cs, err = ListenControlSocket(f.options(path))
+	cs, err = Listen(f.options(path))
 	if err != nil {
 		t.Fatalf("stale socket file not replaced: %v", err)
 	}
 	defer cs.Close()
-	if _, err := ControlRequest(context.Background(), path, CommandStatus); err != nil {
+	if _, err := Call(context.Background(), path, CommandStatus); err != nil {
 		t.Errorf("after replacing a stale file: %v", err)
 	}
 }
 
-// TestControlSocketCloseCancelsReload: Close cancels a reload in progress
+// TestServerCloseCancelsReload: Close cancels a reload in progress
 // and its client gets the error.
-func TestControlSocketCloseCancelsReload(t *testing.T) {
+func TestServerCloseCancelsReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "control.sock")
 	f := &fakeControlled{block: make(chan struct{})}
-	cs, err := ListenControlSocket(f.options(path))
+	cs, err := Listen(f.options(path))
 	if err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := ControlRequest(context.Background(), path, CommandReload)
+		_, err := Call(context.Background(), path, CommandReload)
 		errc <- err
 	}()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if f.reloads.Load() == 0 {
 			return errors.New("reload not started")
 		}
@@ -230,7 +225,7 @@ func TestControlSocketCloseCancelsReload(t *testing.T) {
 	}
 }
 
-func TestDefaultControlPath(t *testing.T) {
+func TestDefaultPath(t *testing.T) {
 	uid := strconv.Itoa(os.Getuid())
 	tests := []struct {
 		runtimeDir, xdg, want string
@@ -243,7 +238,7 @@ func TestDefaultControlPath(t *testing.T) {
 	for _, tt := range tests {
 		t.Setenv("RUNTIME_DIRECTORY", tt.runtimeDir)
 		t.Setenv("XDG_RUNTIME_DIR", tt.xdg)
-		if got := DefaultControlPath(); got != tt.want {
+		if got := DefaultPath(); got != tt.want {
 			t.Errorf("RUNTIME_DIRECTORY=%q XDG_RUNTIME_DIR=%q: got %s, want %s", tt.runtimeDir, tt.xdg, got, tt.want)
 		}
 	}

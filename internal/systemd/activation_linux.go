@@ -1,7 +1,6 @@
-package primary
+package systemd
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,21 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Environment variables of systemd socket activation (sd_listen_fds(3)).
-const (
-	EnvListenFDs     = "LISTEN_FDS"
-	EnvListenPID     = "LISTEN_PID"
-	EnvListenFDNames = "LISTEN_FDNAMES"
-)
-
 // listenFDsStart is the first fd passed by socket activation (SD_LISTEN_FDS_START).
 const listenFDsStart = 3
 
-// ErrActivation is returned (wrapped) when the socket activation
-// environment is invalid or a passed fd is not a usable listener.
-var ErrActivation = errors.New("primary: socket activation")
-
-// ActivationListeners returns the listeners passed by systemd socket
+// Listeners returns the listeners passed by systemd socket
 // activation: LISTEN_FDS fds starting at 3, named by LISTEN_FDNAMES
 // (colon-separated; "" when absent). It returns nil, nil, nil when LISTEN_FDS
 // is unset or LISTEN_PID is set and is not this process (the variables were
@@ -36,7 +24,7 @@ var ErrActivation = errors.New("primary: socket activation")
 // made close-on-exec and is closed (the returned listeners own dups of
 // them). On error every listener already made is closed too; the error
 // wraps ErrActivation.
-func ActivationListeners() ([]net.Listener, []string, error) {
+func Listeners() ([]net.Listener, []string, error) {
 	n, names, err := parseActivationEnv(os.Getenv, os.Getpid())
 	os.Unsetenv(EnvListenFDs)
 	os.Unsetenv(EnvListenPID)
@@ -107,12 +95,12 @@ func parseActivationEnv(getenv func(string) string, pid int) (int, []string, err
 	return n, names, nil
 }
 
-// ActivationListener is ActivationListeners for a process that serves one
+// Listener is Listeners for a process that serves one
 // TCP listener, as stickyd does: it returns nil, nil without activation, the
 // listener when exactly one TCP stream socket was passed, and an error
 // wrapping ErrActivation (closing everything passed) otherwise.
-func ActivationListener() (net.Listener, error) {
-	lns, names, err := ActivationListeners()
+func Listener() (net.Listener, error) {
+	lns, names, err := Listeners()
 	if err != nil || len(lns) == 0 {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package primary
+package httphead
 
 import (
 	"errors"
@@ -81,34 +81,6 @@ func TestParseRequestLine(t *testing.T) {
 	}
 }
 
-func TestParseLogLine(t *testing.T) {
-	tests := []struct {
-		line      string
-		wantLevel string
-		wantMsg   string
-		wantArgs  int
-	}{
-		{`2026-11-23T11:51:11.000Z [ERROR] app: boom: key=1`, "error", "app: boom: key=1", 0},
-		{`2026-11-23T11:51:11.000Z [DEBUG] hello`, "debug", "hello", 0},
-		{`{"@level":"warn","@message":"careful","@timestamp":"x","n":3,"a":"b"}`, "warn", "careful", 4},
-		{`plain output`, "info", "plain output", 0},
-		{`{"not":"hclog"}`, "info", `{"not":"hclog"}`, 0},
-		{`x [NOPE] y`, "info", `x [NOPE] y`, 0},
-	}
-	for _, tt := range tests {
-		level, msg, args := parseLogLine(tt.line, 3 /* hclog.Info */)
-		if got, want := level.String(), tt.wantLevel; got != want {
-			t.Errorf("%q: level %s, want %s", tt.line, got, want)
-		}
-		if got, want := msg, tt.wantMsg; got != want {
-			t.Errorf("%q: msg %q, want %q", tt.line, got, want)
-		}
-		if got, want := len(args), tt.wantArgs; got != want {
-			t.Errorf("%q: %d args, want %d", tt.line, got, want)
-		}
-	}
-}
-
 func FuzzParseRequestLine(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\n", "GET /socket.io/?EIO=4&transport=websocket&sid=AAAAAQAAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\n",
@@ -151,4 +123,17 @@ func FuzzParseRequestLine(f *testing.F) {
 			t.Fatalf("extended input parses differently: %+v %v %v", rl2, c2, err2)
 		}
 	})
+}
+
+// BenchmarkParseRequestLine: a websocket upgrade's request line with a
+// sid, as the accept loop parses it for each connection. It allocates the
+// method, target and sid strings it returns.
+func BenchmarkParseRequestLine(b *testing.B) {
+	line := []byte("GET /socket.io/?EIO=4&transport=websocket&sid=AAAAAQAAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, complete, err := ParseRequestLine(line); !complete || err != nil {
+			b.Fatal(complete, err)
+		}
+	}
 }
