@@ -1,4 +1,4 @@
-package primary
+package hub
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -23,66 +22,12 @@ import (
 // hubWait bounds every wait in the hub tests; reaching it is a failure.
 const hubWait = 10 * time.Second
 
-func hubCheckFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
+// leakWait is how long hub tests give fds and goroutines to come back to
+// their baseline (testutil.CheckNoLeaks; call it first in a test so that its
+// cleanup runs last).
+var leakWait = testutil.Within(hubWait, 5*time.Millisecond)
 
-func hubFDCount(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// hubLeakCheck fails the test if goroutines or fds outlive it. Register it
-// before anything else so its cleanup runs last.
-func hubLeakCheck(t testing.TB) {
-	g, fds := runtime.NumGoroutine(), hubFDCount(t)
-	t.Cleanup(func() {
-		hubCheckFor(t, hubWait, 5*time.Millisecond, func() error {
-			if n := runtime.NumGoroutine(); n > g {
-				return fmt.Errorf("%d goroutines, had %d", n, g)
-			}
-			if n := hubFDCount(t); n > fds {
-				return fmt.Errorf("%d fds, had %d", n, fds)
-			}
-			return nil
-		})
-	})
-}
-
-// hubSocketPair returns the two ends of a SOCK_STREAM Unix socket pair.
-func hubSocketPair(t testing.TB) (net.Conn, net.Conn) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "hub-pair")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-	}
-	return conns[0], conns[1]
-}
-
-// hubPeer is the worker end of one hub link served by a RoomHub.
+// hubPeer is the worker end of one hub link served by a Server.
 type hubPeer struct {
 	id      uint32
 	raw     net.Conn
@@ -94,8 +39,8 @@ type hubPeer struct {
 
 // startHubPeer links a new worker end to h as instance id. With read, a
 // goroutine decodes every frame into msgs; without, nothing reads the link.
-func startHubPeer(t testing.TB, h *RoomHub, id uint32, read bool) *hubPeer {
-	wc, hc := hubSocketPair(t)
+func startHubPeer(t testing.TB, h *Server, id uint32, read bool) *hubPeer {
+	wc, hc := testutil.SocketPair(t)
 	p := &hubPeer{
 		id:      id,
 		raw:     wc,
@@ -203,7 +148,7 @@ func (p *hubPeer) waitEnd(t testing.TB) {
 	}
 }
 
-func (p *hubPeer) join(t testing.TB, h *RoomHub, nsp string, rooms ...string) {
+func (p *hubPeer) join(t testing.TB, h *Server, nsp string, rooms ...string) {
 	t.Helper()
 	m := ipc.HubMessage{Type: ipc.HubRooms, Nsp: nsp, Deltas: []ipc.RoomDelta{{Op: ipc.NspJoin}}}
 	for _, r := range rooms {
@@ -211,7 +156,7 @@ func (p *hubPeer) join(t testing.TB, h *RoomHub, nsp string, rooms ...string) {
 	}
 	p.send(t, m)
 	for _, r := range append(rooms, "") {
-		hubCheckFor(t, hubWait, time.Millisecond, func() error {
+		testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
 			if r == "" {
 				if !slices.Contains(h.nspMembers(nsp), p.id) {
 					return fmt.Errorf("instance %d not in namespace %q", p.id, nsp)
@@ -226,7 +171,7 @@ func (p *hubPeer) join(t testing.TB, h *RoomHub, nsp string, rooms ...string) {
 	}
 }
 
-func (h *RoomHub) nspMembers(nsp string) []uint32 {
+func (h *Server) nspMembers(nsp string) []uint32 {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if idx := h.nsps[nsp]; idx != nil {
@@ -251,7 +196,7 @@ func (p *hubPeer) nextBroadcast(t testing.TB) ipc.HubMessage {
 
 // startHubPeers starts peers 1..n, all reading, and waits until each has
 // seen the full member set.
-func startHubPeers(t testing.TB, h *RoomHub, n int) []*hubPeer {
+func startHubPeers(t testing.TB, h *Server, n int) []*hubPeer {
 	var peers []*hubPeer
 	var ids []uint32
 	for i := 1; i <= n; i++ {
@@ -264,14 +209,14 @@ func startHubPeers(t testing.TB, h *RoomHub, n int) []*hubPeer {
 	return peers
 }
 
-func newTestHub(t testing.TB) *RoomHub {
-	h := NewRoomHub(HubOptions{})
+func newTestHub(t testing.TB) *Server {
+	h := NewServer(Options{})
 	t.Cleanup(func() { h.Close() })
 	return h
 }
 
 func TestHubBroadcastRouting(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -336,7 +281,7 @@ func TestHubBroadcastRouting(t *testing.T) {
 
 	// After b's last member of r2 leaves, r2 routes nowhere.
 	b.send(t, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomDel, Room: "r2"}}})
-	hubCheckFor(t, hubWait, time.Millisecond, func() error {
+	testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
 		if ids := h.RoomInstances("/", "r2"); ids != nil {
 			return fmt.Errorf("r2 still on %v", ids)
 		}
@@ -364,7 +309,7 @@ func TestHubBroadcastRouting(t *testing.T) {
 }
 
 func TestHubOrdering(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b := ps[0], ps[1]
@@ -401,7 +346,7 @@ func TestHubOrdering(t *testing.T) {
 }
 
 func TestHubRequestResponse(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -444,7 +389,7 @@ func TestHubRequestResponse(t *testing.T) {
 func TestHubDeadWorker(t *testing.T) {
 	for _, how := range []string{"link closed", "WorkerGone"} {
 		t.Run(how, func(t *testing.T) {
-			hubLeakCheck(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			h := newTestHub(t)
 			ps := startHubPeers(t, h, 3)
 			a, b, c := ps[0], ps[1], ps[2]
@@ -506,7 +451,7 @@ func TestHubBadFrameClosesOnlyThatLink(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hubLeakCheck(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			h := newTestHub(t)
 			ps := startHubPeers(t, h, 3)
 			a, b, c := ps[0], ps[1], ps[2]
@@ -535,8 +480,8 @@ func TestHubStuckReader(t *testing.T) {
 	const frames = 200 // 12.5 MiB, far more than a FrameConn queues
 
 	t.Run("a stuck reader's link is closed after the stall timeout", func(t *testing.T) {
-		hubLeakCheck(t)
-		h := NewRoomHub(HubOptions{StallTimeout: 200 * time.Millisecond})
+		testutil.CheckNoLeaks(t, leakWait)
+		h := NewServer(Options{StallTimeout: 200 * time.Millisecond})
 		t.Cleanup(func() { h.Close() })
 		a := startHubPeer(t, h, 1, true)
 		b := startHubPeer(t, h, 2, false)
@@ -556,8 +501,8 @@ func TestHubStuckReader(t *testing.T) {
 	})
 
 	t.Run("a slow reader holds the sender back and loses nothing", func(t *testing.T) {
-		hubLeakCheck(t)
-		h := NewRoomHub(HubOptions{StallTimeout: hubWait})
+		testutil.CheckNoLeaks(t, leakWait)
+		h := NewServer(Options{StallTimeout: hubWait})
 		t.Cleanup(func() { h.Close() })
 		a := startHubPeer(t, h, 1, true)
 		b := startHubPeer(t, h, 2, false)
@@ -577,8 +522,8 @@ func TestHubStuckReader(t *testing.T) {
 			sent <- nil
 		}()
 		// The hub holds a back once b's overflow passes its limit.
-		hubCheckFor(t, hubWait, time.Millisecond, func() error {
-			if n := h.overflowBytes(b.id); n <= HubOverflowLimit {
+		testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
+			if n := h.overflowBytes(b.id); n <= StallThreshold {
 				return fmt.Errorf("overflow of b is %d bytes", n)
 			}
 			return nil
@@ -600,7 +545,7 @@ func TestHubStuckReader(t *testing.T) {
 	})
 
 	t.Run("volatile frames are dropped, the link stays", func(t *testing.T) {
-		hubLeakCheck(t)
+		testutil.CheckNoLeaks(t, leakWait)
 		h := newTestHub(t)
 		a := startHubPeer(t, h, 1, true)
 		b := startHubPeer(t, h, 2, false)
@@ -640,8 +585,8 @@ func TestHubStuckReader(t *testing.T) {
 }
 
 func TestHubServeRefusesDuplicateAndAfterClose(t *testing.T) {
-	hubLeakCheck(t)
-	h := NewRoomHub(HubOptions{})
+	testutil.CheckNoLeaks(t, leakWait)
+	h := NewServer(Options{})
 	a := startHubPeer(t, h, 1, true)
 	a.waitMembers(t, 1)
 	dup := startHubPeer(t, h, 1, true)
@@ -666,22 +611,22 @@ func mustEncode(t testing.TB, m ipc.HubMessage) []byte {
 
 // BenchmarkHubRelay measures 64-byte broadcasts from one worker through the
 // hub to another worker that has a member of the target room.
-func BenchmarkHubRelay(b *testing.B) { benchHubRelay(b, HubOptions{}) }
+func BenchmarkHubRelay(b *testing.B) { benchHubRelay(b, Options{}) }
 
-func (h *RoomHub) overflowBytes(id uint32) int {
+func (h *Server) overflowBytes(id uint32) int {
 	h.mu.RLock()
-	l := h.links[id]
+	m := h.members[id]
 	h.mu.RUnlock()
-	if l == nil {
+	if m == nil {
 		return 0
 	}
-	l.omu.Lock()
-	defer l.omu.Unlock()
-	return l.obytes
+	m.queue.mu.Lock()
+	defer m.queue.mu.Unlock()
+	return m.queue.bytes
 }
 
 func TestHubJoinIndexesTargets(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -710,7 +655,7 @@ func TestHubJoinIndexesTargets(t *testing.T) {
 	}
 	// b found no member to join: it withdraws the room.
 	b.send(t, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomDel, Room: "j"}}})
-	hubCheckFor(t, hubWait, time.Millisecond, func() error {
+	testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
 		if ids := h.RoomInstances("/", "j"); ids != nil {
 			return fmt.Errorf("room j still on %v", ids)
 		}
@@ -719,7 +664,7 @@ func TestHubJoinIndexesTargets(t *testing.T) {
 }
 
 func TestHubSyncIsABarrier(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	a := startHubPeers(t, h, 1)[0]
 	for i := uint64(1); i <= 50; i++ {
@@ -740,14 +685,14 @@ func TestHubSyncIsABarrier(t *testing.T) {
 // drops the link like any other end, and logs it at debug: the worker's
 // exit is the supervisor's to report, and a clean drain warns of nothing.
 func TestHubLinkResetByExitingWorker(t *testing.T) {
-	hubLeakCheck(t)
-	var logs logBuffer
-	h := NewRoomHub(HubOptions{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
+	testutil.CheckNoLeaks(t, leakWait)
+	var logs testutil.LogBuffer
+	h := NewServer(Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
 	t.Cleanup(func() { h.Close() })
 	quiet := startHubPeer(t, h, 1, false) // reads nothing: the member sets stay queued
 	other := startHubPeer(t, h, 2, true)
 	other.waitMembers(t, 1, 2)
-	hubCheckFor(t, hubWait, time.Millisecond, func() error { // the hub's frames reach quiet
+	testutil.CheckFor(t, hubWait, time.Millisecond, func() error { // the hub's frames reach quiet
 		rc, err := quiet.raw.(syscall.Conn).SyscallConn()
 		if err != nil {
 			return err
