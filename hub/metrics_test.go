@@ -176,3 +176,53 @@ func mustValue(fams map[string]*dto.MetricFamily, name string, labels ...string)
 	}
 	return -1
 }
+
+// TestMetricsHooks drives every hook once and checks the gathered values;
+// on a nil *Metrics every hook is a no-op.
+func TestMetricsHooks(t *testing.T) {
+	var none *Metrics
+	none.frame(byte(ipc.HubBroadcast), 10, dirIn)
+	none.orphanedRequests(3)
+	none.linkCut()
+	none.volatileDropped()
+	none.stalled(time.Second)
+
+	reg := prometheus.NewPedanticRegistry()
+	m := NewMetrics(reg)
+	m.frame(byte(ipc.HubBroadcast), 100, dirIn)
+	m.frame(byte(ipc.HubBroadcast), 100, dirOut)
+	m.frame(byte(ipc.HubBroadcast), 100, dirOut)
+	m.frame(200, 7, dirIn) // unknown type
+	m.orphanedRequests(2)
+	m.orphanedRequests(0)
+	m.linkCut()
+	m.volatileDropped()
+	m.stalled(250 * time.Millisecond)
+	fams := gather(t, reg)
+	for _, tt := range []struct {
+		want   float64
+		name   string
+		labels []string
+	}{
+		{1, "stickyd_hub_frames_total", []string{"type", "broadcast", "dir", "in"}},
+		{2, "stickyd_hub_frames_total", []string{"type", "broadcast", "dir", "out"}},
+		{200, "stickyd_hub_bytes_total", []string{"type", "broadcast", "dir", "out"}},
+		{0, "stickyd_hub_frames_total", []string{"type", "request", "dir", "in"}},
+		{1, "stickyd_hub_frames_total", []string{"type", "unknown", "dir", "in"}},
+		{7, "stickyd_hub_bytes_total", []string{"type", "unknown", "dir", "in"}},
+		{2, "stickyd_hub_requests_resolved_by_dead_worker_total", nil},
+		{1, "stickyd_hub_stall_timeouts_total", nil},
+		{1, "stickyd_hub_volatile_dropped_total", nil},
+		{0.25, "stickyd_hub_stall_seconds_total", nil},
+	} {
+		if got := mustValue(fams, tt.name, tt.labels...); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a second NewMetrics on one registry did not panic")
+		}
+	}()
+	NewMetrics(reg)
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
@@ -500,7 +501,7 @@ func TestHubStuckReader(t *testing.T) {
 		}
 	})
 
-	t.Run("a slow reader holds the sender back and loses nothing", func(t *testing.T) {
+	t.Run("a slow reader loses nothing and keeps its link", func(t *testing.T) {
 		testutil.CheckNoLeaks(t, leakWait)
 		h := NewServer(Options{StallTimeout: hubWait})
 		t.Cleanup(func() { h.Close() })
@@ -521,7 +522,7 @@ func TestHubStuckReader(t *testing.T) {
 			}
 			sent <- nil
 		}()
-		// The hub holds a back once b's overflow passes its limit.
+		// b's queue passes the stall threshold: a is held back, then b is slow.
 		testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
 			if n := h.overflowBytes(b.id); n <= StallThreshold {
 				return fmt.Errorf("overflow of b is %d bytes", n)
@@ -546,7 +547,9 @@ func TestHubStuckReader(t *testing.T) {
 
 	t.Run("volatile frames are dropped, the link stays", func(t *testing.T) {
 		testutil.CheckNoLeaks(t, leakWait)
-		h := newTestHub(t)
+		reg := prometheus.NewPedanticRegistry()
+		h := NewServer(Options{Metrics: NewMetrics(reg)})
+		t.Cleanup(func() { h.Close() })
 		a := startHubPeer(t, h, 1, true)
 		b := startHubPeer(t, h, 2, false)
 		a.waitMembers(t, 1, 2)
@@ -577,6 +580,9 @@ func TestHubStuckReader(t *testing.T) {
 		}
 		if got == 0 || got >= frames {
 			t.Fatalf("b received %d of %d volatile frames, want some dropped and some delivered", got, frames)
+		}
+		if dropped := mustValue(gather(t, reg), "stickyd_hub_volatile_dropped_total"); int(dropped)+got != frames {
+			t.Fatalf("%v volatile frames counted dropped and %d delivered, want %d in all", dropped, got, frames)
 		}
 		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {
 			t.Fatalf("live instances %v, want [1 2]", ids)
