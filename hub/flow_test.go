@@ -181,3 +181,117 @@ func TestSlowConsumerCutAtThreshold(t *testing.T) {
 		t.Fatalf("%v links cut, want 1", got)
 	}
 }
+
+func TestHubStuckReader(t *testing.T) {
+	big := string(bytes.Repeat([]byte("v"), 64<<10))
+	const frames = 200 // 12.5 MiB, far more than a FrameConn queues
+
+	t.Run("a stuck reader's link is closed after the stall timeout", func(t *testing.T) {
+		testutil.CheckNoLeaks(t, leakWait)
+		h := NewServer(Options{StallTimeout: 200 * time.Millisecond})
+		t.Cleanup(func() { h.Close() })
+		a := startHubPeer(t, h, 1, true)
+		b := startHubPeer(t, h, 2, false)
+		a.waitMembers(t, 1, 2)
+		b.join(t, h, "/", "r")
+		for i := 0; i < frames; i++ {
+			if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), mustEncode(t, bcast("/", big, "r"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.waitMembers(t, 1)
+		select {
+		case <-b.served:
+		case <-time.After(hubWait):
+			t.Fatal("the stuck link is still served")
+		}
+	})
+
+	t.Run("a slow reader loses nothing and keeps its link", func(t *testing.T) {
+		testutil.CheckNoLeaks(t, leakWait)
+		h := NewServer(Options{StallTimeout: hubWait})
+		t.Cleanup(func() { h.Close() })
+		a := startHubPeer(t, h, 1, true)
+		b := startHubPeer(t, h, 2, false)
+		a.waitMembers(t, 1, 2)
+		b.join(t, h, "/", "r")
+		sent := make(chan error, 1)
+		go func() {
+			for i := 0; i < frames; i++ {
+				m := bcast("/", big, "r")
+				m.Payload = binary.LittleEndian.AppendUint32(m.Payload, uint32(i))
+				b, _ := m.AppendBinary(nil)
+				if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), b); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- nil
+		}()
+		// b's queue passes the stall threshold: a is held back, then b is slow.
+		testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
+			if n := h.overflowBytes(b.id); n <= StallThreshold {
+				return fmt.Errorf("overflow of b is %d bytes", n)
+			}
+			return nil
+		})
+		b.startReading(t)
+		b.waitMembers(t, 1, 2)
+		for i := 0; i < frames; i++ {
+			m := b.nextBroadcast(t)
+			if got := binary.LittleEndian.Uint32(m.Payload[len(big):]); got != uint32(i) {
+				t.Fatalf("frame %d carries %d", i, got)
+			}
+		}
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {
+			t.Fatalf("live instances %v, want [1 2]", ids)
+		}
+	})
+
+	t.Run("volatile frames are dropped, the link stays", func(t *testing.T) {
+		testutil.CheckNoLeaks(t, leakWait)
+		reg := prometheus.NewPedanticRegistry()
+		h := NewServer(Options{Metrics: NewMetrics(reg)})
+		t.Cleanup(func() { h.Close() })
+		a := startHubPeer(t, h, 1, true)
+		b := startHubPeer(t, h, 2, false)
+		a.waitMembers(t, 1, 2)
+		b.join(t, h, "/", "r")
+		m := bcast("/", big, "r")
+		m.Flags = ipc.HubVolatile
+		for i := 0; i < frames; i++ {
+			if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), mustEncode(t, m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A request to nobody is a barrier: once routed, every volatile
+		// frame before it was queued or dropped.
+		a.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 1, Nsp: "/", Rooms: []string{"none"}})
+		if m := a.next(t); m.Type != ipc.HubRouted || m.ReqID != 1 {
+			t.Fatalf("a: got %+v, want routed", m)
+		}
+		b.startReading(t)
+		b.waitMembers(t, 1, 2)
+		a.send(t, bcast("/", "marker"))
+		got := 0
+		for {
+			m := b.nextBroadcast(t)
+			if string(m.Payload) == "marker" {
+				break
+			}
+			got++
+		}
+		if got == 0 || got >= frames {
+			t.Fatalf("b received %d of %d volatile frames, want some dropped and some delivered", got, frames)
+		}
+		if dropped := mustValue(gather(t, reg), "stickyd_hub_volatile_dropped_total"); int(dropped)+got != frames {
+			t.Fatalf("%v volatile frames counted dropped and %d delivered, want %d in all", dropped, got, frames)
+		}
+		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {
+			t.Fatalf("live instances %v, want [1 2]", ids)
+		}
+	})
+}
