@@ -22,20 +22,15 @@ type stallEntry struct {
 
 // stalls collects the congested destinations of one incoming frame, so
 // that its sender is stalled once for all of them, with no lock held.
-type stalls struct {
-	buf  [16]stallEntry
-	list []stallEntry
-}
+// Callers start it on an array of their stack (stalls(buf[:0])).
+type stalls []stallEntry
 
-// add records dst when b asks for a wait or a cut.
-func (s *stalls) add(dst *member, b backlog) {
+// add returns s with dst appended when b asks for a wait or a cut.
+func (s stalls) add(dst *member, b backlog) stalls {
 	if b.drained == nil && !b.cut {
-		return
+		return s
 	}
-	if s.list == nil {
-		s.list = s.buf[:0]
-	}
-	s.list = append(s.list, stallEntry{dst, b})
+	return append(s, stallEntry{dst, b})
 }
 
 // send queues one frame to dst without blocking, keeping dst's order: into
@@ -156,12 +151,12 @@ func (q *outQueue) markSlow(drained chan struct{}) {
 // stays congested for the stall timeout (cutIfStillCongested), never the
 // sender. A wait cycle (two workers each blocked writing to the hub while
 // the hub waits for them to read) thus costs one budget, not a link.
-func (h *Server) stall(s *stalls) {
-	if len(s.list) == 0 {
+func (h *Server) stall(s stalls) {
+	if len(s) == 0 {
 		return
 	}
 	waiting := false
-	for _, e := range s.list {
+	for _, e := range s {
 		if e.cut {
 			h.cut(e.dst, fmt.Errorf("%w: queue over %d bytes", ErrSlowConsumer, CutThreshold))
 		} else {
@@ -174,14 +169,14 @@ func (h *Server) stall(s *stalls) {
 	start := time.Now()
 	budget := time.NewTimer(h.stallBudget)
 	defer budget.Stop()
-	for i, e := range s.list {
+	for i, e := range s {
 		if e.drained == nil {
 			continue
 		}
 		select {
 		case <-e.drained:
 		case <-budget.C:
-			for _, late := range s.list[i:] {
+			for _, late := range s[i:] {
 				if late.drained != nil {
 					late.dst.queue.markSlow(late.drained)
 				}

@@ -13,8 +13,9 @@ import (
 // rooms before anything else is routed. Then, with no lock held, it
 // stalls m while destinations are congested (see stall).
 func (h *Server) route(m *member, typ byte, p []byte, r *ipc.HubRoute) {
-	var buf [32]*member
-	var waits stalls
+	var targetBuf [32]*member
+	var stallBuf [8]stallEntry
+	waits := stalls(stallBuf[:0])
 	joins := typ == byte(ipc.HubBroadcast) && r.Flags&ipc.HubJoin != 0
 	lock, unlock := h.mu.RLock, h.mu.RUnlock
 	if joins {
@@ -25,7 +26,7 @@ func (h *Server) route(m *member, typ byte, p []byte, r *ipc.HubRoute) {
 		unlock()
 		return
 	}
-	targets := h.targetsLocked(m, r, buf[:0])
+	targets := h.targetsLocked(m, r, targetBuf[:0])
 	if joins {
 		nsp := string(r.Nsp)
 		for room, ok := r.NextJoinRoom(); ok; room, ok = r.NextJoinRoom() {
@@ -43,16 +44,16 @@ func (h *Server) route(m *member, typ byte, p []byte, r *ipc.HubRoute) {
 		msg := ipc.HubMessage{Type: ipc.HubRouted, ReqID: r.ReqID, Instances: ids}
 		var enc [128]byte
 		if b, err := msg.AppendBinary(enc[:0]); err == nil {
-			waits.add(m, h.send(m, byte(ipc.HubRouted), b, false))
+			waits = waits.add(m, h.send(m, byte(ipc.HubRouted), b, false))
 		}
 	}
 	h.noteRequest(typ, targets)
 	volatile := typ == byte(ipc.HubBroadcast) && r.Flags&ipc.HubVolatile != 0
 	for _, dst := range targets {
-		waits.add(dst, h.send(dst, typ, p, volatile))
+		waits = waits.add(dst, h.send(dst, typ, p, volatile))
 	}
 	unlock()
-	h.stall(&waits)
+	h.stall(waits)
 }
 
 // targetsLocked appends to buf the members a frame from m with route r

@@ -270,9 +270,8 @@ func (h *Server) handle(m *member, typ byte, p []byte) error {
 			return err
 		}
 		// Every earlier frame of m has been applied: echo it.
-		var waits stalls
-		waits.add(m, h.send(m, typ, p, false))
-		h.stall(&waits)
+		var buf [1]stallEntry
+		h.stall(stalls(buf[:0]).add(m, h.send(m, typ, p, false)))
 		return nil
 	case ipc.HubResponse:
 		return h.relayResponse(m, typ, p)
@@ -290,16 +289,17 @@ func (h *Server) relayResponse(m *member, typ byte, p []byte) error {
 	}
 	h.noteResponse(m, p)
 	ipc.SetHubInstance(p, m.id)
-	var waits stalls
+	var buf [1]stallEntry
+	waits := stalls(buf[:0])
 	h.mu.RLock()
 	dst := h.members[to]
 	if dst != nil && !m.removed {
-		waits.add(dst, h.send(dst, typ, p, false))
+		waits = waits.add(dst, h.send(dst, typ, p, false))
 	}
 	h.mu.RUnlock()
 	if dst == nil {
 		h.log.Debug("response for an instance that is not live dropped", "from", m.id, "to", to)
 	}
-	h.stall(&waits)
+	h.stall(waits)
 	return nil
 }
