@@ -14,7 +14,8 @@
 //
 // Workers talk to the primary over two Unix sockets in a private 0700
 // directory (see docs/architecture.md): the control link (ipc.ControlConn,
-// SOCK_SEQPACKET) and the hub link (ipc.FrameConn), which is handed to a Hub.
+// SOCK_SEQPACKET) and the hub link (ipc.FrameConn), which is handed to the
+// hub (Options.Hub, a hub.Server; package hub relays the frames).
 // Every link must come from our uid and open with the Hello of a live
 // instance, secret included.
 //
@@ -25,14 +26,14 @@
 //
 // # Metrics
 //
-// With Options.Metrics and HubOptions.Metrics set to a Metrics (NewMetrics),
-// the primary counts accepted connections, routing decisions by kind,
-// hand-offs per worker slot and generation with their latency (accept to fd
-// sent), respawns, and hub frames and bytes by type; worker states,
+// With Options.Metrics set to a Metrics (NewMetrics), the primary counts
+// accepted connections, routing decisions by kind, hand-offs per worker
+// slot and generation with their latency (accept to fd sent) and respawns
+// (the hub registers its own metrics on the same registry); worker states,
 // sessions and the reload generation are read from Status at scrape time.
 // Metrics.Handler serves /metrics, /healthz and /readyz. Labels are
-// resolved once per worker or frame type, so a hook on the accept, hand-off
-// or relay path is a few atomic adds; a nil *Metrics costs a nil check.
+// resolved once per worker, so a hook on the accept or hand-off path is a
+// few atomic adds; a nil *Metrics costs a nil check.
 //
 // Reload starts a new generation of workers and moves balancing to it once
 // all are ready; sids of older generations keep reaching their workers

@@ -2,14 +2,12 @@ package primary
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/stickyd/stickyd/ipc"
 )
 
 // Decision is the outcome of routing one connection, the label value of
@@ -67,25 +65,15 @@ func (d Decision) String() string {
 // histogram, accept to fd sent: 10 µs to ~1.3 s, doubling.
 var HandoffBuckets = prometheus.ExponentialBuckets(10e-6, 2, 18)
 
-// Hub frame directions, the dir label of the hub metrics.
-const (
-	hubIn  = 0 // worker → hub
-	hubOut = 1 // hub → worker
-)
-
-// hubCounters are the pre-resolved counters of one frame type and direction.
-type hubCounters struct {
-	frames, bytes prometheus.Counter
-}
-
 // Metrics collects the primary's Prometheus metrics in a private registry
 // (with the Go and process collectors). Create it with NewMetrics, give it
-// to Options.Metrics and HubOptions.Metrics, and serve Handler.
+// to Options.Metrics, and serve Handler. The hub registers its own metrics
+// on the same registry (hub.NewMetrics(m.Registry())).
 //
-// A Metrics serves one Supervisor (and its hub). Every method is safe for
+// A Metrics serves one Supervisor. Every method is safe for
 // concurrent use; the hooks the primary calls are no-ops on a nil
 // *Metrics, so the primary runs without metrics at the cost of a nil
-// check. The hot-path hooks (accept, routing decision, hand-off, hub frame)
+// check. The hot-path hooks (accept, routing decision, hand-off)
 // touch only counters resolved in advance: a few atomic adds, no
 // allocation, no map, no lock. Gauges (workers by state, sessions,
 // generation) are read at scrape time from the Status the Supervisor gives
@@ -102,11 +90,6 @@ type Metrics struct {
 	restarts   *prometheus.CounterVec // slot
 	peeking    prometheus.Gauge
 	relays     prometheus.Gauge
-
-	hub         [][2]hubCounters // by frame type - ipc.HubTypeFirst; last: unknown
-	hubOrphaned prometheus.Counter
-	hubStalled  prometheus.Counter
-	hubDropped  prometheus.Counter
 
 	source atomic.Pointer[statusSource] // set by attach
 	base   time.Time                    // origin of the monotonic stamps of now
@@ -167,38 +150,6 @@ func NewMetrics() *Metrics {
 		Help: "Workers respawned after an exit, by slot.",
 	}, []string{"slot"})
 
-	frames := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stickyd_hub_frames_total",
-		Help: "Adapter frames through the hub, by frame type and direction (in: from workers; out: to workers, volatile frames then dropped included).",
-	}, []string{"type", "dir"})
-	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stickyd_hub_bytes_total",
-		Help: "Payload bytes of adapter frames through the hub, by frame type and direction.",
-	}, []string{"type", "dir"})
-	var names []string
-	for t := ipc.HubTypeFirst; !strings.HasPrefix(t.String(), "HubType("); t++ {
-		names = append(names, t.String())
-	}
-	names = append(names, "unknown")
-	m.hub = make([][2]hubCounters, len(names))
-	for i, n := range names {
-		for d, dir := range [2]string{"in", "out"} {
-			m.hub[i][d] = hubCounters{frames.WithLabelValues(n, dir), bytes.WithLabelValues(n, dir)}
-		}
-	}
-	m.hubOrphaned = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "stickyd_hub_requests_resolved_by_dead_worker_total",
-		Help: "Cluster requests a worker had not answered with a final response when its hub link ended; their requesters resolve them at once. Includes requests it would never have answered (a serverSideEmit or broadcast with acks left unacked).",
-	})
-	m.hubStalled = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "stickyd_hub_stall_timeouts_total",
-		Help: "Hub links closed because the worker's queue stayed full for the stall timeout.",
-	})
-	m.hubDropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "stickyd_hub_volatile_dropped_total",
-		Help: "Volatile broadcasts dropped for a worker whose queue was full.",
-	})
-
 	m.peeking = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "stickyd_connections_peeking",
 		Help: "Client connections on the slow path waiting for their request line (or TLS handshake), at most --max-peeking.",
@@ -212,7 +163,6 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts, m.peeking, m.relays,
-		frames, bytes, m.hubOrphaned, m.hubStalled, m.hubDropped,
 		statusCollector{m},
 	)
 	return m
@@ -378,42 +328,6 @@ func (m *Metrics) relayEnded() {
 func (m *Metrics) workerRestarted(slot int) {
 	if m != nil {
 		m.restarts.WithLabelValues(strconv.Itoa(slot)).Inc()
-	}
-}
-
-// hubFrame counts one adapter frame of type typ with a payload of n bytes
-// in direction dir (hubIn or hubOut).
-func (m *Metrics) hubFrame(typ byte, n int, dir int) {
-	if m == nil {
-		return
-	}
-	i := int(typ) - int(ipc.HubTypeFirst)
-	if i < 0 || i >= len(m.hub)-1 {
-		i = len(m.hub) - 1
-	}
-	c := &m.hub[i][dir]
-	c.frames.Inc()
-	c.bytes.Add(float64(n))
-}
-
-// hubOrphanedRequests counts n requests left awaiting a worker that left.
-func (m *Metrics) hubOrphanedRequests(n int64) {
-	if m != nil && n > 0 {
-		m.hubOrphaned.Add(float64(n))
-	}
-}
-
-// hubStallTimeout counts a link closed by the stall timeout.
-func (m *Metrics) hubStallTimeout() {
-	if m != nil {
-		m.hubStalled.Inc()
-	}
-}
-
-// hubVolatileDropped counts a dropped volatile broadcast.
-func (m *Metrics) hubVolatileDropped() {
-	if m != nil {
-		m.hubDropped.Inc()
 	}
 }
 

@@ -110,6 +110,15 @@ func wantValue(t testing.TB, fams map[string]*dto.MetricFamily, want float64, na
 	}
 }
 
+// mustValue is metricValue, -1 when the series is missing.
+func mustValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	v, ok := metricValue(fams, name, labels...)
+	if !ok {
+		return -1
+	}
+	return v
+}
+
 // getStatus GETs url and returns its status code.
 func getStatus(t testing.TB, url string) int {
 	t.Helper()
@@ -188,10 +197,6 @@ func TestNilMetrics(t *testing.T) {
 	m.peekEnded()
 	m.relayStarted()
 	m.relayEnded()
-	m.hubFrame(byte(16), 10, hubIn)
-	m.hubOrphanedRequests(3)
-	m.hubStallTimeout()
-	m.hubVolatileDropped()
 	if m.now() != 0 {
 		t.Errorf("nil Metrics read the clock")
 	}
@@ -221,14 +226,6 @@ func TestMetricsExposition(t *testing.T) {
 	m.handoffDone(im2, false, false, m.now(), nil)                           // balanced
 	m.handoffDone(im2, true, true, 0, nil)                                   // hand-back: no latency
 	m.handoffDone(im2, false, false, m.now(), errors.New("link broken"))     // balanced, failed
-	m.hubFrame(byte(18), 100, hubIn)                                         // broadcast
-	m.hubFrame(byte(18), 100, hubOut)
-	m.hubFrame(byte(18), 100, hubOut)
-	m.hubFrame(200, 7, hubIn) // unknown type
-	m.hubOrphanedRequests(2)
-	m.hubOrphanedRequests(0)
-	m.hubStallTimeout()
-	m.hubVolatileDropped()
 
 	fams := scrape(t, srv.URL+"/metrics")
 	wantValue(t, fams, 2, "stickyd_connections_accepted_total")
@@ -248,15 +245,6 @@ func TestMetricsExposition(t *testing.T) {
 	wantValue(t, fams, 2, "stickyd_handoffs_total", "slot", "2", "generation", "0")
 	wantValue(t, fams, 1, "stickyd_handoff_failures_total")
 	wantValue(t, fams, 3, "stickyd_handoff_duration_seconds")
-	wantValue(t, fams, 1, "stickyd_hub_frames_total", "type", "broadcast", "dir", "in")
-	wantValue(t, fams, 2, "stickyd_hub_frames_total", "type", "broadcast", "dir", "out")
-	wantValue(t, fams, 200, "stickyd_hub_bytes_total", "type", "broadcast", "dir", "out")
-	wantValue(t, fams, 0, "stickyd_hub_frames_total", "type", "request", "dir", "in")
-	wantValue(t, fams, 1, "stickyd_hub_frames_total", "type", "unknown", "dir", "in")
-	wantValue(t, fams, 7, "stickyd_hub_bytes_total", "type", "unknown", "dir", "in")
-	wantValue(t, fams, 2, "stickyd_hub_requests_resolved_by_dead_worker_total")
-	wantValue(t, fams, 1, "stickyd_hub_stall_timeouts_total")
-	wantValue(t, fams, 1, "stickyd_hub_volatile_dropped_total")
 	wantValue(t, fams, 0, "stickyd_ready")
 	for _, name := range []string{"go_goroutines", "process_open_fds", "promhttp_metric_handler_requests_total"} {
 		if fams[name] == nil {
@@ -304,25 +292,6 @@ func BenchmarkMetricsHandoff(b *testing.B) {
 					accepted := tt.m.now()
 					tt.m.accepted()
 					tt.m.handoffDone(im, false, false, accepted, nil)
-				}
-			})
-		})
-	}
-}
-
-// BenchmarkMetricsHubFrame is the cost the metrics add to one relayed hub
-// frame (one frame in, one out).
-func BenchmarkMetricsHubFrame(b *testing.B) {
-	for _, tt := range []struct {
-		name string
-		m    *Metrics
-	}{{"off", nil}, {"on", NewMetrics()}} {
-		b.Run(tt.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					tt.m.hubFrame(18, 64, hubIn)
-					tt.m.hubFrame(18, 64, hubOut)
 				}
 			})
 		})

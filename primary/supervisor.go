@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/systemd"
 )
 
@@ -77,8 +78,9 @@ type Options struct {
 	MaxGenerations int
 	// Notifier receives systemd notifications; nil sends none.
 	Notifier *systemd.Notifier
-	// Hub receives authenticated hub links; nil means a hub that closes them.
-	Hub Hub
+	// Hub receives authenticated hub links (a *hub.Server); nil means
+	// hub.Nop, which closes them.
+	Hub hub.Hub
 	// Logger receives the primary's and the workers' log lines; nil means
 	// hclog.NewNullLogger().
 	Logger hclog.Logger
@@ -99,7 +101,7 @@ type Supervisor struct {
 	opts   Options
 	log    hclog.Logger
 	policy balance.Policy
-	hub    Hub
+	hub    hub.Hub
 	uid    int
 
 	dir      string // private socket directory
@@ -202,7 +204,7 @@ func New(opts Options) (*Supervisor, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.Hub == nil {
-		opts.Hub = NopHub{}
+		opts.Hub = hub.Nop{}
 	}
 	if opts.Env == nil {
 		opts.Env = os.Environ()

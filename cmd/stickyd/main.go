@@ -26,6 +26,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/systemd"
 	"github.com/stickyd/stickyd/primary"
 )
@@ -191,8 +192,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Output:     stderr,
 	})
 	var metrics *primary.Metrics // nil: no metrics, no cost
+	var hubMetrics *hub.Metrics
 	if cfg.metrics != "" {
 		metrics = primary.NewMetrics()
+		hubMetrics = hub.NewMetrics(metrics.Registry())
 	}
 	notifier, err := systemd.NewNotifier()
 	if err != nil {
@@ -215,10 +218,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.listen, "error", err)
 		return exitError
 	}
-	hub := primary.NewRoomHub(primary.HubOptions{Logger: log.Named("hub"), Metrics: metrics})
-	defer hub.Close()
+	relay := hub.NewServer(hub.Options{Logger: log.Named("hub"), Metrics: hubMetrics})
+	defer relay.Close()
 	s, err := primary.New(primary.Options{
-		Hub:                hub,
+		Hub:                relay,
 		Argv:               cfg.argv,
 		Env:                workerEnv(os.Environ(), cfg.workerProcs, cfg.workers, runtime.GOMAXPROCS(0)),
 		Workers:            cfg.workers,

@@ -1,14 +1,9 @@
-package primary
+package hub
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,262 +11,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
 )
 
-// hubWait bounds every wait in the hub tests; reaching it is a failure.
-const hubWait = 10 * time.Second
-
-func hubCheckFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
-func hubFDCount(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// hubLeakCheck fails the test if goroutines or fds outlive it. Register it
-// before anything else so its cleanup runs last.
-func hubLeakCheck(t testing.TB) {
-	g, fds := runtime.NumGoroutine(), hubFDCount(t)
-	t.Cleanup(func() {
-		hubCheckFor(t, hubWait, 5*time.Millisecond, func() error {
-			if n := runtime.NumGoroutine(); n > g {
-				return fmt.Errorf("%d goroutines, had %d", n, g)
-			}
-			if n := hubFDCount(t); n > fds {
-				return fmt.Errorf("%d fds, had %d", n, fds)
-			}
-			return nil
-		})
-	})
-}
-
-// hubSocketPair returns the two ends of a SOCK_STREAM Unix socket pair.
-func hubSocketPair(t testing.TB) (net.Conn, net.Conn) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "hub-pair")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-	}
-	return conns[0], conns[1]
-}
-
-// hubPeer is the worker end of one hub link served by a RoomHub.
-type hubPeer struct {
-	id      uint32
-	raw     net.Conn
-	fc      *ipc.FrameConn
-	msgs    chan ipc.HubMessage
-	readErr chan error
-	served  chan struct{}
-}
-
-// startHubPeer links a new worker end to h as instance id. With read, a
-// goroutine decodes every frame into msgs; without, nothing reads the link.
-func startHubPeer(t testing.TB, h *RoomHub, id uint32, read bool) *hubPeer {
-	wc, hc := hubSocketPair(t)
-	p := &hubPeer{
-		id:      id,
-		raw:     wc,
-		fc:      ipc.NewFrameConn(wc, 0),
-		msgs:    make(chan ipc.HubMessage, 1024),
-		readErr: make(chan error, 1),
-		served:  make(chan struct{}),
-	}
-	go func() {
-		h.Serve(id, ipc.NewFrameConn(hc, 0))
-		close(p.served)
-	}()
-	if read {
-		p.startReading(t)
-	}
-	t.Cleanup(func() {
-		p.fc.Close()
-		<-p.served
-	})
-	return p
-}
-
-func (p *hubPeer) startReading(t testing.TB) {
-	go func() {
-		defer close(p.msgs)
-		for {
-			typ, b, err := p.fc.ReadFrame()
-			if err != nil {
-				p.readErr <- err
-				return
-			}
-			m, err := ipc.DecodeHubMessage(typ, b)
-			if err != nil {
-				p.readErr <- fmt.Errorf("peer %d: bad frame from hub: %w", p.id, err)
-				return
-			}
-			p.msgs <- m
-		}
-	}()
-}
-
-func (p *hubPeer) send(t testing.TB, m ipc.HubMessage) {
-	t.Helper()
-	b, err := m.AppendBinary(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.fc.WriteFrame(byte(m.Type), b); err != nil {
-		t.Fatalf("peer %d: %v", p.id, err)
-	}
-}
-
-func (p *hubPeer) next(t testing.TB) ipc.HubMessage {
-	t.Helper()
-	select {
-	case m, ok := <-p.msgs:
-		if !ok {
-			t.Fatalf("peer %d: link ended: %v", p.id, <-p.readErr)
-		}
-		return m
-	case <-time.After(hubWait):
-		t.Fatalf("peer %d: no frame within %v", p.id, hubWait)
-	}
-	return ipc.HubMessage{}
-}
-
-// waitMembers reads until a HubMembers frame lists want (ascending).
-func (p *hubPeer) waitMembers(t testing.TB, want ...uint32) {
-	t.Helper()
-	for {
-		m := p.next(t)
-		if m.Type != ipc.HubMembers {
-			t.Fatalf("peer %d: got %s frame %+v while waiting for members %v", p.id, m.Type, m, want)
-		}
-		if m.Instance != p.id {
-			t.Fatalf("peer %d: members frame names self %d", p.id, m.Instance)
-		}
-		if slices.Equal(m.Instances, want) {
-			return
-		}
-	}
-}
-
-// waitEnd waits until the hub has closed p's link and Serve returned.
-func (p *hubPeer) waitEnd(t testing.TB) {
-	t.Helper()
-	for {
-		select {
-		case _, ok := <-p.msgs:
-			if ok {
-				continue
-			}
-		case <-time.After(hubWait):
-			t.Fatalf("peer %d: link still open after %v", p.id, hubWait)
-		}
-		break
-	}
-	if err := <-p.readErr; !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, unix.ECONNRESET) {
-		t.Fatalf("peer %d: link ended with %v, want EOF", p.id, err)
-	}
-	select {
-	case <-p.served:
-	case <-time.After(hubWait):
-		t.Fatalf("peer %d: Serve still running", p.id)
-	}
-}
-
-func (p *hubPeer) join(t testing.TB, h *RoomHub, nsp string, rooms ...string) {
-	t.Helper()
-	m := ipc.HubMessage{Type: ipc.HubRooms, Nsp: nsp, Deltas: []ipc.RoomDelta{{Op: ipc.NspJoin}}}
-	for _, r := range rooms {
-		m.Deltas = append(m.Deltas, ipc.RoomDelta{Op: ipc.RoomAdd, Room: r})
-	}
-	p.send(t, m)
-	for _, r := range append(rooms, "") {
-		hubCheckFor(t, hubWait, time.Millisecond, func() error {
-			if r == "" {
-				if !slices.Contains(h.nspMembers(nsp), p.id) {
-					return fmt.Errorf("instance %d not in namespace %q", p.id, nsp)
-				}
-				return nil
-			}
-			if !slices.Contains(h.RoomInstances(nsp, r), p.id) {
-				return fmt.Errorf("instance %d not indexed in room %q", p.id, r)
-			}
-			return nil
-		})
-	}
-}
-
-func (h *RoomHub) nspMembers(nsp string) []uint32 {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if idx := h.nsps[nsp]; idx != nil {
-		return slices.Clone(idx.members)
-	}
-	return nil
-}
-
-func bcast(nsp string, payload string, rooms ...string) ipc.HubMessage {
-	return ipc.HubMessage{Type: ipc.HubBroadcast, Nsp: nsp, Rooms: rooms, Payload: []byte(payload)}
-}
-
-// nextBroadcast reads p's next frame, which must be a broadcast.
-func (p *hubPeer) nextBroadcast(t testing.TB) ipc.HubMessage {
-	t.Helper()
-	m := p.next(t)
-	if m.Type != ipc.HubBroadcast {
-		t.Fatalf("peer %d: got %s %+v, want a broadcast", p.id, m.Type, m)
-	}
-	return m
-}
-
-// startHubPeers starts peers 1..n, all reading, and waits until each has
-// seen the full member set.
-func startHubPeers(t testing.TB, h *RoomHub, n int) []*hubPeer {
-	var peers []*hubPeer
-	var ids []uint32
-	for i := 1; i <= n; i++ {
-		peers = append(peers, startHubPeer(t, h, uint32(i), true))
-		ids = append(ids, uint32(i))
-	}
-	for _, p := range peers {
-		p.waitMembers(t, ids...)
-	}
-	return peers
-}
-
-func newTestHub(t testing.TB) *RoomHub {
-	h := NewRoomHub(HubOptions{})
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
 func TestHubBroadcastRouting(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -336,7 +82,7 @@ func TestHubBroadcastRouting(t *testing.T) {
 
 	// After b's last member of r2 leaves, r2 routes nowhere.
 	b.send(t, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomDel, Room: "r2"}}})
-	hubCheckFor(t, hubWait, time.Millisecond, func() error {
+	testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
 		if ids := h.RoomInstances("/", "r2"); ids != nil {
 			return fmt.Errorf("r2 still on %v", ids)
 		}
@@ -364,7 +110,7 @@ func TestHubBroadcastRouting(t *testing.T) {
 }
 
 func TestHubOrdering(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b := ps[0], ps[1]
@@ -401,7 +147,7 @@ func TestHubOrdering(t *testing.T) {
 }
 
 func TestHubRequestResponse(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -444,7 +190,7 @@ func TestHubRequestResponse(t *testing.T) {
 func TestHubDeadWorker(t *testing.T) {
 	for _, how := range []string{"link closed", "WorkerGone"} {
 		t.Run(how, func(t *testing.T) {
-			hubLeakCheck(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			h := newTestHub(t)
 			ps := startHubPeers(t, h, 3)
 			a, b, c := ps[0], ps[1], ps[2]
@@ -506,7 +252,7 @@ func TestHubBadFrameClosesOnlyThatLink(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hubLeakCheck(t)
+			testutil.CheckNoLeaks(t, leakWait)
 			h := newTestHub(t)
 			ps := startHubPeers(t, h, 3)
 			a, b, c := ps[0], ps[1], ps[2]
@@ -530,118 +276,9 @@ func TestHubBadFrameClosesOnlyThatLink(t *testing.T) {
 	}
 }
 
-func TestHubStuckReader(t *testing.T) {
-	big := string(bytes.Repeat([]byte("v"), 64<<10))
-	const frames = 200 // 12.5 MiB, far more than a FrameConn queues
-
-	t.Run("a stuck reader's link is closed after the stall timeout", func(t *testing.T) {
-		hubLeakCheck(t)
-		h := NewRoomHub(HubOptions{StallTimeout: 200 * time.Millisecond})
-		t.Cleanup(func() { h.Close() })
-		a := startHubPeer(t, h, 1, true)
-		b := startHubPeer(t, h, 2, false)
-		a.waitMembers(t, 1, 2)
-		b.join(t, h, "/", "r")
-		for i := 0; i < frames; i++ {
-			if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), mustEncode(t, bcast("/", big, "r"))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		a.waitMembers(t, 1)
-		select {
-		case <-b.served:
-		case <-time.After(hubWait):
-			t.Fatal("the stuck link is still served")
-		}
-	})
-
-	t.Run("a slow reader holds the sender back and loses nothing", func(t *testing.T) {
-		hubLeakCheck(t)
-		h := NewRoomHub(HubOptions{StallTimeout: hubWait})
-		t.Cleanup(func() { h.Close() })
-		a := startHubPeer(t, h, 1, true)
-		b := startHubPeer(t, h, 2, false)
-		a.waitMembers(t, 1, 2)
-		b.join(t, h, "/", "r")
-		sent := make(chan error, 1)
-		go func() {
-			for i := 0; i < frames; i++ {
-				m := bcast("/", big, "r")
-				m.Payload = binary.LittleEndian.AppendUint32(m.Payload, uint32(i))
-				b, _ := m.AppendBinary(nil)
-				if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), b); err != nil {
-					sent <- err
-					return
-				}
-			}
-			sent <- nil
-		}()
-		// The hub holds a back once b's overflow passes its limit.
-		hubCheckFor(t, hubWait, time.Millisecond, func() error {
-			if n := h.overflowBytes(b.id); n <= HubOverflowLimit {
-				return fmt.Errorf("overflow of b is %d bytes", n)
-			}
-			return nil
-		})
-		b.startReading(t)
-		b.waitMembers(t, 1, 2)
-		for i := 0; i < frames; i++ {
-			m := b.nextBroadcast(t)
-			if got := binary.LittleEndian.Uint32(m.Payload[len(big):]); got != uint32(i) {
-				t.Fatalf("frame %d carries %d", i, got)
-			}
-		}
-		if err := <-sent; err != nil {
-			t.Fatal(err)
-		}
-		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {
-			t.Fatalf("live instances %v, want [1 2]", ids)
-		}
-	})
-
-	t.Run("volatile frames are dropped, the link stays", func(t *testing.T) {
-		hubLeakCheck(t)
-		h := newTestHub(t)
-		a := startHubPeer(t, h, 1, true)
-		b := startHubPeer(t, h, 2, false)
-		a.waitMembers(t, 1, 2)
-		b.join(t, h, "/", "r")
-		m := bcast("/", big, "r")
-		m.Flags = ipc.HubVolatile
-		for i := 0; i < frames; i++ {
-			if err := a.fc.WriteFrame(byte(ipc.HubBroadcast), mustEncode(t, m)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// A request to nobody is a barrier: once routed, every volatile
-		// frame before it was queued or dropped.
-		a.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: 1, Nsp: "/", Rooms: []string{"none"}})
-		if m := a.next(t); m.Type != ipc.HubRouted || m.ReqID != 1 {
-			t.Fatalf("a: got %+v, want routed", m)
-		}
-		b.startReading(t)
-		b.waitMembers(t, 1, 2)
-		a.send(t, bcast("/", "marker"))
-		got := 0
-		for {
-			m := b.nextBroadcast(t)
-			if string(m.Payload) == "marker" {
-				break
-			}
-			got++
-		}
-		if got == 0 || got >= frames {
-			t.Fatalf("b received %d of %d volatile frames, want some dropped and some delivered", got, frames)
-		}
-		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {
-			t.Fatalf("live instances %v, want [1 2]", ids)
-		}
-	})
-}
-
 func TestHubServeRefusesDuplicateAndAfterClose(t *testing.T) {
-	hubLeakCheck(t)
-	h := NewRoomHub(HubOptions{})
+	testutil.CheckNoLeaks(t, leakWait)
+	h := NewServer(Options{})
 	a := startHubPeer(t, h, 1, true)
 	a.waitMembers(t, 1)
 	dup := startHubPeer(t, h, 1, true)
@@ -655,33 +292,12 @@ func TestHubServeRefusesDuplicateAndAfterClose(t *testing.T) {
 	}
 }
 
-func mustEncode(t testing.TB, m ipc.HubMessage) []byte {
-	t.Helper()
-	b, err := m.AppendBinary(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // BenchmarkHubRelay measures 64-byte broadcasts from one worker through the
 // hub to another worker that has a member of the target room.
-func BenchmarkHubRelay(b *testing.B) { benchHubRelay(b, HubOptions{}) }
-
-func (h *RoomHub) overflowBytes(id uint32) int {
-	h.mu.RLock()
-	l := h.links[id]
-	h.mu.RUnlock()
-	if l == nil {
-		return 0
-	}
-	l.omu.Lock()
-	defer l.omu.Unlock()
-	return l.obytes
-}
+func BenchmarkHubRelay(b *testing.B) { benchHubRelay(b, Options{}) }
 
 func TestHubJoinIndexesTargets(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	ps := startHubPeers(t, h, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -710,7 +326,7 @@ func TestHubJoinIndexesTargets(t *testing.T) {
 	}
 	// b found no member to join: it withdraws the room.
 	b.send(t, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomDel, Room: "j"}}})
-	hubCheckFor(t, hubWait, time.Millisecond, func() error {
+	testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
 		if ids := h.RoomInstances("/", "j"); ids != nil {
 			return fmt.Errorf("room j still on %v", ids)
 		}
@@ -719,7 +335,7 @@ func TestHubJoinIndexesTargets(t *testing.T) {
 }
 
 func TestHubSyncIsABarrier(t *testing.T) {
-	hubLeakCheck(t)
+	testutil.CheckNoLeaks(t, leakWait)
 	h := newTestHub(t)
 	a := startHubPeers(t, h, 1)[0]
 	for i := uint64(1); i <= 50; i++ {
@@ -740,14 +356,14 @@ func TestHubSyncIsABarrier(t *testing.T) {
 // drops the link like any other end, and logs it at debug: the worker's
 // exit is the supervisor's to report, and a clean drain warns of nothing.
 func TestHubLinkResetByExitingWorker(t *testing.T) {
-	hubLeakCheck(t)
-	var logs logBuffer
-	h := NewRoomHub(HubOptions{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
+	testutil.CheckNoLeaks(t, leakWait)
+	var logs testutil.LogBuffer
+	h := NewServer(Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
 	t.Cleanup(func() { h.Close() })
 	quiet := startHubPeer(t, h, 1, false) // reads nothing: the member sets stay queued
 	other := startHubPeer(t, h, 2, true)
 	other.waitMembers(t, 1, 2)
-	hubCheckFor(t, hubWait, time.Millisecond, func() error { // the hub's frames reach quiet
+	testutil.CheckFor(t, hubWait, time.Millisecond, func() error { // the hub's frames reach quiet
 		rc, err := quiet.raw.(syscall.Conn).SyscallConn()
 		if err != nil {
 			return err

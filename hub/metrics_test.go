@@ -1,27 +1,26 @@
-package primary
+package hub
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
-// TestHubMetrics relays each kind of frame through a RoomHub with metrics
+// TestHubMetrics relays each kind of frame through a Server with metrics
 // and checks the frame and byte counters by type and direction, and that a
 // request a worker had not answered when it left is counted.
 func TestHubMetrics(t *testing.T) {
-	hubLeakCheck(t)
-	m := NewMetrics()
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	h := NewRoomHub(HubOptions{Metrics: m})
+	testutil.CheckNoLeaks(t, leakWait)
+	reg := prometheus.NewPedanticRegistry()
+	h := NewServer(Options{Metrics: NewMetrics(reg)})
 	defer h.Close()
 	peers := startHubPeers(t, h, 3) // members out: 1 + 2 + 3
 	for _, p := range peers {
@@ -58,8 +57,8 @@ func TestHubMetrics(t *testing.T) {
 	}
 	// The hub counts the last members frame and the dead worker's debt
 	// after peer 1 may have seen its frame: poll.
-	hubCheckFor(t, hubWait, 5*time.Millisecond, func() error {
-		fams := scrape(t, srv.URL+"/metrics")
+	testutil.CheckFor(t, hubWait, 5*time.Millisecond, func() error {
+		fams := gather(t, reg)
 		for _, tt := range []struct {
 			typ, dir string
 			want     float64
@@ -75,7 +74,7 @@ func TestHubMetrics(t *testing.T) {
 			{"response", "out", 2},
 			{"sync", "in", 0},
 		} {
-			if got, _ := metricValue(fams, "stickyd_hub_frames_total", "type", tt.typ, "dir", tt.dir); got != tt.want {
+			if got := mustValue(fams, "stickyd_hub_frames_total", "type", tt.typ, "dir", tt.dir); got != tt.want {
 				return fmt.Errorf("%s frames %s: %v, want %v", tt.typ, tt.dir, got, tt.want)
 			}
 		}
@@ -98,13 +97,13 @@ func BenchmarkHubRelayMetrics(b *testing.B) {
 	for _, tt := range []struct {
 		name string
 		m    *Metrics
-	}{{"off", nil}, {"on", NewMetrics()}} {
-		b.Run(tt.name, func(b *testing.B) { benchHubRelay(b, HubOptions{Metrics: tt.m}) })
+	}{{"off", nil}, {"on", NewMetrics(prometheus.NewRegistry())}} {
+		b.Run(tt.name, func(b *testing.B) { benchHubRelay(b, Options{Metrics: tt.m}) })
 	}
 }
 
-func benchHubRelay(b *testing.B, opts HubOptions) {
-	h := NewRoomHub(opts)
+func benchHubRelay(b *testing.B, opts Options) {
+	h := NewServer(opts)
 	defer h.Close()
 	src := startHubPeer(b, h, 1, false)
 	dst := startHubPeer(b, h, 2, false)
@@ -120,7 +119,7 @@ func benchHubRelay(b *testing.B, opts HubOptions) {
 		}
 	}
 	dst.send(b, ipc.HubMessage{Type: ipc.HubRooms, Nsp: "/", Deltas: []ipc.RoomDelta{{Op: ipc.RoomAdd, Room: "room"}}})
-	hubCheckFor(b, hubWait, time.Millisecond, func() error {
+	testutil.CheckFor(b, hubWait, time.Millisecond, func() error {
 		if h.RoomInstances("/", "room") == nil {
 			return errors.New("room not indexed")
 		}
@@ -145,11 +144,85 @@ func benchHubRelay(b *testing.B, opts HubOptions) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
 
-// mustValue is metricValue, -1 when the series is missing.
-func mustValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	v, ok := metricValue(fams, name, labels...)
-	if !ok {
-		return -1
+// gather collects reg's metric families by name.
+func gather(t testing.TB, reg prometheus.Gatherer) map[string]*dto.MetricFamily {
+	t.Helper()
+	list, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
 	}
-	return v
+	fams := make(map[string]*dto.MetricFamily, len(list))
+	for _, f := range list {
+		fams[f.GetName()] = f
+	}
+	return fams
+}
+
+// mustValue returns the value of the counter series of family name whose
+// labels include every name/value pair of labels, -1 when there is none.
+func mustValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	for _, m := range fams[name].GetMetric() {
+		have := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			match = match && have[labels[i]] == labels[i+1]
+		}
+		if match && m.Counter != nil {
+			return m.Counter.GetValue()
+		}
+	}
+	return -1
+}
+
+// TestMetricsHooks drives every hook once and checks the gathered values;
+// on a nil *Metrics every hook is a no-op.
+func TestMetricsHooks(t *testing.T) {
+	var none *Metrics
+	none.frame(byte(ipc.HubBroadcast), 10, dirIn)
+	none.orphanedRequests(3)
+	none.linkCut()
+	none.volatileDropped()
+	none.stalled(time.Second)
+
+	reg := prometheus.NewPedanticRegistry()
+	m := NewMetrics(reg)
+	m.frame(byte(ipc.HubBroadcast), 100, dirIn)
+	m.frame(byte(ipc.HubBroadcast), 100, dirOut)
+	m.frame(byte(ipc.HubBroadcast), 100, dirOut)
+	m.frame(200, 7, dirIn) // unknown type
+	m.orphanedRequests(2)
+	m.orphanedRequests(0)
+	m.linkCut()
+	m.volatileDropped()
+	m.stalled(250 * time.Millisecond)
+	fams := gather(t, reg)
+	for _, tt := range []struct {
+		want   float64
+		name   string
+		labels []string
+	}{
+		{1, "stickyd_hub_frames_total", []string{"type", "broadcast", "dir", "in"}},
+		{2, "stickyd_hub_frames_total", []string{"type", "broadcast", "dir", "out"}},
+		{200, "stickyd_hub_bytes_total", []string{"type", "broadcast", "dir", "out"}},
+		{0, "stickyd_hub_frames_total", []string{"type", "request", "dir", "in"}},
+		{1, "stickyd_hub_frames_total", []string{"type", "unknown", "dir", "in"}},
+		{7, "stickyd_hub_bytes_total", []string{"type", "unknown", "dir", "in"}},
+		{2, "stickyd_hub_requests_resolved_by_dead_worker_total", nil},
+		{1, "stickyd_hub_stall_timeouts_total", nil},
+		{1, "stickyd_hub_volatile_dropped_total", nil},
+		{0.25, "stickyd_hub_stall_seconds_total", nil},
+	} {
+		if got := mustValue(fams, tt.name, tt.labels...); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a second NewMetrics on one registry did not panic")
+		}
+	}()
+	NewMetrics(reg)
 }
