@@ -463,3 +463,54 @@ func TestRecvBlockingFDPollable(t *testing.T) {
 		t.Fatalf("read %d, %v", n, err)
 	}
 }
+
+// TestRecvBlockingFDNoFreeFD: when a blocking fd arrives and no fd is free
+// for the non-blocking duplicate Recv takes (RLIMIT_NOFILE lowered so that
+// the received fd takes the last free slot), Recv returns the EMFILE of
+// fcntl(F_DUPFD_CLOEXEC) and closes the received fd: no fd leaks, and the
+// client's connection, whose only other copy the sender closed, ends.
+func TestRecvBlockingFDNoFreeFD(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	w, p := controlPair(t)
+	cli, srv := tcpPair(t)
+	connFD(t, srv, func(fd int) {
+		if err := unix.SetNonblock(fd, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Send(&Message{Type: MsgConn, ConnID: 1}, fd); err != nil {
+			t.Fatal(err)
+		}
+	})
+	srv.Close()
+	before := testutil.FDCount(t)
+
+	// The lowest free fd is the one the received fd takes; a limit of one
+	// more leaves none for the duplicate.
+	free, err := unix.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(free)
+	var old unix.Rlimit
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := unix.Rlimit{Cur: uint64(free) + 1, Max: old.Max}
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &low, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, f, err := w.Recv()
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &old, nil); err != nil {
+		t.Fatalf("restore RLIMIT_NOFILE: %v", err)
+	}
+	if !errors.Is(err, unix.EMFILE) || f != nil {
+		t.Fatalf("Recv with no fd free: %v, file %v; want EMFILE and no file", err, f)
+	}
+	if got := testutil.FDCount(t); got != before {
+		t.Errorf("%d fds after the failed Recv, want %d: the received fd leaked", got, before)
+	}
+	_ = cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := cli.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("client read %d, %v; want io.EOF: the received fd is still open", n, err)
+	}
+}
