@@ -268,14 +268,6 @@ func (c *client) until(t testing.TB, marker string) []event {
 	}
 }
 
-func names(es []event) []string {
-	var out []string
-	for _, e := range es {
-		out = append(out, e.name)
-	}
-	return out
-}
-
 // socket returns w's server-side socket id.
 func (w *testWorker) socket(t testing.TB, id string) *socketio.Socket {
 	t.Helper()
