@@ -226,21 +226,7 @@ func BenchmarkFrameFanout(b *testing.B) {
 // "mixed" alternates them with 4 KiB frames (referenced buffers: a
 // writev). A reader goroutine drains the other end.
 func BenchmarkWSBatchWrite(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	peer, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer peer.Close()
+	nc, peer := tcpPair(b)
 	go func() { _, _ = io.Copy(io.Discard, peer) }()
 	rc := rawConnOf(nc)
 	small := NewTextFrame([]byte(strings.Repeat("s", 100)))

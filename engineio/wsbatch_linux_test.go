@@ -67,16 +67,7 @@ func TestRawConnOf(t *testing.T) {
 		t.Errorf("blocking fd: has a raw conn = %v, want %v", got, want)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := tcpPair(t)
 	if got, want := rawConnOf(c) != nil, true; got != want {
 		t.Errorf("*net.TCPConn: has a raw conn = %v, want %v", got, want)
 	}

@@ -136,7 +136,7 @@ func TestWSBatchBuffers(t *testing.T) {
 
 // tcpPair returns the two ends of a loopback TCP connection, closed at
 // the end of the test.
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
+func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -422,11 +422,11 @@ func TestTrySend(t *testing.T) {
 	}
 }
 
-// TestRecvBlockingFDPollable: a fd sent in blocking mode is received as a
-// non-blocking File that Go's poller takes, so its deadlines work.
-func TestRecvBlockingFDPollable(t *testing.T) {
-	testutil.CheckNoLeaks(t, leakWait)
-	w, p := controlPair(t)
+// sendBlockingConn sends, over p, the server end of a loopback TCP
+// connection switched to blocking mode as a Conn message, closes its own
+// copy, and returns the client end.
+func sendBlockingConn(t *testing.T, p *ControlConn) *net.TCPConn {
+	t.Helper()
 	cli, srv := tcpPair(t)
 	connFD(t, srv, func(fd int) {
 		if err := unix.SetNonblock(fd, false); err != nil {
@@ -437,6 +437,15 @@ func TestRecvBlockingFDPollable(t *testing.T) {
 		}
 	})
 	srv.Close()
+	return cli
+}
+
+// TestRecvBlockingFDPollable: a fd sent in blocking mode is received as a
+// non-blocking File that Go's poller takes, so its deadlines work.
+func TestRecvBlockingFDPollable(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	w, p := controlPair(t)
+	cli := sendBlockingConn(t, p)
 	_, f, err := w.Recv()
 	if err != nil {
 		t.Fatal(err)
@@ -472,16 +481,7 @@ func TestRecvBlockingFDPollable(t *testing.T) {
 func TestRecvBlockingFDNoFreeFD(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	w, p := controlPair(t)
-	cli, srv := tcpPair(t)
-	connFD(t, srv, func(fd int) {
-		if err := unix.SetNonblock(fd, false); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Send(&Message{Type: MsgConn, ConnID: 1}, fd); err != nil {
-			t.Fatal(err)
-		}
-	})
-	srv.Close()
+	cli := sendBlockingConn(t, p)
 	before := testutil.FDCount(t)
 
 	// The lowest free fd is the one the received fd takes; a limit of one
