@@ -89,6 +89,10 @@ io.on("connection", (socket) => {
     operator(target).emit(event, payload);
     ack(pid);
   });
+  socket.on("op-emit-bin", (target, ack) => {
+    operator(target).emit("bin", Buffer.from([1, 2, 3]), { k: 1 });
+    ack(pid);
+  });
   socket.on("op-sockets-join", (target, room, ack) => {
     operator(target).socketsJoin(room);
     ack(pid);
