@@ -146,7 +146,9 @@ func registerEvents(io *socketio.Server, name string) {
 			responses, err := io.ServerSideEmitWithAck(ctx, "sse-echo", arg)
 			_ = ack(result(responses, err))
 		})
-		_ = s.On("op-sse", func(arg json.RawMessage, ack socketio.AckFunc) { _ = ack(result(nil, io.ServerSideEmit("sse-note", arg))) })
+		_ = s.On("op-sse", func(arg json.RawMessage, ack socketio.AckFunc) {
+			_ = ack(result(nil, io.ServerSideEmit("sse-note", arg)))
+		})
 		_ = s.On("op-server-count", func(ack socketio.AckFunc) {
 			ctx, cancel := ctx5()
 			defer cancel()
