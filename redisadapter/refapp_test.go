@@ -1,0 +1,106 @@
+package redisadapter
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+)
+
+var servingRE = regexp.MustCompile(`serving: addr=(127\.0\.0\.1:\d+)`)
+
+// startRefapp builds testdata/refapp and runs it standalone with REDIS_URL.
+func startRefapp(t *testing.T, redisURL string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "refapp")
+	build := exec.Command("go", "build", "-o", bin, "../testdata/refapp")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build refapp: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT=0", "REDIS_URL="+redisURL, "CLUSTER_OPS=1")
+	errs, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	waited := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(errs)
+		for sc.Scan() {
+			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			} else {
+				t.Log("refapp: " + sc.Text())
+			}
+		}
+		_ = cmd.Wait()
+		close(waited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-waited
+	})
+	select {
+	case a := <-addr:
+		return a
+	case <-waited:
+		t.Fatal("refapp exited before serving")
+	case <-time.After(20 * time.Second):
+		t.Fatal("refapp not serving within 20 s")
+	}
+	return ""
+}
+
+// The reference app with REDIS_URL is one fleet peer like the bench kit's
+// Node peer: the bench events broadcast, count and server-ping span both.
+func TestRefappIsAFleetPeer(t *testing.T) {
+	r := startRedis(t)
+	node := startNodePeer(t, r.URL)
+	app := startRefapp(t, r.URL)
+	clients := []*wsClient{dialClient(t, app, "app"), dialClient(t, node.addr, "node")}
+	for _, c := range clients {
+		c.call(t, "join", "r")
+	}
+	for i, c := range clients {
+		var n int
+		c.callInto(t, &n, "count", "r")
+		if n != 2 {
+			t.Fatalf("client %d: count %d, want 2", i, n)
+		}
+		c.callInto(t, &n, "server-ping")
+		if n != 1 {
+			t.Fatalf("client %d: server-ping %d, want 1", i, n)
+		}
+		c.callInto(t, &n, "op-server-count")
+		if n != 2 {
+			t.Fatalf("client %d: server count %d, want 2", i, n)
+		}
+		var rooms []string
+		c.callInto(t, &rooms, "op-rooms")
+		if !slices.Contains(rooms, "r") || !slices.Contains(rooms, clients[0].id()) || !slices.Contains(rooms, clients[1].id()) {
+			t.Fatalf("client %d: rooms %v", i, rooms)
+		}
+		var ok string
+		c.callInto(t, &ok, "broadcast", "r", map[string]int{"from": i})
+		for _, d := range clients {
+			ev := d.expectEvent(t, "bcast")
+			var got struct{ From int }
+			_ = json.Unmarshal(ev.Args[0], &got)
+			if got.From != i {
+				t.Fatalf("bcast from %d, want %d", got.From, i)
+			}
+		}
+	}
+	for _, c := range clients {
+		c.expectNone(t, "bcast", 100*time.Millisecond)
+	}
+}
