@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/socketio"
 )
 
 var servingRE = regexp.MustCompile(`serving: addr=(127\.0\.0\.1:\d+)`)
@@ -102,5 +105,41 @@ func TestRefappIsAFleetPeer(t *testing.T) {
 	}
 	for _, c := range clients {
 		c.expectNone(t, "bcast", 100*time.Millisecond)
+	}
+}
+
+// The official socket.io-client on a Go peer and on the Node server: room
+// broadcasts and binary from each side reach both, once; count and
+// server-ping span the fleet.
+func TestOfficialClientsOnGoAndNode(t *testing.T) {
+	r := startRedis(t)
+	node := startNodePeer(t, r.URL)
+	g := startGoPeer(t, r.URL, "go")
+	g.io.OnConnection(func(s *socketio.Socket) {
+		_ = s.On("broadcast", func(room string, payload json.RawMessage, ack socketio.AckFunc) {
+			_ = g.io.To(room).Emit("bcast", payload)
+			_ = ack("ok")
+		})
+		_ = s.On("count", func(room string, ack socketio.AckFunc) {
+			ctx, cancel := ctx5()
+			defer cancel()
+			sockets, _ := g.io.In(room).FetchSockets(ctx)
+			_ = ack(len(sockets))
+		})
+		_ = s.On("server-ping", func(ack socketio.AckFunc) {
+			ctx, cancel := ctx5()
+			defer cancel()
+			responses, _ := g.io.ServerSideEmitWithAck(ctx, "ping-all")
+			_ = ack(len(responses))
+		})
+	})
+	_ = g.io.OnServerSideEmit("ping-all", func(ack socketio.AckFunc) { _ = ack("go") })
+	dir, _ := filepath.Abs("../testdata/redisnode")
+	cmd := exec.Command("node", "clients.js")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "URLS=http://"+g.addr+",http://"+node.addr)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "clients: ok") {
+		t.Fatalf("clients.js: %v\n%s", err, out)
 	}
 }
