@@ -75,7 +75,10 @@ func (a *Adapter) Broadcast(p *socketio.Packet, opts socketio.BroadcastOptions) 
 
 // AddSockets makes the target sockets join rooms, here at once and on the
 // other servers (Node applies it when its own request comes back; this
-// adapter applies it before publishing and ignores the echo).
+// adapter applies it before publishing and ignores the echo). It returns
+// once Redis has the request (at most the request timeout; at once while
+// Redis is down), so a broadcast any server publishes afterwards reaches
+// the sockets that joined. DelSockets and DisconnectSockets likewise.
 func (a *Adapter) AddSockets(opts socketio.BroadcastOptions, rooms []string) {
 	a.InMemoryAdapter.AddSockets(opts, rooms)
 	a.publishRequest(opts, &redisproto.Request{Type: redisproto.TypeRemoteJoin, Rooms: nonNil(rooms)})
@@ -101,7 +104,12 @@ func (a *Adapter) publishRequest(opts socketio.BroadcastOptions, r *redisproto.R
 	r.UID = a.peer.uid
 	r.HasOpts = true
 	r.Opts = socketio.BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except}
-	a.publishEncoded(r)
+	msg, err := redisproto.EncodeRequest(r)
+	if err != nil {
+		a.peer.log.Warn("request not published", "nsp", a.name, "type", r.Type, "error", err)
+		return
+	}
+	a.peer.publishAndWait(a.ch.Request, msg)
 }
 
 func (a *Adapter) publishEncoded(r *redisproto.Request) bool {

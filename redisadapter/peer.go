@@ -72,6 +72,7 @@ type Stats struct {
 type outgoing struct {
 	channel string
 	payload []byte
+	written chan struct{} // closed once Redis answered (or not); may be nil
 }
 
 // Peer is one Go process's membership of a Redis fleet: one publishing
@@ -323,6 +324,31 @@ func (p *Peer) publish(channel string, payload []byte, volatile bool) {
 	}
 }
 
+// publishAndWait queues payload and waits until Redis has taken it (or
+// refused it), at most RequestTimeout; it does not wait while Redis is
+// down. Messages published by anyone afterwards are then delivered after
+// it to every subscriber (Redis keeps publication order).
+func (p *Peer) publishAndWait(channel string, payload []byte) {
+	if !p.up.Load() {
+		p.publish(channel, payload, false)
+		return
+	}
+	written := make(chan struct{})
+	select {
+	case p.queue <- outgoing{channel: channel, payload: payload, written: written}:
+	default:
+		p.dropped.Add(1)
+		return
+	}
+	timer := time.NewTimer(p.opts.RequestTimeout)
+	defer timer.Stop()
+	select {
+	case <-written:
+	case <-timer.C:
+	case <-p.stop:
+	}
+}
+
 // numSub is PUBSUB NUMSUB of channel: how many servers subscribe to it.
 func (p *Peer) numSub(ctx context.Context, channel string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.RequestTimeout)
@@ -340,8 +366,17 @@ func (p *Peer) publishLoop() {
 	for {
 		select {
 		case <-p.stop:
-			p.dropped.Add(uint64(len(p.queue)))
-			return
+			for {
+				select {
+				case m := <-p.queue:
+					p.dropped.Add(1)
+					if m.written != nil {
+						close(m.written)
+					}
+				default:
+					return
+				}
+			}
 		case m := <-p.queue:
 			batch = append(batch[:0], m)
 		}
@@ -361,6 +396,13 @@ func (p *Peer) publishLoop() {
 func (p *Peer) publishBatch(batch []outgoing) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	defer func() {
+		for _, m := range batch {
+			if m.written != nil {
+				close(m.written)
+			}
+		}
+	}()
 	cmds, err := p.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, m := range batch {
 			pipe.Publish(ctx, m.channel, m.payload)
