@@ -17,11 +17,10 @@ import (
 // which apply it to their own sockets.
 type Adapter struct {
 	*socketio.InMemoryAdapter
-	peer     *Peer
-	nsp      *socketio.Namespace
-	name     string
-	ch       redisproto.Channels
-	specific string // this peer's own response channel
+	peer *Peer
+	nsp  *socketio.Namespace
+	name string
+	ch   redisproto.Channels
 
 	mu       sync.Mutex
 	requests map[string]*request
@@ -32,28 +31,30 @@ type Adapter struct {
 var _ socketio.Adapter = (*Adapter)(nil)
 
 func newAdapter(p *Peer, nsp *socketio.Namespace) *Adapter {
-	ch := redisproto.NewChannels(p.opts.Prefix, nsp.Name())
 	return &Adapter{
 		InMemoryAdapter: socketio.NewInMemoryAdapter(nsp),
-		peer:            p, nsp: nsp, name: nsp.Name(), ch: ch,
-		specific: ch.SpecificResponse(p.uid),
+		peer:            p, nsp: nsp, name: nsp.Name(), ch: redisproto.NewChannels(p.opts.Prefix, nsp.Name()),
 		requests: map[string]*request{},
 	}
 }
 
-// subscribedChannels are the plain channels the adapter listens to.
-func (a *Adapter) subscribedChannels() []string {
-	return []string{a.ch.Request, a.ch.Response, a.specific}
-}
+// handler is the Adapter as the Peer's Handler (unexported methods, so
+// that Adapter's own API stays socketio's).
+type handler struct{ a *Adapter }
+
+func (h handler) HandleBroadcast(channel string, msg []byte) { h.a.onBroadcast(channel, msg) }
+func (h handler) HandleRequest(msg []byte)                   { h.a.onRequest(msg) }
+func (h handler) HandleResponse(msg []byte)                  { h.a.onResponse(msg) }
+func (h handler) PeerClosed()                                { h.a.failPending() }
 
 // Init subscribes the namespace's channels. It fails with
 // ErrNamespaceTaken when the Peer already serves the namespace, and with
 // ErrClosed after Close; Redis being down is not an error.
-func (a *Adapter) Init() error { return a.peer.register(a) }
+func (a *Adapter) Init() error { return a.peer.Subscribe(a.name, handler{a}) }
 
 // Close unsubscribes and ends the adapter's pending requests with ErrClosed.
 func (a *Adapter) Close() error {
-	a.peer.unregister(a)
+	a.peer.Unsubscribe(a.name, handler{a})
 	a.failPending()
 	return nil
 }
@@ -70,7 +71,7 @@ func (a *Adapter) Broadcast(p *socketio.Packet, opts socketio.BroadcastOptions) 
 		a.peer.log.Warn("broadcast not published", "nsp", a.name, "error", err)
 		return
 	}
-	a.peer.publish(a.ch.BroadcastChannel(opts.Rooms), msg, opts.Flags.Volatile)
+	a.peer.Publish(a.ch.BroadcastChannel(opts.Rooms), msg, opts.Flags.Volatile)
 }
 
 // AddSockets makes the target sockets join rooms, here at once and on the
@@ -109,7 +110,7 @@ func (a *Adapter) publishRequest(opts socketio.BroadcastOptions, r *redisproto.R
 		a.peer.log.Warn("request not published", "nsp", a.name, "type", r.Type, "error", err)
 		return
 	}
-	a.peer.publishAndWait(a.ch.Request, msg)
+	a.peer.PublishAndWait(a.ch.Request, msg)
 }
 
 func (a *Adapter) publishEncoded(r *redisproto.Request) bool {
@@ -118,7 +119,7 @@ func (a *Adapter) publishEncoded(r *redisproto.Request) bool {
 		a.peer.log.Warn("request not published", "nsp", a.name, "type", r.Type, "error", err)
 		return false
 	}
-	a.peer.publish(a.ch.Request, msg, false)
+	a.peer.Publish(a.ch.Request, msg, false)
 	return true
 }
 
@@ -126,7 +127,7 @@ func (a *Adapter) publishEncoded(r *redisproto.Request) bool {
 // request channel (PUBSUB NUMSUB, as Node counts). With Redis down it
 // returns 1 and an error wrapping ErrUnavailable.
 func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
-	n, err := a.peer.numSub(ctx, a.ch.Request)
+	n, err := a.peer.NumSub(ctx, a.ch.Request)
 	if err != nil {
 		return 1, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -190,6 +191,14 @@ func startNodePeer(t testing.TB, redisURL string) *nodePeer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &nodePeer{addr: startProcess(t, "node peer", cmd, out, listeningRE)}
+}
+
+// startProcess starts cmd, kills it when the test ends, and returns the
+// address the first line of out matching re names (its group 1); the other
+// lines are logged.
+func startProcess(t testing.TB, what string, cmd *exec.Cmd, out io.Reader, re *regexp.Regexp) string {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +207,10 @@ func startNodePeer(t testing.TB, redisURL string) *nodePeer {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
+			} else {
+				t.Log(what + ": " + sc.Text())
 			}
 		}
 		_ = cmd.Wait()
@@ -211,13 +222,13 @@ func startNodePeer(t testing.TB, redisURL string) *nodePeer {
 	})
 	select {
 	case a := <-addr:
-		return &nodePeer{addr: a}
+		return a
 	case <-waited:
-		t.Fatal("node peer exited before listening")
-	case <-time.After(15 * time.Second):
-		t.Fatal("node peer not listening within 15 s")
+		t.Fatalf("%s exited before listening", what)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s not listening within 20 s", what)
 	}
-	return nil
+	return ""
 }
 
 func startRedis(t testing.TB) *redistest.Server { return redistest.Start(t) }

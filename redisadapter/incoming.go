@@ -15,7 +15,7 @@ import (
 func (a *Adapter) onBroadcast(channel string, msg []byte) {
 	room, ok := a.ch.RoomOf(channel)
 	if !ok {
-		a.peer.bad(a, channel, fmt.Errorf("%w: not a broadcast channel of %q", redisproto.ErrMalformed, a.name))
+		a.peer.DropBad(a.name, channel, fmt.Errorf("%w: not a broadcast channel of %q", redisproto.ErrMalformed, a.name))
 		return
 	}
 	if room != "" && len(a.InMemoryAdapter.Sockets([]string{room})) == 0 {
@@ -23,7 +23,7 @@ func (a *Adapter) onBroadcast(channel string, msg []byte) {
 	}
 	b, err := redisproto.DecodeBroadcast(msg, a.name)
 	if err != nil {
-		a.peer.bad(a, channel, err)
+		a.peer.DropBad(a.name, channel, err)
 		return
 	}
 	if b.UID == a.peer.uid {
@@ -47,7 +47,7 @@ func localOpts(o socketio.BroadcastOptions) socketio.BroadcastOptions {
 func (a *Adapter) onRequest(msg []byte) {
 	r, err := redisproto.DecodeRequest(msg, a.name)
 	if err != nil {
-		a.peer.bad(a, a.ch.Request, err)
+		a.peer.DropBad(a.name, a.ch.Request, err)
 		return
 	}
 	if r.UID == a.peer.uid {
@@ -115,11 +115,7 @@ func (a *Adapter) onServerSideEmit(r *redisproto.Request) {
 	var once sync.Once
 	a.nsp.DispatchServerSideEmit(r.Data, func(args []json.RawMessage) {
 		once.Do(func() { // only one answer per server, as Node
-			var arg json.RawMessage
-			if len(args) > 0 {
-				arg = args[0]
-			}
-			out, err := redisproto.EncodeServerSideEmitResponse(r.RequestID, arg)
+			out, err := redisproto.EncodeServerSideEmitResponse(r.RequestID, firstArg(args))
 			if err != nil {
 				out, _ = redisproto.EncodeServerSideEmitResponse(r.RequestID, nil)
 			}
@@ -134,11 +130,7 @@ func (a *Adapter) onBroadcastWithAck(r *redisproto.Request) {
 	a.InMemoryAdapter.BroadcastWithAck(r.Packet, opts, func(n int) {
 		a.respond(r, redisproto.EncodeClientCountResponse(r.RequestID, n))
 	}, func(args []json.RawMessage) {
-		var arg json.RawMessage
-		if len(args) > 0 {
-			arg = args[0]
-		}
-		out, err := redisproto.EncodeBroadcastAckResponse(r.RequestID, arg)
+		out, err := redisproto.EncodeBroadcastAckResponse(r.RequestID, firstArg(args))
 		if err != nil {
 			out, _ = redisproto.EncodeBroadcastAckResponse(r.RequestID, nil)
 		}
@@ -153,5 +145,13 @@ func (a *Adapter) respond(r *redisproto.Request, msg []byte) {
 	if r.UID != "" {
 		channel = a.ch.SpecificResponse(r.UID)
 	}
-	a.peer.publish(channel, msg, false)
+	a.peer.Publish(channel, msg, false)
+}
+
+// firstArg is an ack's first argument, nil (undefined) without arguments.
+func firstArg(args []json.RawMessage) json.RawMessage {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
 }

@@ -3,9 +3,7 @@ package redisadapter
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,9 +90,9 @@ type Peer struct {
 
 	mu       sync.RWMutex
 	running  bool
-	patterns map[string]*Adapter // broadcast pattern -> adapter
-	channels map[string]*Adapter // request and response channels -> adapter
-	adapters map[string]*Adapter // namespace -> adapter
+	subs     map[string]*subscription // by name (the namespace)
+	patterns map[string]*subscription // by broadcast pattern
+	channels map[string]*subscription // by request or response channel
 	syncs    map[string]chan struct{}
 	syncSeq  uint64
 
@@ -136,7 +134,7 @@ func New(opts Options) (*Peer, error) {
 	p := &Peer{
 		opts: opts, log: opts.Logger, uid: newUID(), client: client,
 		queue: make(chan outgoing, opts.PublishQueue), stop: make(chan struct{}),
-		patterns: map[string]*Adapter{}, channels: map[string]*Adapter{}, adapters: map[string]*Adapter{},
+		subs: map[string]*subscription{}, patterns: map[string]*subscription{}, channels: map[string]*subscription{},
 		syncs: map[string]chan struct{}{}, running: true,
 	}
 	p.pubsub = client.Subscribe(context.Background())
@@ -192,17 +190,17 @@ func (p *Peer) Stats() Stats {
 func (p *Peer) Close() error {
 	p.mu.Lock()
 	p.running = false
-	adapters := make([]*Adapter, 0, len(p.adapters))
-	for _, a := range p.adapters {
-		adapters = append(adapters, a)
+	handlers := make([]Handler, 0, len(p.subs))
+	for _, sub := range p.subs {
+		handlers = append(handlers, sub.handler)
 	}
 	for token, ch := range p.syncs {
 		close(ch)
 		delete(p.syncs, token)
 	}
 	p.mu.Unlock()
-	for _, a := range adapters {
-		a.failPending()
+	for _, h := range handlers {
+		h.PeerClosed()
 	}
 	p.stopOnce.Do(func() { close(p.stop) })
 	err := p.pubsub.Close()
@@ -256,282 +254,4 @@ func (p *Peer) isRunning() bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.running
-}
-
-// register subscribes a's channels. Redis being down is not an error:
-// go-redis keeps the subscriptions and makes them on (re)connection.
-func (p *Peer) register(a *Adapter) error {
-	p.mu.Lock()
-	if !p.running {
-		p.mu.Unlock()
-		return ErrClosed
-	}
-	if p.adapters[a.name] != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNamespaceTaken, a.name)
-	}
-	p.adapters[a.name] = a
-	p.patterns[a.ch.Pattern] = a
-	for _, c := range a.subscribedChannels() {
-		p.channels[c] = a
-	}
-	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.RequestTimeout)
-	defer cancel()
-	if err := p.pubsub.PSubscribe(ctx, a.ch.Pattern); err != nil {
-		p.log.Warn("psubscribe failed; retried on reconnection", "pattern", a.ch.Pattern, "error", err)
-	}
-	if err := p.pubsub.Subscribe(ctx, a.subscribedChannels()...); err != nil {
-		p.log.Warn("subscribe failed; retried on reconnection", "nsp", a.name, "error", err)
-	}
-	return nil
-}
-
-// unregister drops a's subscriptions.
-func (p *Peer) unregister(a *Adapter) {
-	p.mu.Lock()
-	if p.adapters[a.name] != a {
-		p.mu.Unlock()
-		return
-	}
-	delete(p.adapters, a.name)
-	delete(p.patterns, a.ch.Pattern)
-	for _, c := range a.subscribedChannels() {
-		delete(p.channels, c)
-	}
-	running := p.running
-	p.mu.Unlock()
-	if !running {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.RequestTimeout)
-	defer cancel()
-	_ = p.pubsub.PUnsubscribe(ctx, a.ch.Pattern)
-	_ = p.pubsub.Unsubscribe(ctx, a.subscribedChannels()...)
-}
-
-// publish queues payload for channel; it never blocks. A full queue, or a
-// volatile message while Redis is down, drops it (counted).
-func (p *Peer) publish(channel string, payload []byte, volatile bool) {
-	if volatile && !p.up.Load() {
-		p.dropped.Add(1)
-		return
-	}
-	select {
-	case p.queue <- outgoing{channel: channel, payload: payload}:
-	default:
-		p.dropped.Add(1)
-	}
-}
-
-// publishAndWait queues payload and waits until Redis has taken it (or
-// refused it), at most RequestTimeout; it does not wait while Redis is
-// down. Messages published by anyone afterwards are then delivered after
-// it to every subscriber (Redis keeps publication order).
-func (p *Peer) publishAndWait(channel string, payload []byte) {
-	if !p.up.Load() {
-		p.publish(channel, payload, false)
-		return
-	}
-	written := make(chan struct{})
-	select {
-	case p.queue <- outgoing{channel: channel, payload: payload, written: written}:
-	default:
-		p.dropped.Add(1)
-		return
-	}
-	timer := time.NewTimer(p.opts.RequestTimeout)
-	defer timer.Stop()
-	select {
-	case <-written:
-	case <-timer.C:
-	case <-p.stop:
-	}
-}
-
-// numSub is PUBSUB NUMSUB of channel: how many servers subscribe to it.
-func (p *Peer) numSub(ctx context.Context, channel string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.opts.RequestTimeout)
-	defer cancel()
-	res, err := p.client.PubSubNumSub(ctx, channel).Result()
-	if err != nil {
-		return 0, fmt.Errorf("%w: PUBSUB NUMSUB: %v", ErrUnavailable, err)
-	}
-	return int(res[channel]), nil
-}
-
-// publishLoop publishes queued messages in order, several per round trip.
-func (p *Peer) publishLoop() {
-	batch := make([]outgoing, 0, 256)
-	for {
-		select {
-		case <-p.stop:
-			for {
-				select {
-				case m := <-p.queue:
-					p.dropped.Add(1)
-					if m.written != nil {
-						close(m.written)
-					}
-				default:
-					return
-				}
-			}
-		case m := <-p.queue:
-			batch = append(batch[:0], m)
-		}
-	fill:
-		for len(batch) < cap(batch) {
-			select {
-			case m := <-p.queue:
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
-		p.publishBatch(batch)
-	}
-}
-
-func (p *Peer) publishBatch(batch []outgoing) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	defer func() {
-		for _, m := range batch {
-			if m.written != nil {
-				close(m.written)
-			}
-		}
-	}()
-	cmds, err := p.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, m := range batch {
-			pipe.Publish(ctx, m.channel, m.payload)
-		}
-		return nil
-	})
-	if err == nil {
-		p.published.Add(uint64(len(batch)))
-		return
-	}
-	failed := 0
-	for _, c := range cmds {
-		if c.Err() != nil {
-			failed++
-		}
-	}
-	if failed == 0 {
-		failed = len(batch)
-	}
-	if p.publishErrors.Add(uint64(failed)) == uint64(failed) || p.up.Load() {
-		p.log.Warn("publish failed", "messages", failed, "error", err)
-	}
-	p.published.Add(uint64(len(batch) - failed))
-}
-
-// receiveLoop reads the subscriber connection until Close, reconnecting
-// with backoff (go-redis resubscribes every channel and pattern on the
-// new connection).
-func (p *Peer) receiveLoop() {
-	backoff := minBackoff
-	for {
-		msg, err := p.pubsub.ReceiveTimeout(context.Background(), 5*time.Second)
-		select {
-		case <-p.stop:
-			return
-		default:
-		}
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && p.up.Load() {
-				// idle: check the connection is alive; its error shows next round
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				_ = p.pubsub.Ping(ctx)
-				cancel()
-				continue
-			}
-			p.setDown(err)
-			select {
-			case <-p.stop:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
-		}
-		backoff = minBackoff
-		switch m := msg.(type) {
-		case *redis.Message:
-			p.setUp()
-			p.dispatch(m)
-		case *redis.Subscription:
-			p.setUp()
-		case *redis.Pong:
-			p.setUp()
-			p.mu.Lock()
-			if ch := p.syncs[m.Payload]; ch != nil {
-				close(ch)
-				delete(p.syncs, m.Payload)
-			}
-			p.mu.Unlock()
-		}
-	}
-}
-
-func (p *Peer) setUp() {
-	if p.up.CompareAndSwap(false, true) {
-		if p.downs.Load() > 0 {
-			p.reconnects.Add(1)
-			p.log.Info("redis up again: subscriptions restored", "uid", p.uid)
-		} else {
-			p.log.Info("redis up", "uid", p.uid)
-		}
-	}
-}
-
-func (p *Peer) setDown(err error) {
-	if p.up.CompareAndSwap(true, false) {
-		p.downs.Add(1)
-		p.log.Warn("redis down: local delivery goes on, fleet requests fail until it is back", "error", err)
-	} else if p.downs.Load() == 0 && p.received.Load() == 0 {
-		p.downs.Add(1)
-		p.log.Warn("redis unreachable", "error", err)
-	}
-}
-
-// dispatch hands a message to the adapter of its channel or pattern.
-func (p *Peer) dispatch(m *redis.Message) {
-	p.received.Add(1)
-	p.mu.RLock()
-	var a *Adapter
-	broadcast := m.Pattern != ""
-	if broadcast {
-		a = p.patterns[m.Pattern]
-	} else {
-		a = p.channels[m.Channel]
-	}
-	p.mu.RUnlock()
-	if a == nil {
-		return // unsubscribed meanwhile
-	}
-	if len(m.Payload) > p.opts.MaxMessageBytes {
-		p.bad(a, m.Channel, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(m.Payload)))
-		return
-	}
-	payload := []byte(m.Payload)
-	switch {
-	case broadcast:
-		a.onBroadcast(m.Channel, payload)
-	case m.Channel == a.ch.Request:
-		a.onRequest(payload)
-	default:
-		a.onResponse(payload)
-	}
-}
-
-// bad counts and logs a dropped message.
-func (p *Peer) bad(a *Adapter, channel string, err error) {
-	n := p.badMessages.Add(1)
-	if n <= 10 || n%1000 == 0 {
-		p.log.Warn("bad message from redis dropped", "nsp", a.name, "channel", channel, "error", err, "dropped", n)
-	}
 }

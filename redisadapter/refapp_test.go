@@ -1,7 +1,6 @@
 package redisadapter
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -31,36 +30,7 @@ func startRefapp(t *testing.T, redisURL string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	waited := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(errs)
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			} else {
-				t.Log("refapp: " + sc.Text())
-			}
-		}
-		_ = cmd.Wait()
-		close(waited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-waited
-	})
-	select {
-	case a := <-addr:
-		return a
-	case <-waited:
-		t.Fatal("refapp exited before serving")
-	case <-time.After(20 * time.Second):
-		t.Fatal("refapp not serving within 20 s")
-	}
-	return ""
+	return startProcess(t, "refapp", cmd, errs, servingRE)
 }
 
 // The reference app with REDIS_URL is one fleet peer like the bench kit's

@@ -60,7 +60,7 @@ func (r *request) finish() {
 // publishes a request of type typ (fill adds its fields). It returns nil
 // when no other server exists, and an error when Redis is down.
 func (a *Adapter) startRequest(ctx context.Context, typ redisproto.RequestType, fill func(*redisproto.Request)) (*request, int, error) {
-	n, err := a.peer.numSub(ctx, a.ch.Request)
+	n, err := a.peer.NumSub(ctx, a.ch.Request)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -180,7 +180,7 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 		return a.InMemoryAdapter.BroadcastWithAck(p, opts, onClientCount, onAck)
 	}
 	servers := 1
-	n, err := a.peer.numSub(context.Background(), a.ch.Request)
+	n, err := a.peer.NumSub(context.Background(), a.ch.Request)
 	if err == nil && n > 1 {
 		servers = n
 	}
@@ -246,7 +246,7 @@ func (a *Adapter) failPending() {
 func (a *Adapter) onResponse(msg []byte) {
 	resp, err := redisproto.DecodeResponse(msg)
 	if err != nil {
-		a.peer.bad(a, a.ch.Response, err)
+		a.peer.DropBad(a.name, a.ch.Response, err)
 		return
 	}
 	a.mu.Lock()
@@ -264,7 +264,7 @@ func (a *Adapter) onResponse(msg []byte) {
 	case redisproto.TypeRemoteFetch:
 		sockets, err := resp.FetchedSockets()
 		if err != nil {
-			a.peer.bad(a, a.ch.Response, err)
+			a.peer.DropBad(a.name, a.ch.Response, err)
 			return
 		}
 		r.sockets = append(r.sockets, sockets...)

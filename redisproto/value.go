@@ -3,6 +3,7 @@ package redisproto
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"time"
@@ -105,11 +106,11 @@ type msgpackReader struct {
 	b []byte // what r reads
 }
 
-// checkLength fails when the string or bin at the read position claims
-// more bytes than are left, before the decoder allocates them.
-func (m msgpackReader) checkLength(c byte) error {
+// raw reads the bytes of the string or bin at the read position, checking
+// its length against the bytes left before anything is allocated.
+func (m msgpackReader) raw(c byte) ([]byte, error) {
 	at := len(m.b) - m.r.Len() + 1 // after the code
-	size := 0
+	size, n := 0, 0
 	switch c {
 	case msgpcode.Str8, msgpcode.Bin8:
 		size = 1
@@ -118,19 +119,20 @@ func (m msgpackReader) checkLength(c byte) error {
 	case msgpcode.Str32, msgpcode.Bin32:
 		size = 4
 	default:
-		return nil // fixstr: at most 31 bytes
+		n = int(c & msgpcode.FixedStrMask) // fixstr
 	}
 	if at+size > len(m.b) {
-		return fmt.Errorf("%w: truncated length", ErrMalformed)
+		return nil, fmt.Errorf("%w: truncated length", ErrMalformed)
 	}
-	n := 0
 	for _, x := range m.b[at : at+size] {
 		n = n<<8 | int(x)
 	}
-	if n > len(m.b)-at-size {
-		return fmt.Errorf("%w: %d bytes claimed, %d left", ErrMalformed, n, len(m.b)-at-size)
+	at += size
+	if n > len(m.b)-at {
+		return nil, fmt.Errorf("%w: %d bytes claimed, %d left", ErrMalformed, n, len(m.b)-at)
 	}
-	return nil
+	_, _ = m.r.Seek(int64(at+n), io.SeekStart)
+	return m.b[at : at+n], nil
 }
 
 func malformed(err error) error { return fmt.Errorf("%w: %v", ErrMalformed, err) }
@@ -174,24 +176,15 @@ func (m msgpackReader) value(depth int) (value, error) {
 			return value{kind: kindNull}, nil // JSON.stringify writes null
 		}
 		return value{kind: kindFloat, f: f}, nil
-	case msgpcode.IsString(c):
-		if err := m.checkLength(c); err != nil {
+	case msgpcode.IsString(c), msgpcode.IsBin(c):
+		b, err := m.raw(c)
+		if err != nil {
 			return value{}, err
 		}
-		s, err := m.d.DecodeString()
-		if err != nil {
-			return value{}, malformed(err)
+		if msgpcode.IsBin(c) {
+			return binaryValue(bytes.Clone(b)), nil
 		}
-		return strValue(s), nil
-	case msgpcode.IsBin(c):
-		if err := m.checkLength(c); err != nil {
-			return value{}, err
-		}
-		b, err := m.d.DecodeBytes()
-		if err != nil {
-			return value{}, malformed(err)
-		}
-		return binaryValue(b), nil
+		return strValue(string(b)), nil
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
 		return m.array(depth)
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
