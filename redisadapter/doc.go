@@ -14,6 +14,11 @@
 // and a timeout, ServerCount (PUBSUB NUMSUB of the request channel, as Node
 // counts) and AllRooms.
 //
+// The Peer's connection half is usable without socketio: a Handler gets
+// one namespace's messages (Subscribe), Publish and NumSub send; the
+// socketio Adapter is one such Handler, and the primary's hub is meant to
+// be another (docs/architecture.md, "Fleet (Redis)").
+//
 // Where it does better than the Node adapter:
 //   - answers go to the requester's own response channel, not to every
 //     server (their #407);
