@@ -184,23 +184,37 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 	if err == nil && n > 1 {
 		servers = n
 	}
-	if servers > 1 {
-		if r := a.newRequest(redisproto.TypeBroadcast, servers-1); r != nil {
-			r.onClientCount, r.onAck = onClientCount, onAck
-			a.mu.Lock()
-			r.timer = time.AfterFunc(a.timeoutOf(opts), func() { a.expireAck(r) })
-			a.mu.Unlock()
-			req := &redisproto.Request{UID: a.peer.uid, RequestID: r.id, Type: redisproto.TypeBroadcast, Packet: p, HasOpts: true,
-				Opts: socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except), Flags: opts.Flags}}
-			if !a.publishEncoded(req) {
-				a.expireAck(r)
-			}
-		} else {
-			servers = 1
-		}
+	if servers > 1 && !a.publishAckRequest(p, opts, servers-1, onClientCount, onAck) {
+		servers = 1
 	}
 	a.InMemoryAdapter.BroadcastWithAck(p, opts, onClientCount, onAck)
 	return servers
+}
+
+// publishAckRequest registers and publishes the type-7 request of a
+// broadcast with acks expecting others answers; false when the adapter
+// closed meanwhile (nothing was published).
+func (a *Adapter) publishAckRequest(p *socketio.Packet, opts socketio.BroadcastOptions, others int, onClientCount func(int), onAck func([]json.RawMessage)) bool {
+	r := a.newRequest(redisproto.TypeBroadcast, others)
+	if r == nil {
+		return false
+	}
+	a.mu.Lock()
+	armed := a.requests[r.id] == r // not ended by Close meanwhile
+	if armed {
+		r.onClientCount, r.onAck = onClientCount, onAck
+		r.timer = time.AfterFunc(a.timeoutOf(opts), func() { a.expireAck(r) })
+	}
+	a.mu.Unlock()
+	if !armed {
+		return false
+	}
+	req := &redisproto.Request{UID: a.peer.uid, RequestID: r.id, Type: redisproto.TypeBroadcast, Packet: p, HasOpts: true,
+		Opts: socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except), Flags: opts.Flags}}
+	if !a.publishEncoded(req) {
+		a.expireAck(r) // counts the others as 0
+	}
+	return true
 }
 
 // expireAck forgets an ack request and reports the servers that never
@@ -212,12 +226,17 @@ func (a *Adapter) expireAck(r *request) {
 		return
 	}
 	delete(a.requests, r.id)
-	r.timer.Stop()
+	if r.timer != nil { // nil when Close came between registration and arming
+		r.timer.Stop()
+	}
 	missing := r.expected - r.got
 	r.got = r.expected
+	report := r.onClientCount // nil when never armed
 	a.mu.Unlock()
 	for range missing {
-		r.onClientCount(0)
+		if report != nil {
+			report(0)
+		}
 	}
 }
 
@@ -227,7 +246,7 @@ func (a *Adapter) failPending() {
 	a.closed = true
 	var acks []*request
 	for id, r := range a.requests {
-		if r.typ == redisproto.TypeBroadcast && r.onClientCount != nil {
+		if r.typ == redisproto.TypeBroadcast {
 			acks = append(acks, r)
 			continue
 		}
@@ -311,7 +330,9 @@ func (a *Adapter) onAckResponse(r *request, resp *redisproto.Response) {
 func (a *Adapter) forgetIfComplete(r *request) {
 	if r.got >= r.expected && r.acks >= r.counted {
 		delete(a.requests, r.id)
-		r.timer.Stop()
+		if r.timer != nil {
+			r.timer.Stop()
+		}
 	}
 }
 
