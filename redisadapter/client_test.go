@@ -20,7 +20,8 @@ type event struct {
 }
 
 // wsClient is a minimal Socket.IO v5 client over websocket for tests: it
-// answers pings, records events, acks "question" with its name.
+// answers pings, records events, acks "question" with its name (unless
+// its name starts with "mute").
 type wsClient struct {
 	name   string
 	ws     *websocket.Conn
@@ -31,18 +32,29 @@ type wsClient struct {
 	events chan event
 	done   chan struct{}
 	sid    string
+	nsp    string // "" for "/"
 }
 
 func dialClient(t testing.TB, addr, name string) *wsClient {
+	t.Helper()
+	return dialClientNsp(t, addr, name, "")
+}
+
+// dialClientNsp connects to namespace nsp ("" for "/").
+func dialClientNsp(t testing.TB, addr, name, nsp string) *wsClient {
 	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	ws, _, err := d.Dial("ws://"+addr+"/socket.io/?EIO=4&transport=websocket&who="+name, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	c := &wsClient{name: name, ws: ws, acks: map[int]chan json.RawMessage{}, events: make(chan event, 4096), done: make(chan struct{})}
+	c := &wsClient{name: name, ws: ws, acks: map[int]chan json.RawMessage{}, events: make(chan event, 4096), done: make(chan struct{}), nsp: nsp}
 	t.Cleanup(c.close)
-	if err := c.write(`40{"name":"` + name + `"}`); err != nil {
+	prefix := ""
+	if nsp != "" {
+		prefix = nsp + ","
+	}
+	if err := c.write(`40` + prefix + `{"name":"` + name + `"}`); err != nil {
 		t.Fatal(err)
 	}
 	go c.read()
@@ -69,7 +81,7 @@ func (c *wsClient) read() {
 		if err != nil {
 			return
 		}
-		s := string(msg)
+		s := c.stripNamespace(string(msg))
 		switch {
 		case s == "2":
 			_ = c.write("3")
@@ -112,6 +124,21 @@ func (c *wsClient) read() {
 	}
 }
 
+// stripNamespace removes the client's namespace from a packet.
+func (c *wsClient) stripNamespace(s string) string {
+	if c.nsp == "" || len(s) < 2 {
+		return s
+	}
+	p := c.nsp + ","
+	if strings.HasPrefix(s[2:], p) {
+		return s[:2] + s[2+len(p):]
+	}
+	if d := strings.IndexByte(s, '-'); strings.HasPrefix(s, "45") && d > 0 && strings.HasPrefix(s[d+1:], p) {
+		return s[:d+1] + s[d+1+len(p):]
+	}
+	return s
+}
+
 // onEvent records an event; text is "[id]json".
 func (c *wsClient) onEvent(text string, bins [][]byte) {
 	i := strings.IndexByte(text, '[')
@@ -124,7 +151,7 @@ func (c *wsClient) onEvent(text string, bins [][]byte) {
 	}
 	var name string
 	_ = json.Unmarshal(arr[0], &name)
-	if i > 0 && name == "question" {
+	if i > 0 && name == "question" && !strings.HasPrefix(c.name, "mute") {
 		_ = c.write("43" + text[:i] + `["ack-` + c.name + `"]`)
 	}
 	c.events <- event{Name: name, Args: arr[1:], Bins: bins}

@@ -108,6 +108,7 @@ func ctx5() (context.Context, context.CancelFunc) {
 func registerEvents(io *socketio.Server, name string) {
 	_ = io.OnServerSideEmit("sse-echo", func(arg json.RawMessage, ack socketio.AckFunc) { _ = ack([]any{name, arg}) })
 	_ = io.OnServerSideEmit("sse-note", func(arg json.RawMessage) { _ = io.Local().Emit("sse-note", arg, name) })
+	io.Of("/custom").OnConnection(func(s *socketio.Socket) { _ = s.Emit("auth", s.Handshake().Auth) })
 	io.OnConnection(func(s *socketio.Socket) {
 		_ = s.Emit("auth", s.Handshake().Auth)
 		_ = s.On("join", func(room string, ack socketio.AckFunc) { s.Join(room); _ = ack(name) })

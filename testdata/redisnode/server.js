@@ -127,12 +127,11 @@ io.on("connection", (socket) => {
       ack(result([], err));
     }
   });
-  socket.on("op-emit-ack", async (target, timeoutMS, ack) => {
-    try {
-      ack(result(await operator(target).timeout(timeoutMS).emitWithAck("question", pid)));
-    } catch (err) {
-      ack(result([], err));
-    }
+  // the callback form gives the acks that arrived along with a timeout error
+  socket.on("op-emit-ack", (target, timeoutMS, ack) => {
+    operator(target)
+      .timeout(timeoutMS)
+      .emit("question", pid, (err, responses) => ack(result(responses, err)));
   });
   socket.on("op-sse-ack", (arg, ack) => {
     io.serverSideEmit("sse-echo", arg, (err, responses) => ack(result(responses, err)));
