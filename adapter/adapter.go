@@ -60,7 +60,7 @@ func (a *Adapter) Init() error {
 	a.c.mu.Unlock()
 	a.mu.Lock()
 	a.inited = true
-	a.c.send(&ipc.HubMessage{Type: ipc.HubRooms, Nsp: a.name, Deltas: []ipc.RoomDelta{{Op: ipc.NspJoin}}}, false)
+	a.c.link.Send(&ipc.HubMessage{Type: ipc.HubRooms, Nsp: a.name, Deltas: []ipc.RoomDelta{{Op: ipc.NspJoin}}}, false)
 	a.mu.Unlock()
 	return nil
 }
@@ -78,7 +78,7 @@ func (a *Adapter) Close() error {
 	a.mu.Lock()
 	if a.inited {
 		a.inited = false
-		a.c.send(&ipc.HubMessage{Type: ipc.HubRooms, Nsp: a.name, Deltas: []ipc.RoomDelta{{Op: ipc.NspLeave}}}, false)
+		a.c.link.Send(&ipc.HubMessage{Type: ipc.HubRooms, Nsp: a.name, Deltas: []ipc.RoomDelta{{Op: ipc.NspLeave}}}, false)
 	}
 	a.mu.Unlock()
 	return nil
@@ -92,7 +92,7 @@ func (a *Adapter) Close() error {
 // wait (the hub indexed the rooms when it routed that operation).
 func (a *Adapter) AddAll(id string, rooms []string) {
 	if barrier := a.addAll(id, rooms); barrier != nil {
-		a.c.awaitSync(barrier)
+		a.c.link.AwaitSync(barrier)
 	}
 }
 
@@ -114,7 +114,7 @@ func (a *Adapter) addAll(id string, rooms []string) <-chan struct{} {
 	}
 	for _, d := range deltas {
 		if d.Room != id {
-			return a.c.startSync()
+			return a.c.link.StartSync()
 		}
 	}
 	return nil
@@ -168,7 +168,7 @@ func (a *Adapter) announce(deltas []ipc.RoomDelta) {
 	if len(deltas) == 0 || !a.inited {
 		return
 	}
-	a.c.send(&ipc.HubMessage{Type: ipc.HubRooms, Nsp: a.name, Deltas: deltas}, false)
+	a.c.link.Send(&ipc.HubMessage{Type: ipc.HubRooms, Nsp: a.name, Deltas: deltas}, false)
 }
 
 // relay sends a fire-and-forget operation to the workers with members of
@@ -186,7 +186,7 @@ func (a *Adapter) relay(opts socketio.BroadcastOptions, payload []byte, joins []
 		m.Flags |= ipc.HubJoin
 		m.JoinRooms = joins
 	}
-	a.c.send(&m, opts.Flags.Volatile)
+	a.c.link.Send(&m, opts.Flags.Volatile)
 }
 
 // Broadcast sends p to the target sockets here and on every other worker
@@ -231,7 +231,7 @@ func (a *Adapter) DisconnectSockets(opts socketio.BroadcastOptions, close bool) 
 }
 
 // ServerCount is the number of live workers in the cluster.
-func (a *Adapter) ServerCount(context.Context) (int, error) { return a.c.serverCount(), nil }
+func (a *Adapter) ServerCount(context.Context) (int, error) { return a.c.link.ServerCount(), nil }
 
 // onBroadcast applies a fire-and-forget operation from another worker.
 func (a *Adapter) onBroadcast(m *ipc.HubMessage) {

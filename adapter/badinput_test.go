@@ -19,7 +19,7 @@ type rogue struct {
 }
 
 func newRogue(t *testing.T, tc *testCluster, id uint32) *rogue {
-	wc, hc := socketPair(t)
+	wc, hc := testutil.SocketPair(t)
 	served := make(chan struct{})
 	go func() { tc.hub.Serve(id, ipc.NewFrameConn(hc, 0)); close(served) }()
 	r := &rogue{fc: ipc.NewFrameConn(wc, 0), frames: make(chan ipc.HubMessage, 64)}

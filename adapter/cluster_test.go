@@ -15,7 +15,7 @@ import (
 func TestNewClusterJoinErrors(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	t.Run("hub silent", func(t *testing.T) {
-		wc, hc := socketPair(t)
+		wc, hc := testutil.SocketPair(t)
 		defer hc.Close()
 		_, err := NewCluster(ipc.NewFrameConn(wc, 0), Options{JoinTimeout: 50 * time.Millisecond})
 		if !errors.Is(err, ErrJoinTimeout) {
@@ -23,7 +23,7 @@ func TestNewClusterJoinErrors(t *testing.T) {
 		}
 	})
 	t.Run("hub closes the link", func(t *testing.T) {
-		wc, hc := socketPair(t)
+		wc, hc := testutil.SocketPair(t)
 		hc.Close()
 		lost := false
 		_, err := NewCluster(ipc.NewFrameConn(wc, 0), Options{OnLinkLost: func(error) { lost = true }})

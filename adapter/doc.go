@@ -1,6 +1,8 @@
 // Package adapter is the socketio.Adapter of a stickyd cluster: rooms and
 // cluster operations across the workers of one primary, through the
-// primary's hub (primary.RoomHub) over the worker's hub link.
+// primary's hub (hub.Server) over the worker's hub link. The link's
+// protocol (member set, request ids and their answers, sync barriers) is a
+// hub.Client's; this package gives the frames their Socket.IO meaning.
 //
 // Plug it in before the worker reports ready:
 //
@@ -54,7 +56,7 @@
 // # Concurrency
 //
 // A Cluster and its Adapters are safe for concurrent use. One goroutine
-// per Cluster reads the hub link and applies the operations of other
+// per Cluster (its hub.Client's reader) reads the hub link and applies the operations of other
 // workers in the order each sent them; it runs request callbacks one at a
 // time and never with a lock held that a caller could need. Broadcast does
 // not wait for the network: frames are queued on the link (a volatile one

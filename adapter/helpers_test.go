@@ -3,9 +3,7 @@ package adapter
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,11 +12,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
-	"github.com/stickyd/stickyd/primary"
 	"github.com/stickyd/stickyd/socketio"
-	"golang.org/x/sys/unix"
 )
 
 // wait bounds every wait in these tests; reaching it is a failure.
@@ -28,24 +25,6 @@ const wait = 10 * time.Second
 // to their baseline (testutil.CheckNoLeaks; call it first in a test so its
 // cleanup runs last).
 var leakWait = testutil.Within(wait, 5*time.Millisecond)
-
-func socketPair(t testing.TB) (net.Conn, net.Conn) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "hub-pair")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-	}
-	return conns[0], conns[1]
-}
 
 // testWorker is one worker of a test cluster: a Cluster linked to the
 // shared hub and a Socket.IO server on an httptest listener.
@@ -59,7 +38,7 @@ type testWorker struct {
 }
 
 type testCluster struct {
-	hub     *primary.RoomHub
+	hub     *hub.Server
 	workers []*testWorker
 }
 
@@ -72,11 +51,11 @@ func newTestCluster(t testing.TB, n int, setup func(w *testWorker)) *testCluster
 // newTestClusterWith is newTestCluster with the servers' options sopts
 // (Adapter set here) and the clusters' options copts (OnLinkLost set here).
 func newTestClusterWith(t testing.TB, n int, sopts socketio.Options, copts Options, setup func(w *testWorker)) *testCluster {
-	tc := &testCluster{hub: primary.NewRoomHub(primary.HubOptions{})}
+	tc := &testCluster{hub: hub.NewServer(hub.Options{})}
 	t.Cleanup(func() { tc.hub.Close() })
 	for i := 1; i <= n; i++ {
 		w := &testWorker{id: uint32(i), served: make(chan struct{}), lost: make(chan error, 1)}
-		wc, hc := socketPair(t)
+		wc, hc := testutil.SocketPair(t)
 		go func() {
 			tc.hub.Serve(w.id, ipc.NewFrameConn(hc, 0))
 			close(w.served)
@@ -266,14 +245,6 @@ func (c *client) until(t testing.TB, marker string) []event {
 		}
 		got = append(got, e)
 	}
-}
-
-func names(es []event) []string {
-	var out []string
-	for _, e := range es {
-		out = append(out, e.name)
-	}
-	return out
 }
 
 // socket returns w's server-side socket id.

@@ -48,7 +48,7 @@ func (tc *testCluster) drop(t *testing.T, c *client, holder *testWorker) {
 }
 
 // synced returns once the hub has routed every frame w sent so far.
-func (w *testWorker) synced() { w.cluster.awaitSync(w.cluster.startSync()) }
+func (w *testWorker) synced() { w.cluster.link.AwaitSync(w.cluster.link.StartSync()) }
 
 // payload returns the first argument of e as a string and its offset (the
 // last argument, appended by recovery).

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
 )
@@ -99,9 +99,12 @@ func (a *Adapter) gather(ctx context.Context, what string, rooms []string, paylo
 	defer cancel()
 	var mu sync.Mutex
 	asked, answered := 0, 0
-	r := &request{
-		onRouted: func(t []uint32) { mu.Lock(); asked = len(t); mu.Unlock() },
-		onResp: func(from uint32, p []byte, final bool) {
+	r := &hub.Request{
+		Nsp:      a.name,
+		Rooms:    rooms,
+		Payload:  payload,
+		OnRouted: func(t []uint32) { mu.Lock(); asked = len(t); mu.Unlock() },
+		OnResponse: func(from uint32, p []byte, final bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			answered++
@@ -110,8 +113,8 @@ func (a *Adapter) gather(ctx context.Context, what string, rooms []string, paylo
 			}
 		},
 	}
-	a.c.start(r, a.name, rooms, payload)
-	if a.c.wait(ctx, r) {
+	a.c.link.Start(r)
+	if a.c.link.Wait(ctx, r) {
 		return nil
 	}
 	mu.Lock()
@@ -153,9 +156,17 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 		}
 	}
 	routed := make(chan int, 1)
-	r := &request{
-		onRouted: func(t []uint32) { routed <- len(t) },
-		onResp: func(from uint32, payload []byte, final bool) {
+	timeout := opts.Flags.Timeout
+	if timeout <= 0 {
+		timeout = a.c.opts.RequestTimeout
+	}
+	r := &hub.Request{
+		Nsp:      a.name,
+		Rooms:    opts.Rooms,
+		Payload:  b,
+		Expire:   timeout, // then acks are no longer relayed
+		OnRouted: func(t []uint32) { routed <- len(t) },
+		OnResponse: func(from uint32, payload []byte, final bool) {
 			if len(payload) > 0 {
 				rd := reader{b: payload}
 				switch kind := rd.u8(); kind {
@@ -183,17 +194,9 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 				report(from, acks[from])
 			}
 		},
-		onGone: func(from uint32) { report(from, acks[from]) },
+		OnGone: func(from uint32) { report(from, acks[from]) },
 	}
-	timeout := opts.Flags.Timeout
-	if timeout <= 0 {
-		timeout = a.c.opts.RequestTimeout
-	}
-	r.timer = time.AfterFunc(timeout, func() {
-		r.expired.Store(true)
-		a.c.cancel(r)
-	})
-	a.c.start(r, a.name, opts.Rooms, b)
+	a.c.link.Start(r)
 	return servers + <-routed
 }
 
@@ -217,7 +220,7 @@ func (a *Adapter) onRequest(m *ipc.HubMessage) {
 				b = nil
 			}
 		}
-		a.c.respond(from, id, true, b)
+		a.c.link.Respond(from, id, true, b)
 		return
 	case reqEmit:
 		args := r.raws()
@@ -231,7 +234,7 @@ func (a *Adapter) onRequest(m *ipc.HubMessage) {
 				if len(ack) > 0 {
 					first = ack[0]
 				}
-				a.c.respond(from, id, true, first)
+				a.c.link.Respond(from, id, true, first)
 			})
 		})
 		return
@@ -249,27 +252,27 @@ func (a *Adapter) onRequest(m *ipc.HubMessage) {
 		if r.end() != nil {
 			break
 		}
-		a.c.respond(from, id, true, appendList(nil, a.InMemoryAdapter.Rooms()))
+		a.c.link.Respond(from, id, true, appendList(nil, a.InMemoryAdapter.Rooms()))
 		return
 	case reqSockets:
 		opts.Except = r.strs()
 		if r.end() != nil {
 			break
 		}
-		a.c.respond(from, id, true, appendList(nil, a.InMemoryAdapter.Sockets(opts.Rooms)))
+		a.c.link.Respond(from, id, true, appendList(nil, a.InMemoryAdapter.Sockets(opts.Rooms)))
 		return
 	case reqRestore:
 		pid, offset := r.str(), r.str()
 		if r.end() != nil {
 			break
 		}
-		a.c.respond(from, id, true, a.answerRestore(pid, offset))
+		a.c.link.Respond(from, id, true, a.answerRestore(pid, offset))
 		return
 	default:
 		r.fail(fmt.Sprintf("unknown request %d", kind))
 	}
 	a.c.log.Error("bad request from another worker answered empty", "nsp", a.name, "from", from, "error", r.err)
-	a.c.respond(from, id, true, nil)
+	a.c.link.Respond(from, id, true, nil)
 }
 
 // answerAcks broadcasts p locally with acks and relays the count, then each
@@ -281,12 +284,12 @@ func (a *Adapter) answerAcks(from uint32, id uint64, p *socketio.Packet, opts so
 		mu.Lock()
 		defer mu.Unlock()
 		count = n
-		a.c.respond(from, id, acked >= n, binaryCount(n))
+		a.c.link.Respond(from, id, acked >= n, binaryCount(n))
 	}, func(args []json.RawMessage) {
 		mu.Lock()
 		defer mu.Unlock()
 		acked++
-		a.c.respond(from, id, count >= 0 && acked >= count, appendList([]byte{ackArgs}, args))
+		a.c.link.Respond(from, id, count >= 0 && acked >= count, appendList([]byte{ackArgs}, args))
 	})
 }
 

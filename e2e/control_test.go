@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/stickyd/stickyd/primary"
+	"github.com/stickyd/stickyd/operator"
 )
 
 // noRaceExitDelay removes the race detector's 1 s sleep at exit from the
@@ -26,7 +26,7 @@ import (
 // the margin a drained worker has between its deadline and being killed.
 const noRaceExitDelay = "GORACE=atexit_sleep_ms=0"
 
-// controlPath returns a fresh control socket path for one cluster.
+// controlPath returns a fresh operator socket path for one cluster.
 func controlPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "control.sock")
 }
@@ -51,13 +51,13 @@ func ctl(t testing.TB, args ...string) (int, string, string) {
 }
 
 // statusOf returns `stickyd status --json` of the cluster at path.
-func statusOf(t testing.TB, path string) *primary.StatusReport {
+func statusOf(t testing.TB, path string) *operator.StatusReport {
 	t.Helper()
 	code, out, errs := ctl(t, "status", "--json", "--control", path)
 	if code != 0 {
 		t.Fatalf("stickyd status: exit %d: %s", code, errs)
 	}
-	var st primary.StatusReport
+	var st operator.StatusReport
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("stickyd status --json: %v\n%s", err, out)
 	}
@@ -65,7 +65,7 @@ func statusOf(t testing.TB, path string) *primary.StatusReport {
 }
 
 // pidsOf returns the pids of generation gen's workers in st.
-func pidsOf(st *primary.StatusReport, gen uint32) map[int]bool {
+func pidsOf(st *operator.StatusReport, gen uint32) map[int]bool {
 	pids := map[int]bool{}
 	for _, w := range st.Workers {
 		if w.Generation == gen {
@@ -76,9 +76,9 @@ func pidsOf(st *primary.StatusReport, gen uint32) map[int]bool {
 }
 
 // waitGeneration polls until generation gen is current with n ready workers.
-func waitGeneration(t testing.TB, path string, gen uint32, n int) *primary.StatusReport {
+func waitGeneration(t testing.TB, path string, gen uint32, n int) *operator.StatusReport {
 	t.Helper()
-	var st *primary.StatusReport
+	var st *operator.StatusReport
 	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		st = statusOf(t, path)
 		if st.Generation != gen || st.Totals.Ready != n {
@@ -218,7 +218,7 @@ func TestStatusCommand(t *testing.T) {
 	s := pc.open(t)
 	pid := s.whoami(t)
 
-	var st *primary.StatusReport
+	var st *operator.StatusReport
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		st = statusOf(t, path)
 		if st.Totals.Sessions != 1 {
@@ -260,7 +260,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("stickyd exited with %v after stop, want 0", c.err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("control socket left behind: %v", err)
+		t.Errorf("operator socket left behind: %v", err)
 	}
 	if code, _, errs := ctl(t, "status", "--control", path); code != 1 || !strings.Contains(errs, "no such file") {
 		t.Errorf("status of a stopped cluster: exit %d %q, want 1 and the dial error", code, errs)

@@ -3,9 +3,11 @@ package engineio
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,4 +218,40 @@ func BenchmarkFrameFanout(b *testing.B) {
 			return func() *Frame { return NewTextFrame(msg) }
 		})
 	})
+}
+
+// BenchmarkWSBatchWrite writes batches to a loopback TCP connection the
+// way a transport does: one try at once, the rest blocking (tryWrite, then
+// writeAll). "small" is 8 frames of 100 bytes (one coalesced buffer),
+// "mixed" alternates them with 4 KiB frames (referenced buffers: a
+// writev). A reader goroutine drains the other end.
+func BenchmarkWSBatchWrite(b *testing.B) {
+	nc, peer := tcpPair(b)
+	go func() { _, _ = io.Copy(io.Discard, peer) }()
+	rc := rawConnOf(nc)
+	small := NewTextFrame([]byte(strings.Repeat("s", 100)))
+	large := NewBinaryFrame(make([]byte, 4<<10))
+	for _, bc := range []struct {
+		name   string
+		frames []*Frame
+	}{
+		{"small", slices.Repeat([]*Frame{small}, 8)},
+		{"mixed", slices.Repeat([]*Frame{small, large}, 4)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var batch wsBatch
+			b.ReportAllocs()
+			for range b.N {
+				batch.addFrames(bc.frames)
+				err := batch.tryWrite(rc)
+				if err == errWouldBlock {
+					err = batch.writeAll(nc, rc)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				batch.reset()
+			}
+		})
+	}
 }

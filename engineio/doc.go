@@ -36,6 +36,18 @@
 //   - After Close or Shutdown, handshakes get 503
 //     {"code":3,"message":"Server shutting down"}.
 //
+// # Platforms
+//
+// The package builds and passes its tests on every OS Go supports. On Linux
+// a websocket batch is written with raw write(2)/writev(2) system calls on
+// the socket's non-blocking fd (internal/rawsys), at once on the sender's
+// goroutine when the socket takes it (wsbatch_linux.go). Other OSes, and
+// Linux with the stickyd_portable build tag, write every batch from the
+// session's writer goroutine with the connection's own Write (net.Buffers
+// for a plain socket: writev, or WSASend on Windows), the path TLS
+// connections take on Linux too (wsbatch_other.go). Frames, their order,
+// deadlines and close reasons are the same on both paths.
+//
 // # Concurrency
 //
 // Every Server and Socket method is safe for concurrent use. Each Socket has
@@ -57,6 +69,8 @@
 // everything queued meanwhile into one write and exits when the queue is
 // empty. An idle websocket session therefore costs one
 // goroutine, gorilla's 1 KiB read buffer and no write buffer.
+// (Inline writes are Linux's: elsewhere, see Platforms, the writer
+// goroutine writes every batch.)
 //
 // Socket.Write, WriteBatch and WriteVolatile never block on the network;
 // the queue is bounded by Options.MaxBufferedBytes.

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
-	"github.com/stickyd/stickyd/internal/rawsys"
 )
 
 // wsReadBufferSize is the websocket read buffer; messages larger than it
@@ -44,6 +43,9 @@ const wsCloseGrace = 2 * time.Second
 // (gorilla still writes a close frame itself when it rejects a client
 // frame, a protocol error or an oversized message; the connection ends
 // then anyway.)
+// Inline writes need raw system calls on the fd (Linux, see
+// wsbatch_linux.go); on other OSes, and for TLS, every batch is written by
+// the writer goroutine with the conn's own Write (wsbatch_other.go).
 //
 // Fields other than conn, nc, rc and reader are guarded by the socket's
 // mu; batch belongs to the token holder.
@@ -51,7 +53,7 @@ type wsTransport struct {
 	s    *Socket
 	conn *websocket.Conn
 	nc   net.Conn        // conn's connection, which the token holder writes
-	rc   syscall.RawConn // nc's fd, nil when it has none (TLS) or blocks: no writes inline
+	rc   syscall.RawConn // rawConnOf(nc): nil without raw writes (TLS, not Linux): no writes inline
 
 	writing      bool     // the write token is taken
 	closing      bool     // graceful close: close once the queue drained
@@ -88,9 +90,7 @@ const (
 func newWSTransport(s *Socket, conn *websocket.Conn) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
 	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn(), shard: s.srv.flush.shardFor()}
-	if rc := rawsys.RawConnOf(t.nc); rc != nil {
-		t.rc = rc
-	}
+	t.rc = rawConnOf(t.nc)
 	conn.SetPingHandler(t.onPing)
 	conn.SetCloseHandler(t.onCloseFrame)
 	return t

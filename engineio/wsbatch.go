@@ -3,12 +3,7 @@ package engineio
 import (
 	"errors"
 	"net"
-	"runtime"
 	"syscall"
-	"unsafe"
-
-	"github.com/stickyd/stickyd/internal/rawsys"
-	"golang.org/x/sys/unix"
 )
 
 // Websocket opcodes of the frames a server writes (RFC 6455 §5.2).
@@ -18,9 +13,6 @@ const (
 	opClose  = 8
 	opPong   = 10
 )
-
-// maxIOV bounds the buffers of one writev call (Linux IOV_MAX is 1024).
-const maxIOV = 512
 
 // copyMax is the largest payload that add copies into hdr, right after its
 // frame header, so that a run of small frames is one contiguous buffer: one
@@ -44,10 +36,7 @@ type wsBatch struct {
 	iov    [][]byte // what is left to write, in order
 	frames []*Frame // the queue array the frames came from, for reuse
 
-	vecs  []unix.Iovec       // writev's view of iov, reused
-	tryFn func(uintptr) bool // b.tryOnFD, bound once (a RawConn callback escapes)
-	allFn func(uintptr) bool // b.allOnFD, bound once
-	werr  error              // the last write error of tryFn/allFn
+	raw rawWriter // what the OS's write path keeps between batches
 }
 
 // reset empties b, keeping arrays of a modest size (an idle connection
@@ -56,7 +45,8 @@ func (b *wsBatch) reset() {
 	clear(b.iov)
 	b.iov, b.hdr, b.frames = b.iov[:0], b.hdr[:0], nil
 	if cap(b.iov) > 64 {
-		b.iov, b.vecs = nil, nil
+		b.iov = nil
+		b.raw.release()
 	}
 	if cap(b.hdr) > hdrKeep {
 		b.hdr = nil
@@ -171,108 +161,29 @@ func (b *wsBatch) advance(n int) {
 	b.iov = b.iov[:rest]
 }
 
-// writeOnce is one write of b on fd, a writev of up to maxIOV buffers
-// when b has more than one; it advances b by what was written.
-func (b *wsBatch) writeOnce(fd int) error {
-	// Raw (see internal/rawsys): newWSTransport checked that the socket is
-	// non-blocking.
-	var r int
-	var errno unix.Errno
-	if iov := b.iov; len(iov) == 1 {
-		r, errno = rawsys.Write(fd, iov[0])
-	} else {
-		if len(iov) > maxIOV {
-			iov = iov[:maxIOV]
-		}
-		vecs := b.vecs[:0]
-		for _, p := range iov {
-			v := unix.Iovec{Base: unsafe.SliceData(p)}
-			v.SetLen(len(p))
-			vecs = append(vecs, v)
-		}
-		b.vecs = vecs
-		r, errno = rawsys.Writev(fd, vecs)
-		runtime.KeepAlive(iov)
-		clear(vecs) // drop the pointers into payloads
-	}
-	if errno != 0 {
-		return errno
-	}
-	b.advance(r)
-	return nil
-}
-
 // errWouldBlock reports that a non-blocking write made no further progress.
 var errWouldBlock = errors.New("engineio: write would block")
 
-// tryOnFD writes as much as fd takes now (RawConn.Write callback).
-func (b *wsBatch) tryOnFD(fd uintptr) bool {
-	for b.pending() {
-		if b.werr = b.writeOnce(int(fd)); b.werr != nil {
-			break
-		}
-	}
-	return true // never wait: the caller hands a rest to the writer
-}
-
-// allOnFD writes everything, waiting for writability (RawConn.Write
-// callback).
-func (b *wsBatch) allOnFD(fd uintptr) bool {
-	for b.pending() {
-		b.werr = b.writeOnce(int(fd))
-		switch b.werr {
-		case nil, unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			b.werr = nil
-			return false // wait until writable (or the deadline)
-		}
-		return true
-	}
-	return true
-}
-
-// tryWrite writes as much of b as the socket takes without blocking. It
-// returns nil when b is fully written, errWouldBlock when the socket is
-// full (or rc is nil: the connection has no fd to write without blocking,
-// e.g. TLS), or the write error.
-func (b *wsBatch) tryWrite(rc syscall.RawConn) error {
-	if rc == nil {
-		return errWouldBlock
-	}
-	if b.tryFn == nil {
-		b.tryFn = b.tryOnFD
-	}
-	b.werr = nil
-	if err := rc.Write(b.tryFn); err != nil {
+// writeConn writes all of b with nc's own Write, blocking until done or
+// the connection's write deadline passes; it is the write of a connection
+// the raw path does not take (see rawConnOf). A socket of package net
+// takes the buffers as they are (net.Buffers: writev, or WSASend on
+// Windows); any other conn (TLS) gets them joined into one Write, so that
+// TLS makes one record of them.
+func (b *wsBatch) writeConn(nc net.Conn) error {
+	if _, ok := nc.(syscall.Conn); ok {
+		bufs := net.Buffers(b.iov)
+		_, err := bufs.WriteTo(nc) // consumes bufs, a tail of b.iov
+		rest := copy(b.iov, bufs)
+		clear(b.iov[rest:])
+		b.iov = b.iov[:rest]
 		return err
 	}
-	switch b.werr {
-	case unix.EAGAIN, unix.EINTR:
-		return errWouldBlock // the writer goroutine goes on
+	var buf []byte
+	for _, p := range b.iov {
+		buf = append(buf, p...)
 	}
-	return b.werr
-}
-
-// writeAll writes all of b, blocking until done or the connection's write
-// deadline passes. Without rc (no fd: TLS) the buffers are joined into one
-// write on nc, so TLS makes one record of them.
-func (b *wsBatch) writeAll(nc net.Conn, rc syscall.RawConn) error {
-	if rc == nil {
-		var buf []byte
-		for _, p := range b.iov {
-			buf = append(buf, p...)
-		}
-		b.advance(len(buf))
-		_, err := nc.Write(buf)
-		return err
-	}
-	if b.allFn == nil {
-		b.allFn = b.allOnFD
-	}
-	b.werr = nil
-	if err := rc.Write(b.allFn); err != nil {
-		return err
-	}
-	return b.werr
+	b.advance(len(buf))
+	_, err := nc.Write(buf)
+	return err
 }

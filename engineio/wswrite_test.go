@@ -3,7 +3,9 @@ package engineio
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -13,8 +15,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/stickyd/stickyd/internal/rawsys"
-	"golang.org/x/sys/unix"
 )
 
 // TestWSBatchAdvance checks the bookkeeping of partial writes.
@@ -134,39 +134,112 @@ func TestWSBatchBuffers(t *testing.T) {
 	}
 }
 
-// TestWSBatchWriteOnce writes a coalesced batch and a referenced one to a
-// socket pair through writeOnce (write and writev) and reads the same bytes.
-func TestWSBatchWriteOnce(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+// tcpPair returns the two ends of a loopback TCP connection, closed at
+// the end of the test.
+func tcpPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	for _, frames := range [][]*Frame{
-		{NewTextFrame([]byte("a")), NewTextFrame([]byte("bc"))},
-		{NewTextFrame(make([]byte, 2000)), NewTextFrame([]byte("tail"))},
-	} {
-		var b, ref wsBatch
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+// TestWSBatchWriteConn checks writeConn, the write of a connection
+// without the raw path (every OS but Linux; TLS): a socket takes the
+// buffers as they are, and when its write deadline passes with the peer
+// not reading, the batch keeps exactly the bytes not written; a conn
+// without an fd (as TLS) gets the batch joined into one Write.
+func TestWSBatchWriteConn(t *testing.T) {
+	frames := []*Frame{NewTextFrame([]byte("a")), NewBinaryFrame(make([]byte, 2000)), NewTextFrame([]byte("tail"))}
+	var ref wsBatch
+	ref.addFrames(frames)
+	want := bytes.Join(ref.iov, nil)
+
+	t.Run("socket", func(t *testing.T) {
+		nc, peer := tcpPair(t)
+		var b wsBatch
 		b.addFrames(frames)
-		for _, f := range frames {
-			ref.addFrame(f)
+		if len(b.iov) != 3 {
+			t.Fatalf("%d buffers, want 3", len(b.iov))
 		}
-		want := bytes.Join(ref.iov, nil)
-		for b.pending() {
-			if err := b.writeOnce(fds[0]); err != nil {
-				t.Fatalf("writeOnce: %v", err)
-			}
+		if err := b.writeConn(nc); err != nil {
+			t.Fatal(err)
 		}
-		got := make([]byte, len(want)+1)
-		n, err := unix.Read(fds[1], got)
+		if b.pending() {
+			t.Errorf("%d buffers left after a complete write", len(b.iov))
+		}
+		got := make([]byte, len(want))
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(peer, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Error("the peer read other bytes than the batch's")
+		}
+	})
+	t.Run("socket deadline", func(t *testing.T) {
+		nc, peer := tcpPair(t)
+		big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB: more than any socket buffer
+		var b wsBatch
+		for range 4 {
+			b.addFrame(NewBinaryFrame(big[:len(big)/4]))
+		}
+		whole := bytes.Join(b.iov, nil)
+		_ = nc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		if err := b.writeConn(nc); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write to a peer that reads nothing: %v, want the deadline", err)
+		}
+		rest := bytes.Join(b.iov, nil)
+		if len(rest) == 0 || len(rest) == len(whole) {
+			t.Fatalf("%d of %d bytes left, want a part", len(rest), len(whole))
+		}
+		nc.Close()
+		_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+		written, err := io.ReadAll(peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(append(written, rest...), whole) {
+			t.Errorf("written %d + left %d bytes are not the batch's %d", len(written), len(rest), len(whole))
+		}
+	})
+	t.Run("no fd", func(t *testing.T) {
+		nc, peer := net.Pipe()
+		defer nc.Close()
+		defer peer.Close()
+		var b wsBatch
+		b.addFrames(frames)
+		done := make(chan error, 1)
+		go func() { done <- b.writeConn(nc) }()
+		got := make([]byte, 2*len(want))
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := peer.Read(got) // one Read gets at most one Write of a pipe
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got[:n], want) {
-			t.Errorf("read %d bytes %q..., want %d", n, got[:min(n, 16)], len(want))
+			t.Errorf("first read %d bytes, want the whole batch's %d in one Write", n, len(want))
+			peer.Close() // ends a writer waiting to write the rest
 		}
-	}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if b.pending() {
+			t.Error("buffers left after a complete write")
+		}
+	})
 }
 
 // pushServer is a Server whose sessions are handed to the test, behind a
@@ -391,45 +464,4 @@ func TestWebSocketConcurrentWriters(t *testing.T) {
 		next[w]++
 	}
 	wg.Wait()
-}
-
-// TestRawConnOf: a socket of package net is non-blocking, so the
-// transport writes it with raw writev; an fd in blocking mode is not (a raw
-// call on it could sleep holding the scheduler), nor a conn without an fd,
-// so they get no inline writes.
-func TestRawConnOf(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	if got, want := rawsys.RawConnOf(r) != nil, true; got != want {
-		t.Errorf("os.Pipe: has a raw conn = %v, want %v", got, want)
-	}
-	rc, _ := r.SyscallConn()
-	rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
-	if got, want := rawsys.RawConnOf(r) != nil, false; got != want {
-		t.Errorf("blocking fd: has a raw conn = %v, want %v", got, want)
-	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got, want := rawsys.RawConnOf(c) != nil, true; got != want {
-		t.Errorf("*net.TCPConn: has a raw conn = %v, want %v", got, want)
-	}
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	if got, want := rawsys.RawConnOf(a) != nil, false; got != want {
-		t.Errorf("net.Pipe: has a raw conn = %v, want %v", got, want)
-	}
 }

@@ -169,7 +169,9 @@ func (c *ControlConn) TrySend(m *Message, fd int) error {
 // when the peer closed the link, ErrClosed after Close, ErrTruncated when
 // the kernel truncated the control data (MSG_CTRUNC), and an error wrapping
 // ErrMalformed for a malformed or oversized message or a wrong number of
-// fds. On every error, each fd the message carried is closed. Any error
+// fds, or the system call's error when a blocking fd cannot be made
+// non-blocking (see pollable: EMFILE when no fd is free for its
+// duplicate). On every error, each fd the message carried is closed. Any error
 // leaves the link unfit for use: the caller should Close it. Only one
 // goroutine may call Recv at a time.
 func (c *ControlConn) Recv() (Message, *os.File, error) {
@@ -218,7 +220,9 @@ func (c *ControlConn) Recv() (Message, *os.File, error) {
 	if err := f.SetReadDeadline(time.Time{}); errors.Is(err, os.ErrNoDeadline) {
 		// A blocking fd: os.NewFile left it out of the poller. Make it
 		// non-blocking and take a new File of it, which the poller takes.
-		f = pollable(f)
+		if f, err = pollable(f); err != nil {
+			return Message{}, nil, fmt.Errorf("ipc: recv: %s message: %w", m.Type, err)
+		}
 	}
 	return m, f, nil
 }
@@ -256,25 +260,38 @@ func (c *ControlConn) recvOnFD(fd uintptr) bool {
 	return true
 }
 
-// pollable turns f, a File of a blocking fd, into one of the same fd in
-// non-blocking mode (registered with Go's poller: deadlines work). If the
-// mode cannot be changed, f is returned as it is.
-func pollable(f *os.File) *os.File {
+// pollable turns f, a File of a blocking fd, into a File of the same file
+// description in non-blocking mode, registered with Go's poller (deadlines
+// work): it switches the mode and takes a close-on-exec duplicate of the
+// fd, closing f. When either system call fails (a duplicate needs a free
+// fd: EMFILE), it closes f and returns the *os.SyscallError: a File left
+// out of the poller with its fd non-blocking would fail every read with
+// EAGAIN.
+func pollable(f *os.File) (*os.File, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return f
+		f.Close()
+		return nil, err
 	}
 	fd := -1
-	rc.Control(func(s uintptr) {
-		if unix.SetNonblock(int(s), true) == nil {
-			fd, _ = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	var serr error
+	cerr := rc.Control(func(s uintptr) {
+		if err := unix.SetNonblock(int(s), true); err != nil {
+			serr = os.NewSyscallError("fcntl F_SETFL", err)
+			return
 		}
+		dup, err := unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			serr = os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
+			return
+		}
+		fd = dup
 	})
-	if fd < 0 {
-		return f
-	}
 	f.Close()
-	return os.NewFile(uintptr(fd), f.Name())
+	if err := errors.Join(cerr, serr); err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // parseRights returns every fd in the SCM_RIGHTS messages of oob, and an

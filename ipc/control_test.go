@@ -422,11 +422,11 @@ func TestTrySend(t *testing.T) {
 	}
 }
 
-// TestRecvBlockingFDPollable: a fd sent in blocking mode is received as a
-// non-blocking File that Go's poller takes, so its deadlines work.
-func TestRecvBlockingFDPollable(t *testing.T) {
-	testutil.CheckNoLeaks(t, leakWait)
-	w, p := controlPair(t)
+// sendBlockingConn sends, over p, the server end of a loopback TCP
+// connection switched to blocking mode as a Conn message, closes its own
+// copy, and returns the client end.
+func sendBlockingConn(t *testing.T, p *ControlConn) *net.TCPConn {
+	t.Helper()
 	cli, srv := tcpPair(t)
 	connFD(t, srv, func(fd int) {
 		if err := unix.SetNonblock(fd, false); err != nil {
@@ -437,6 +437,15 @@ func TestRecvBlockingFDPollable(t *testing.T) {
 		}
 	})
 	srv.Close()
+	return cli
+}
+
+// TestRecvBlockingFDPollable: a fd sent in blocking mode is received as a
+// non-blocking File that Go's poller takes, so its deadlines work.
+func TestRecvBlockingFDPollable(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	w, p := controlPair(t)
+	cli := sendBlockingConn(t, p)
 	_, f, err := w.Recv()
 	if err != nil {
 		t.Fatal(err)
@@ -461,5 +470,47 @@ func TestRecvBlockingFDPollable(t *testing.T) {
 	cli.Write([]byte("x"))
 	if n, err := f.Read(make([]byte, 1)); n != 1 || err != nil {
 		t.Fatalf("read %d, %v", n, err)
+	}
+}
+
+// TestRecvBlockingFDNoFreeFD: when a blocking fd arrives and no fd is free
+// for the non-blocking duplicate Recv takes (RLIMIT_NOFILE lowered so that
+// the received fd takes the last free slot), Recv returns the EMFILE of
+// fcntl(F_DUPFD_CLOEXEC) and closes the received fd: no fd leaks, and the
+// client's connection, whose only other copy the sender closed, ends.
+func TestRecvBlockingFDNoFreeFD(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	w, p := controlPair(t)
+	cli := sendBlockingConn(t, p)
+	before := testutil.FDCount(t)
+
+	// The lowest free fd is the one the received fd takes; a limit of one
+	// more leaves none for the duplicate.
+	free, err := unix.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(free)
+	var old unix.Rlimit
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := unix.Rlimit{Cur: uint64(free) + 1, Max: old.Max}
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &low, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, f, err := w.Recv()
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &old, nil); err != nil {
+		t.Fatalf("restore RLIMIT_NOFILE: %v", err)
+	}
+	if !errors.Is(err, unix.EMFILE) || f != nil {
+		t.Fatalf("Recv with no fd free: %v, file %v; want EMFILE and no file", err, f)
+	}
+	if got := testutil.FDCount(t); got != before {
+		t.Errorf("%d fds after the failed Recv, want %d: the received fd leaked", got, before)
+	}
+	_ = cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := cli.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("client read %d, %v; want io.EOF: the received fd is still open", n, err)
 	}
 }

@@ -398,7 +398,7 @@ func nextListed(list []byte, off *int) ([]byte, bool) {
 // (the requester, as written by the responder). It returns an error
 // wrapping ErrMalformed when the payload is shorter than the fixed header.
 func ParseHubResponseTarget(payload []byte) (uint32, error) {
-	if len(payload) < 4+8+1 {
+	if len(payload) < hubResponseFlagsOff+1 {
 		return 0, fmt.Errorf("%w: response frame truncated (%d bytes)", ErrMalformed, len(payload))
 	}
 	return binary.LittleEndian.Uint32(payload[hubRouteInstanceOff:]), nil
@@ -409,4 +409,17 @@ func ParseHubResponseTarget(payload []byte) (uint32, error) {
 // payload must have been accepted by ParseHubRoute or ParseHubResponseTarget.
 func SetHubInstance(payload []byte, instance uint32) {
 	binary.LittleEndian.PutUint32(payload[hubRouteInstanceOff:], instance)
+}
+
+// hubResponseFlagsOff is the offset of the flags byte in a HubResponse
+// payload: u32 instance, u64 request id, u8 flags.
+const hubResponseFlagsOff = 4 + 8
+
+// HubResponseFlags returns the flags of a HubResponse payload accepted by
+// ParseHubResponseTarget (0 for a shorter one), without decoding the rest.
+func HubResponseFlags(payload []byte) uint8 {
+	if len(payload) <= hubResponseFlagsOff {
+		return 0
+	}
+	return payload[hubResponseFlagsOff]
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"github.com/stickyd/stickyd/internal/rawsys"
 	"github.com/stickyd/stickyd/ipc"
 	"golang.org/x/sys/unix"
@@ -226,7 +227,7 @@ func (s *Supervisor) acceptRaw(pl *publicListener) {
 		s.acceptNet(pl.ln)
 		return
 	}
-	buf := make([]byte, MaxRequestLine)
+	buf := make([]byte, httphead.MaxRequestLine)
 	perConn := pl.perConn
 	checked := perConn
 	var delay time.Duration
@@ -274,7 +275,7 @@ func (s *Supervisor) acceptRaw(pl *publicListener) {
 
 // takeClient handles fd, a client socket just accepted from sa, and owns
 // it: fd is closed or handed on, exactly once, on every path. buf is
-// scratch space of MaxRequestLine bytes.
+// scratch space of httphead.MaxRequestLine bytes.
 //
 // The fast path: one non-blocking peek; when it shows a complete request
 // line, the connection is routed and fd sent to the worker without
@@ -290,7 +291,7 @@ func (s *Supervisor) takeClient(fd int, sa unix.Sockaddr, buf []byte) {
 	peer := sockaddrAddrPort(sa)
 	if s.opts.TLS == nil && !s.fromTrustedProxy(peer.Addr()) {
 		if n := peekNow(fd, buf); n > 0 {
-			if rl, complete, err := ParseRequestLine(buf[:n]); complete && err == nil && s.handoffNow(fd, peer, rl, accepted) {
+			if line, complete, err := httphead.ParseRequestLine(buf[:n]); complete && err == nil && s.handoffNow(fd, peer, line, accepted) {
 				return
 			}
 		}
@@ -315,18 +316,18 @@ func peekNow(fd int, buf []byte) int {
 // path reads.
 func (s *Supervisor) fromTrustedProxy(peer netip.Addr) bool {
 	mode := s.opts.ClientAddr
-	return mode != "" && mode != ClientAddrPeer && trusted(s.opts.TrustedProxies, peer)
+	return mode != "" && mode != ClientAddrPeer && s.isTrustedProxy(peer)
 }
 
-// handoffNow routes rl, peeked on the fresh connection fd from peer, and
+// handoffNow routes line, peeked on the fresh connection fd from peer, and
 // sends fd to the chosen worker with a non-blocking send. It reports
 // whether it disposed of fd: true when the fd was sent (or the send
 // failed) and fd is closed. It returns false, having done nothing visible
 // (no metric, no load counted), when the primary must answer the request
 // itself or the worker's control link is full: the slow path then takes
 // the connection from the start.
-func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, rl RequestLine, accepted stamp) bool {
-	in, link, _, _ := s.pick(rl, peer.Addr(), 0)
+func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, line httphead.RequestLine, accepted stamp) bool {
+	in, link, _, _ := s.pick(line, peer.Addr(), 0)
 	if in == nil {
 		return false
 	}
@@ -340,15 +341,20 @@ func (s *Supervisor) handoffNow(fd int, peer netip.AddrPort, rl RequestLine, acc
 	// block, and the sent fd's file description lives on in the worker.
 	rawsys.Close(fd)
 	s.opts.Metrics.acceptPath(true)
-	s.handoffDone(in, peer, rl, 0, accepted, err)
+	s.handoffDone(in, peer, line, 0, accepted, err)
 	return true
 }
 
 // serveSlow starts serveClient for c, a fresh connection from peer, on a
-// goroutine counted in connWG; during shutdown it closes c instead.
+// goroutine counted in connWG; during shutdown it closes c instead, and
+// beyond MaxPeeking it refuses c (refusePeek).
 func (s *Supervisor) serveSlow(c clientConn, peer netip.AddrPort, accepted stamp) {
 	s.opts.Metrics.acceptPath(false)
-	if !s.trackClient(c) {
+	if err := s.trackClient(c); err != nil {
+		if errors.Is(err, errPeekLimit) {
+			s.refusePeek(c, peer)
+			return
+		}
 		c.Close()
 		return
 	}
@@ -428,3 +434,39 @@ func msgAddr(ap netip.AddrPort) string {
 	}
 	return ap.String()
 }
+
+// refusePeek answers c, a fresh connection from peer refused because
+// MaxPeeking connections wait for their request line, on the accept
+// goroutine and without waiting: on a plain listener 503 with Retry-After
+// (one non-blocking send), a shutdown of the write side and a
+// non-blocking read of what the client had sent (so that the close does
+// not reset the connection over unread bytes, which could destroy the
+// answer); on the TLS listener nothing. c is closed.
+func (s *Supervisor) refusePeek(c clientConn, peer netip.AddrPort) {
+	s.opts.Metrics.routed(DecisionPeekLimit)
+	s.log.Debug("too many connections waiting for their request line; refusing one", "client", peer, "max_peeking", s.opts.MaxPeeking)
+	defer c.Close()
+	if s.opts.TLS != nil {
+		return
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		if _, err := unix.SendmsgN(int(fd), []byte(respBusy), nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL); err != nil {
+			return
+		}
+		unix.Shutdown(int(fd), unix.SHUT_WR)
+		var buf [512]byte
+		for range refuseDrainReads {
+			if n, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_DONTWAIT); n <= 0 || err != nil {
+				return
+			}
+		}
+	})
+}
+
+// refuseDrainReads bounds the non-blocking reads refusePeek makes of a
+// refused client's bytes (512 each).
+const refuseDrainReads = 16

@@ -18,19 +18,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// counterValue reads a counter of m directly (no scrape).
-func counterValue(t testing.TB, c prometheus.Counter) float64 {
+// readValue reads the value of a counter or gauge directly (no scrape).
+func readValue(t testing.TB, c prometheus.Metric) float64 {
 	t.Helper()
 	var d dto.Metric
 	if err := c.Write(&d); err != nil {
 		t.Fatal(err)
+	}
+	if g := d.GetGauge(); g != nil {
+		return g.GetValue()
 	}
 	return d.GetCounter().GetValue()
 }
 
 // pathCounts returns the connections counted on the fast and the slow path.
 func pathCounts(t testing.TB, m *Metrics) (fast, slow float64) {
-	return counterValue(t, m.paths[1]), counterValue(t, m.paths[0])
+	return readValue(t, m.paths[1]), readValue(t, m.paths[0])
 }
 
 // TestFastPath: the public listener has TCP_DEFER_ACCEPT, so a client that
@@ -65,9 +68,9 @@ func TestFastPath(t *testing.T) {
 		}
 	}
 	// A worker may answer before the primary has counted its hand-off.
-	accepted := counterValue(t, m.accepts)
+	accepted := readValue(t, m.accepts)
 	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		balanced, bySID := counterValue(t, m.decisions[DecisionBalanced]), counterValue(t, m.decisions[DecisionSID])
+		balanced, bySID := readValue(t, m.decisions[DecisionBalanced]), readValue(t, m.decisions[DecisionSID])
 		if balanced+bySID != accepted || bySID != n {
 			return fmt.Errorf("balanced %v + by sid %v, want %v with %d by sid", balanced, bySID, accepted, n)
 		}
@@ -105,7 +108,7 @@ func TestSlowPathSplitRequestLine(t *testing.T) {
 		t.Fatalf("answer %q, %v; want the worker's", resp, err)
 	}
 	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if got := counterValue(t, m.decisions[DecisionBalanced]); got != 1 {
+		if got := readValue(t, m.decisions[DecisionBalanced]); got != 1 {
 			return fmt.Errorf("balanced %v, want 1", got)
 		}
 		return nil
@@ -158,8 +161,8 @@ func TestHandedOffSocketOptions(t *testing.T) {
 // slowClients returns how many connections wait on the slow path for
 // their request line.
 func (h *harness) slowClients() int {
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
+	h.s.clientsMu.Lock()
+	defer h.s.clientsMu.Unlock()
 	return len(h.s.clients)
 }
 
@@ -243,7 +246,7 @@ func TestLinkFullFallsBack(t *testing.T) {
 	if fast == 0 || fast+slow != float64(len(clients)) {
 		t.Fatalf("fast %v + slow %v, want %d with both > 0", fast, slow, len(clients))
 	}
-	if got := counterValue(t, m.accepts); got != float64(len(clients)) {
+	if got := readValue(t, m.accepts); got != float64(len(clients)) {
 		t.Fatalf("%v accepted, %d connections", got, len(clients))
 	}
 	if err := syscall.Kill(w.PID, syscall.SIGUSR1); err != nil {
@@ -255,7 +258,7 @@ func TestLinkFullFallsBack(t *testing.T) {
 			t.Fatalf("client %d: %q %v", i, body, err)
 		}
 	}
-	if got := counterValue(t, m.handFailed); got != 0 {
+	if got := readValue(t, m.handFailed); got != 0 {
 		t.Fatalf("%v hand-offs failed", got)
 	}
 }

@@ -62,9 +62,9 @@ func (s *Supervisor) authenticate(uid uint32, m ipc.Message) (*instance, error) 
 	if m.Type != ipc.MsgHello {
 		return nil, fmt.Errorf("%w: first message %s, want hello", ipc.ErrAuth, m.Type)
 	}
-	s.mu.Lock()
+	s.routingMu.Lock()
 	in := s.instances[m.Instance]
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	var secret [32]byte
 	if in != nil {
 		secret = in.secret
@@ -108,14 +108,14 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 	// The worker may say Hello before its spawner has recorded the process;
 	// wait for that so that a linked instance always has its pid.
 	<-in.spawned
-	s.mu.Lock()
+	s.routingMu.Lock()
 	if in.link != nil || in.state == Gone || s.closing {
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		s.log.Warn("control link rejected", "instance", in.id, "peer_pid", cred.Pid, "error", "instance already linked or gone")
 		return
 	}
 	in.link = cc
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	cc.SetReadDeadline(time.Time{})
 	log := s.log.With("slot", in.slot, "instance", in.id)
 	if err := cc.Send(&ipc.Message{Type: ipc.MsgWelcome, Instance: in.id, Generation: in.gen}, -1); err != nil {
@@ -144,11 +144,11 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 	// now, killed, and respawned by its slot. A draining worker that closes
 	// its link is on its way out: it is left to exit (the drain deadline
 	// still applies).
-	s.mu.Lock()
+	s.routingMu.Lock()
 	draining := in.state == Draining
 	in.state = Gone
 	s.rebuildReadyLocked()
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	cc.Close()
 	if draining && errors.Is(err, io.EOF) {
 		log.Debug("draining worker closed its control link")
@@ -161,22 +161,22 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 func (s *Supervisor) handleControl(in *instance, m ipc.Message, f *os.File) error {
 	switch m.Type {
 	case ipc.MsgReady:
-		s.mu.Lock()
+		s.routingMu.Lock()
 		first := in.state == Starting
 		if first {
 			in.state = Ready
 			s.rebuildReadyLocked()
 		}
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		if first {
 			close(in.readyCh)
 		}
 		return nil
 	case ipc.MsgLoad:
-		s.mu.Lock()
+		s.routingMu.Lock()
 		in.sessions, in.conns, in.received = int64(m.Sessions), int64(m.Conns), m.Received
 		s.changedLocked()
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		return nil
 	case ipc.MsgHandBack:
 		s.connWG.Add(1)
@@ -194,17 +194,19 @@ func (s *Supervisor) handleControl(in *instance, m ipc.Message, f *os.File) erro
 
 // closeLinks closes every control link still open.
 func (s *Supervisor) closeLinks() {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	var links []interface{ Close() error }
 	for _, in := range s.instances {
 		if in.link != nil {
 			links = append(links, in.link)
 		}
 	}
+	s.routingMu.Unlock()
+	s.linksMu.Lock()
 	for c := range s.pending {
 		links = append(links, c)
 	}
-	s.mu.Unlock()
+	s.linksMu.Unlock()
 	for _, l := range links {
 		l.Close()
 	}

@@ -14,7 +14,8 @@
 //
 // Workers talk to the primary over two Unix sockets in a private 0700
 // directory (see docs/architecture.md): the control link (ipc.ControlConn,
-// SOCK_SEQPACKET) and the hub link (ipc.FrameConn), which is handed to a Hub.
+// SOCK_SEQPACKET) and the hub link (ipc.FrameConn), which is handed to the
+// hub (Options.Hub, a hub.Server; package hub relays the frames).
 // Every link must come from our uid and open with the Hello of a live
 // instance, secret included.
 //
@@ -25,21 +26,22 @@
 //
 // # Metrics
 //
-// With Options.Metrics and HubOptions.Metrics set to a Metrics (NewMetrics),
-// the primary counts accepted connections, routing decisions by kind,
-// hand-offs per worker slot and generation with their latency (accept to fd
-// sent), respawns, and hub frames and bytes by type; worker states,
+// With Options.Metrics set to a Metrics (NewMetrics), the primary counts
+// accepted connections, routing decisions by kind, hand-offs per worker
+// slot and generation with their latency (accept to fd sent) and respawns
+// (the hub registers its own metrics on the same registry); worker states,
 // sessions and the reload generation are read from Status at scrape time.
 // Metrics.Handler serves /metrics, /healthz and /readyz. Labels are
-// resolved once per worker or frame type, so a hook on the accept, hand-off
-// or relay path is a few atomic adds; a nil *Metrics costs a nil check.
+// resolved once per worker, so a hook on the accept or hand-off path is a
+// few atomic adds; a nil *Metrics costs a nil check.
 //
 // Reload starts a new generation of workers and moves balancing to it once
 // all are ready; sids of older generations keep reaching their workers
-// until those are drained (see Supervisor.Reload and docs/operations.md). A
-// Notifier speaks systemd's Type=notify protocol, ActivationListener takes a
-// socket-activated listener, and ControlServer serves the operator's control
-// socket (stickyd status|reload|stop); it is not the workers' control link.
+// until those are drained (see Supervisor.Reload and docs/operations.md).
+// Options.Notifier (package internal/systemd) is told when the workers are
+// ready, reloading or stopping; Supervisor.Report answers the operator
+// socket's status command (package operator). The request line and the
+// client address headers are parsed by packages httphead and proxyproto.
 //
 // # Concurrency
 //
@@ -51,9 +53,12 @@
 // other connection (request line incomplete, a trusted proxy's, one the
 // primary answers, a worker's control link full) is peeked, routed and
 // handed off on a goroutine of its own under a per-connection deadline
-// (the slow path). One mutex, the routing lock, guards the instance table
-// and the balancer; Policy.Pick and the in-flight count of the chosen
-// worker are updated under it, and no I/O happens under it. Each control
+// (the slow path; at most Options.MaxPeeking wait at once, one more is
+// answered 503 at accept). One mutex, the routing lock (routingMu), guards
+// the routing table and the balancer; Policy.Pick and the in-flight count
+// of the chosen worker are updated under it, and no I/O happens under it.
+// Other mutexes each guard one set: the slow-path connections, the TLS
+// relays, the links not yet authenticated. Each control
 // link has one reading goroutine; sends on it (hand-offs, Welcome, Drain)
 // come from any goroutine (ipc.ControlConn.Send and TrySend are safe for
 // concurrent use). Each slot has one supervising goroutine.
@@ -61,5 +66,7 @@
 // for concurrent use and take no lock on hot paths; a scrape takes the
 // routing lock once (Status). Reload is serialised and safe to call at any
 // time; its trial slots, the old-generation drainers and the systemd notify
-// loop are goroutines that shutdown ends before Run returns.
+// loop are goroutines started under a lock with a running check
+// (goroutineGroup), so none starts after shutdown and all end before Run
+// returns.
 package primary

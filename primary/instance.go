@@ -40,7 +40,7 @@ func (s State) String() string {
 }
 
 // instance is one worker process, named by its instance id for the life of
-// the primary. Fields after mu-guarded are guarded by Supervisor.mu.
+// the primary. Fields after mu-guarded are guarded by Supervisor.routingMu.
 type instance struct {
 	id      uint32
 	slot    int
@@ -52,7 +52,7 @@ type instance struct {
 	// metrics is set at spawn, before the instance is routable.
 	metrics instanceMetrics
 
-	// guarded by Supervisor.mu:
+	// guarded by Supervisor.routingMu:
 	proc      *process
 	state     State
 	link      *ipc.ControlConn
@@ -75,7 +75,7 @@ var _ balance.Worker = (*instance)(nil)
 func (in *instance) Slot() int { return in.slot }
 
 // Load implements balance.Worker: live sessions plus hand-offs in flight.
-// Call with Supervisor.mu held.
+// Call with Supervisor.routingMu held.
 func (in *instance) Load() int64 {
 	inflight := int64(in.sent - in.received)
 	if in.received > in.sent {

@@ -112,9 +112,9 @@ func TestCrashLoopKeepsServing(t *testing.T) {
 func TestUnauthenticatedLinks(t *testing.T) {
 	h := startSupervisor(t, "ok", Options{Workers: 1}, 1)
 	w, _ := h.instanceOf(1)
-	h.s.mu.Lock()
+	h.s.routingMu.Lock()
 	secret := h.s.instances[w.Instance].secret
-	h.s.mu.Unlock()
+	h.s.routingMu.Unlock()
 	wrong := secret
 	wrong[0] ^= 1
 	tests := []struct {

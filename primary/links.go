@@ -9,30 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Hub relays adapter frames between workers. The primary authenticates
-// each hub link (first frame a Hello with a live instance's secret) and
-// hands it over; the real implementation lives in primary/hub*.go.
-type Hub interface {
-	// Serve takes ownership of fc, the authenticated hub link of instance,
-	// and must close it eventually. The primary calls it on its own
-	// goroutine; it may block until the link ends.
-	Serve(instance uint32, fc *ipc.FrameConn)
-	// WorkerGone reports that instance's process has exited (called once
-	// per instance, also for instances that never opened a hub link).
-	WorkerGone(instance uint32)
-}
-
-// NopHub is a Hub that closes every link at once.
-type NopHub struct{}
-
-var _ Hub = NopHub{}
-
-// Serve closes fc.
-func (NopHub) Serve(_ uint32, fc *ipc.FrameConn) { fc.Close() }
-
-// WorkerGone does nothing.
-func (NopHub) WorkerGone(uint32) {}
-
 // peerUID returns the uid of c's peer (SO_PEERCRED).
 func peerUID(c *net.UnixConn) (uint32, error) {
 	rc, err := c.SyscallConn()
@@ -57,7 +33,7 @@ func (s *Supervisor) acceptHub(ln *net.UnixListener) {
 	s.acceptLinks(ln, "hub", s.serveHubLink)
 }
 
-// serveHubLink authenticates a hub link and hands it to the Hub.
+// serveHubLink authenticates a hub link and hands it to the hub (Options.Hub).
 func (s *Supervisor) serveHubLink(c *net.UnixConn) {
 	defer s.linkWG.Done()
 	uid, err := peerUID(c)
@@ -82,12 +58,12 @@ func (s *Supervisor) serveHubLink(c *net.UnixConn) {
 		in, err = s.authenticate(uid, m)
 	}
 	if err == nil {
-		s.mu.Lock()
+		s.routingMu.Lock()
 		if in.hubLinked || in.state == Gone || s.closing {
 			err = fmt.Errorf("%w: instance %d already has a hub link or is gone", ipc.ErrAuth, in.id)
 		}
 		in.hubLinked = true
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 	}
 	s.untrackLink(fc)
 	if err != nil {
@@ -102,9 +78,9 @@ func (s *Supervisor) serveHubLink(c *net.UnixConn) {
 // trackLink records a link that is not yet authenticated so that shutdown
 // can close it; it returns false when shutdown has begun.
 func (s *Supervisor) trackLink(c interface{ Close() error }) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
+	s.linksMu.Lock()
+	defer s.linksMu.Unlock()
+	if s.isClosing() {
 		return false
 	}
 	s.pending[c] = struct{}{}
@@ -112,7 +88,7 @@ func (s *Supervisor) trackLink(c interface{ Close() error }) bool {
 }
 
 func (s *Supervisor) untrackLink(c interface{ Close() error }) {
-	s.mu.Lock()
+	s.linksMu.Lock()
 	delete(s.pending, c)
-	s.mu.Unlock()
+	s.linksMu.Unlock()
 }

@@ -2,14 +2,12 @@ package primary
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/stickyd/stickyd/ipc"
 )
 
 // Decision is the outcome of routing one connection, the label value of
@@ -41,6 +39,10 @@ const (
 	// DecisionTLSHandshake: closed, the TLS handshake failed or timed out
 	// (TLS listener only).
 	DecisionTLSHandshake
+	// DecisionPeekLimit: refused at accept, Options.MaxPeeking connections
+	// already waiting for their request line: answered 503 (closed on the
+	// TLS listener).
+	DecisionPeekLimit
 
 	numDecisions
 )
@@ -48,7 +50,7 @@ const (
 var decisionNames = [numDecisions]string{
 	"sid", "balanced", "unknown_sid", "handed_back", "rejected_bad_request",
 	"rejected_uri_too_long", "no_worker_503", "peek_timeout", "tls_or_h2", "client_closed",
-	"tls_handshake_failed",
+	"tls_handshake_failed", "refused_peek_limit",
 }
 
 // String returns the label value of d.
@@ -63,28 +65,19 @@ func (d Decision) String() string {
 // histogram, accept to fd sent: 10 µs to ~1.3 s, doubling.
 var HandoffBuckets = prometheus.ExponentialBuckets(10e-6, 2, 18)
 
-// Hub frame directions, the dir label of the hub metrics.
-const (
-	hubIn  = 0 // worker → hub
-	hubOut = 1 // hub → worker
-)
-
-// hubCounters are the pre-resolved counters of one frame type and direction.
-type hubCounters struct {
-	frames, bytes prometheus.Counter
-}
-
 // Metrics collects the primary's Prometheus metrics in a private registry
 // (with the Go and process collectors). Create it with NewMetrics, give it
-// to Options.Metrics and HubOptions.Metrics, and serve Handler.
+// to Options.Metrics, and serve Handler. The hub registers its own metrics
+// on the same registry (hub.NewMetrics(m.Registry())).
 //
-// A Metrics serves one Supervisor (and its hub). Every method is safe for
+// A Metrics serves one Supervisor. Every method is safe for
 // concurrent use; the hooks the primary calls are no-ops on a nil
 // *Metrics, so the primary runs without metrics at the cost of a nil
-// check. The hot-path hooks (accept, routing decision, hand-off, hub frame)
+// check. The hot-path hooks (accept, routing decision, hand-off)
 // touch only counters resolved in advance: a few atomic adds, no
 // allocation, no map, no lock. Gauges (workers by state, sessions,
-// generation) are read from Supervisor.Status at scrape time.
+// generation) are read at scrape time from the Status the Supervisor gives
+// it when it runs (attach); Metrics does not know the Supervisor.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -95,17 +88,22 @@ type Metrics struct {
 	handoffs   *prometheus.CounterVec // slot, generation
 	handFailed prometheus.Counter
 	restarts   *prometheus.CounterVec // slot
+	peeking    prometheus.Gauge
+	relays     prometheus.Gauge
 
-	hub         [][2]hubCounters // by frame type - ipc.HubTypeFirst; last: unknown
-	hubOrphaned prometheus.Counter
-	hubStalled  prometheus.Counter
-	hubDropped  prometheus.Counter
+	source atomic.Pointer[statusSource] // set by attach
+	base   time.Time                    // origin of the monotonic stamps of now
 
-	sup  atomic.Pointer[Supervisor]
-	base time.Time // origin of the monotonic stamps of now
+	seriesMu      sync.Mutex          // guards handoffSeries
+	handoffSeries map[handoffKey]bool // the handoffs series created
+}
 
-	mu   sync.Mutex          // guards kids
-	kids map[handoffKey]bool // handoffs children created
+// statusSource is what a Metrics reads at scrape time and for /healthz and
+// /readyz: the Supervisor's Status and whether it is running, as funcs so
+// that Metrics does not know the Supervisor.
+type statusSource struct {
+	status  func() Status
+	running func() bool
 }
 
 type handoffKey struct {
@@ -116,7 +114,7 @@ type handoffKey struct {
 // NewMetrics returns a Metrics with its own registry, which holds the
 // stickyd_* metrics and the Go and process collectors.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), kids: make(map[handoffKey]bool), base: time.Now()}
+	m := &Metrics{reg: prometheus.NewRegistry(), handoffSeries: make(map[handoffKey]bool), base: time.Now()}
 	m.accepts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "stickyd_connections_accepted_total",
 		Help: "Client TCP connections accepted by the primary.",
@@ -152,43 +150,19 @@ func NewMetrics() *Metrics {
 		Help: "Workers respawned after an exit, by slot.",
 	}, []string{"slot"})
 
-	frames := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stickyd_hub_frames_total",
-		Help: "Adapter frames through the hub, by frame type and direction (in: from workers; out: to workers, volatile frames then dropped included).",
-	}, []string{"type", "dir"})
-	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stickyd_hub_bytes_total",
-		Help: "Payload bytes of adapter frames through the hub, by frame type and direction.",
-	}, []string{"type", "dir"})
-	var names []string
-	for t := ipc.HubTypeFirst; !strings.HasPrefix(t.String(), "HubType("); t++ {
-		names = append(names, t.String())
-	}
-	names = append(names, "unknown")
-	m.hub = make([][2]hubCounters, len(names))
-	for i, n := range names {
-		for d, dir := range [2]string{"in", "out"} {
-			m.hub[i][d] = hubCounters{frames.WithLabelValues(n, dir), bytes.WithLabelValues(n, dir)}
-		}
-	}
-	m.hubOrphaned = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "stickyd_hub_requests_resolved_by_dead_worker_total",
-		Help: "Cluster requests a worker had not answered with a final response when its hub link ended; their requesters resolve them at once. Includes requests it would never have answered (a serverSideEmit or broadcast with acks left unacked).",
+	m.peeking = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "stickyd_connections_peeking",
+		Help: "Client connections on the slow path waiting for their request line (or TLS handshake), at most --max-peeking.",
 	})
-	m.hubStalled = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "stickyd_hub_stall_timeouts_total",
-		Help: "Hub links closed because the worker's queue stayed full for the stall timeout.",
-	})
-	m.hubDropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "stickyd_hub_volatile_dropped_total",
-		Help: "Volatile broadcasts dropped for a worker whose queue was full.",
+	m.relays = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "stickyd_tls_relays",
+		Help: "TLS connections the primary relays to a worker now (HTTPS listener).",
 	})
 
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts,
-		frames, bytes, m.hubOrphaned, m.hubStalled, m.hubDropped,
+		m.accepts, paths, decisions, m.latency, m.handoffs, m.handFailed, m.restarts, m.peeking, m.relays,
 		statusCollector{m},
 	)
 	return m
@@ -198,14 +172,15 @@ func NewMetrics() *Metrics {
 // or gathering in tests.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// attach makes s the source of the scrape-time gauges, /healthz and
-// /readyz, and creates the per-slot restart counters. Called by New.
-func (m *Metrics) attach(s *Supervisor) {
+// attach makes status and running the source of the scrape-time gauges,
+// /healthz and /readyz, and creates the restart counters of slots 1 to
+// workers. Supervisor.Run calls it.
+func (m *Metrics) attach(workers int, status func() Status, running func() bool) {
 	if m == nil {
 		return
 	}
-	m.sup.Store(s)
-	for i := 1; i <= s.opts.Workers; i++ {
+	m.source.Store(&statusSource{status: status, running: running})
+	for i := 1; i <= workers; i++ {
 		m.restarts.WithLabelValues(strconv.Itoa(i))
 	}
 }
@@ -265,9 +240,9 @@ func (m *Metrics) handoffCounter(slot int, gen uint32) prometheus.Counter {
 	if m == nil {
 		return nil
 	}
-	m.mu.Lock()
-	m.kids[handoffKey{slot, gen}] = true
-	m.mu.Unlock()
+	m.seriesMu.Lock()
+	m.handoffSeries[handoffKey{slot, gen}] = true
+	m.seriesMu.Unlock()
 	return m.handoffs.WithLabelValues(strconv.Itoa(slot), strconv.FormatUint(uint64(gen), 10))
 }
 
@@ -322,46 +297,37 @@ func (m *Metrics) handoffDone(im instanceMetrics, bySID, handBack bool, accepted
 	}
 }
 
+// peekStarted and peekEnded count a connection into and out of the slow
+// path's wait for a request line.
+func (m *Metrics) peekStarted() {
+	if m != nil {
+		m.peeking.Inc()
+	}
+}
+
+func (m *Metrics) peekEnded() {
+	if m != nil {
+		m.peeking.Dec()
+	}
+}
+
+// relayStarted and relayEnded count a TLS relay in and out.
+func (m *Metrics) relayStarted() {
+	if m != nil {
+		m.relays.Inc()
+	}
+}
+
+func (m *Metrics) relayEnded() {
+	if m != nil {
+		m.relays.Dec()
+	}
+}
+
 // workerRestarted counts a respawn in slot.
 func (m *Metrics) workerRestarted(slot int) {
 	if m != nil {
 		m.restarts.WithLabelValues(strconv.Itoa(slot)).Inc()
-	}
-}
-
-// hubFrame counts one adapter frame of type typ with a payload of n bytes
-// in direction dir (hubIn or hubOut).
-func (m *Metrics) hubFrame(typ byte, n int, dir int) {
-	if m == nil {
-		return
-	}
-	i := int(typ) - int(ipc.HubTypeFirst)
-	if i < 0 || i >= len(m.hub)-1 {
-		i = len(m.hub) - 1
-	}
-	c := &m.hub[i][dir]
-	c.frames.Inc()
-	c.bytes.Add(float64(n))
-}
-
-// hubOrphanedRequests counts n requests left awaiting a worker that left.
-func (m *Metrics) hubOrphanedRequests(n int64) {
-	if m != nil && n > 0 {
-		m.hubOrphaned.Add(float64(n))
-	}
-}
-
-// hubStallTimeout counts a link closed by the stall timeout.
-func (m *Metrics) hubStallTimeout() {
-	if m != nil {
-		m.hubStalled.Inc()
-	}
-}
-
-// hubVolatileDropped counts a dropped volatile broadcast.
-func (m *Metrics) hubVolatileDropped() {
-	if m != nil {
-		m.hubDropped.Inc()
 	}
 }
 
@@ -372,11 +338,11 @@ func (m *Metrics) pruneHandoffs(st *Status) {
 	for _, w := range st.Workers {
 		live[handoffKey{w.Slot, w.Generation}] = true
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.kids {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	for k := range m.handoffSeries {
 		if k.gen < st.Generation && !live[k] {
-			delete(m.kids, k)
+			delete(m.handoffSeries, k)
 			m.handoffs.DeleteLabelValues(strconv.Itoa(k.slot), strconv.FormatUint(uint64(k.gen), 10))
 		}
 	}

@@ -46,8 +46,8 @@ func (m *Metrics) Healthy() bool {
 	if m == nil {
 		return false
 	}
-	s := m.sup.Load()
-	return s != nil && s.started.Load() && !s.isClosing()
+	src := m.source.Load()
+	return src != nil && src.running()
 }
 
 // Ready reports whether the attached Supervisor is running and at least
@@ -57,7 +57,7 @@ func (m *Metrics) Ready() bool {
 	if !m.Healthy() {
 		return false
 	}
-	st := m.sup.Load().Status()
+	st := m.source.Load().status()
 	return statusReady(&st)
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stickyd/stickyd/httphead"
 )
 
 // Descriptions of the gauges read from Supervisor.Status at scrape time.
@@ -44,12 +45,12 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. It takes the routing lock once
 // (Supervisor.Status) and prunes the hand-off series of gone generations.
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.m.sup.Load()
-	if s == nil {
+	src := c.m.source.Load()
+	if src == nil {
 		ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, 0)
 		return
 	}
-	st := s.Status()
+	st := src.status()
 	var byState [Gone + 1]int
 	type load struct{ sessions, conns, inflight int64 }
 	loads := make(map[handoffKey]*load, len(st.Workers))
@@ -105,11 +106,11 @@ func statusReady(st *Status) bool {
 // answers it.
 func rejectDecision(err error) Decision {
 	switch {
-	case errors.Is(err, ErrLineTooLong):
+	case errors.Is(err, httphead.ErrLineTooLong):
 		return DecisionURITooLong
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, httphead.ErrBadRequest):
 		return DecisionBadRequest
-	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2):
+	case errors.Is(err, httphead.ErrTLS), errors.Is(err, httphead.ErrHTTP2):
 		return DecisionTLSOrH2
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return DecisionPeekTimeout

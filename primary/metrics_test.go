@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/stickyd/stickyd/httphead"
 )
 
 // scrape GETs url (a /metrics endpoint), validates the text exposition
@@ -109,6 +110,15 @@ func wantValue(t testing.TB, fams map[string]*dto.MetricFamily, want float64, na
 	}
 }
 
+// mustValue is metricValue, -1 when the series is missing.
+func mustValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	v, ok := metricValue(fams, name, labels...)
+	if !ok {
+		return -1
+	}
+	return v
+}
+
 // getStatus GETs url and returns its status code.
 func getStatus(t testing.TB, url string) int {
 	t.Helper()
@@ -137,7 +147,8 @@ func TestDecisionString(t *testing.T) {
 		{DecisionTLSOrH2, "tls_or_h2"},
 		{DecisionClientClosed, "client_closed"},
 		{DecisionTLSHandshake, "tls_handshake_failed"},
-		{numDecisions, "Decision(11)"},
+		{DecisionPeekLimit, "refused_peek_limit"},
+		{numDecisions, "Decision(12)"},
 		{-1, "Decision(-1)"},
 	}
 	for _, tt := range tests {
@@ -152,10 +163,10 @@ func TestRejectDecision(t *testing.T) {
 		err  error
 		want Decision
 	}{
-		{fmt.Errorf("x: %w", ErrLineTooLong), DecisionURITooLong},
-		{fmt.Errorf("x: %w", ErrBadRequest), DecisionBadRequest},
-		{ErrTLS, DecisionTLSOrH2},
-		{ErrHTTP2, DecisionTLSOrH2},
+		{fmt.Errorf("x: %w", httphead.ErrLineTooLong), DecisionURITooLong},
+		{fmt.Errorf("x: %w", httphead.ErrBadRequest), DecisionBadRequest},
+		{httphead.ErrTLS, DecisionTLSOrH2},
+		{httphead.ErrHTTP2, DecisionTLSOrH2},
 		{fmt.Errorf("peek: %w", os.ErrDeadlineExceeded), DecisionPeekTimeout},
 		{io.EOF, DecisionClientClosed},
 		{errors.New("connection reset"), DecisionClientClosed},
@@ -170,10 +181,10 @@ func TestRejectDecision(t *testing.T) {
 // TestNilMetrics: every hook is a no-op on a nil *Metrics.
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.attach(nil)
+	m.attach(1, nil, nil)
 	m.accepted()
 	m.routed(DecisionSID)
-	m.rejected(ErrTLS)
+	m.rejected(httphead.ErrTLS)
 	m.acceptPath(true)
 	im := m.forInstance(1, 0)
 	if im.handoffs != nil {
@@ -182,10 +193,10 @@ func TestNilMetrics(t *testing.T) {
 	m.handedOff(im.handoffs, m.now())
 	m.handoffDone(im, true, false, m.now(), nil)
 	m.workerRestarted(1)
-	m.hubFrame(byte(16), 10, hubIn)
-	m.hubOrphanedRequests(3)
-	m.hubStallTimeout()
-	m.hubVolatileDropped()
+	m.peekStarted()
+	m.peekEnded()
+	m.relayStarted()
+	m.relayEnded()
 	if m.now() != 0 {
 		t.Errorf("nil Metrics read the clock")
 	}
@@ -207,22 +218,14 @@ func TestMetricsExposition(t *testing.T) {
 	m.acceptPath(false)
 	m.acceptPath(true)
 	m.routed(DecisionNoWorker)
-	m.rejected(fmt.Errorf("x: %w", ErrBadRequest))
-	m.rejected(ErrHTTP2)
+	m.rejected(fmt.Errorf("x: %w", httphead.ErrBadRequest))
+	m.rejected(httphead.ErrHTTP2)
 	im1, im2 := m.forInstance(1, 0), m.forInstance(2, 0)
 	m.handoffDone(im1, true, false, m.now()-stamp(50*time.Microsecond), nil) // sid
 	m.handoffDone(im1, false, false, m.now(), nil)                           // balanced
 	m.handoffDone(im2, false, false, m.now(), nil)                           // balanced
 	m.handoffDone(im2, true, true, 0, nil)                                   // hand-back: no latency
 	m.handoffDone(im2, false, false, m.now(), errors.New("link broken"))     // balanced, failed
-	m.hubFrame(byte(18), 100, hubIn)                                         // broadcast
-	m.hubFrame(byte(18), 100, hubOut)
-	m.hubFrame(byte(18), 100, hubOut)
-	m.hubFrame(200, 7, hubIn) // unknown type
-	m.hubOrphanedRequests(2)
-	m.hubOrphanedRequests(0)
-	m.hubStallTimeout()
-	m.hubVolatileDropped()
 
 	fams := scrape(t, srv.URL+"/metrics")
 	wantValue(t, fams, 2, "stickyd_connections_accepted_total")
@@ -242,15 +245,6 @@ func TestMetricsExposition(t *testing.T) {
 	wantValue(t, fams, 2, "stickyd_handoffs_total", "slot", "2", "generation", "0")
 	wantValue(t, fams, 1, "stickyd_handoff_failures_total")
 	wantValue(t, fams, 3, "stickyd_handoff_duration_seconds")
-	wantValue(t, fams, 1, "stickyd_hub_frames_total", "type", "broadcast", "dir", "in")
-	wantValue(t, fams, 2, "stickyd_hub_frames_total", "type", "broadcast", "dir", "out")
-	wantValue(t, fams, 200, "stickyd_hub_bytes_total", "type", "broadcast", "dir", "out")
-	wantValue(t, fams, 0, "stickyd_hub_frames_total", "type", "request", "dir", "in")
-	wantValue(t, fams, 1, "stickyd_hub_frames_total", "type", "unknown", "dir", "in")
-	wantValue(t, fams, 7, "stickyd_hub_bytes_total", "type", "unknown", "dir", "in")
-	wantValue(t, fams, 2, "stickyd_hub_requests_resolved_by_dead_worker_total")
-	wantValue(t, fams, 1, "stickyd_hub_stall_timeouts_total")
-	wantValue(t, fams, 1, "stickyd_hub_volatile_dropped_total")
 	wantValue(t, fams, 0, "stickyd_ready")
 	for _, name := range []string{"go_goroutines", "process_open_fds", "promhttp_metric_handler_requests_total"} {
 		if fams[name] == nil {
@@ -298,25 +292,6 @@ func BenchmarkMetricsHandoff(b *testing.B) {
 					accepted := tt.m.now()
 					tt.m.accepted()
 					tt.m.handoffDone(im, false, false, accepted, nil)
-				}
-			})
-		})
-	}
-}
-
-// BenchmarkMetricsHubFrame is the cost the metrics add to one relayed hub
-// frame (one frame in, one out).
-func BenchmarkMetricsHubFrame(b *testing.B) {
-	for _, tt := range []struct {
-		name string
-		m    *Metrics
-	}{{"off", nil}, {"on", NewMetrics()}} {
-		b.Run(tt.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					tt.m.hubFrame(18, 64, hubIn)
-					tt.m.hubFrame(18, 64, hubOut)
 				}
 			})
 		})

@@ -5,10 +5,11 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/stickyd/stickyd/httphead"
 	"golang.org/x/sys/unix"
 )
 
-var peekBufs = sync.Pool{New: func() any { return new([MaxRequestLine]byte) }}
+var peekBufs = sync.Pool{New: func() any { return new([httphead.MaxRequestLine]byte) }}
 
 // peek waits until the bytes waiting on the connection behind rc satisfy
 // done (it returns true or an error), without consuming anything: it reads
@@ -51,15 +52,15 @@ func peek(rc syscall.RawConn, buf []byte, done func(b []byte) (bool, error)) err
 // peekRequestLine waits until the connection behind rc holds a complete
 // request line (or bytes that can never form one) and parses it, without
 // consuming anything.
-func peekRequestLine(rc syscall.RawConn) (RequestLine, error) {
-	bp := peekBufs.Get().(*[MaxRequestLine]byte)
+func peekRequestLine(rc syscall.RawConn) (httphead.RequestLine, error) {
+	bp := peekBufs.Get().(*[httphead.MaxRequestLine]byte)
 	defer peekBufs.Put(bp)
-	var rl RequestLine
+	var line httphead.RequestLine
 	err := peek(rc, bp[:], func(b []byte) (bool, error) {
 		var complete bool
 		var err error
-		rl, complete, err = ParseRequestLine(b)
+		line, complete, err = httphead.ParseRequestLine(b)
 		return complete, err
 	})
-	return rl, err
+	return line, err
 }

@@ -85,3 +85,31 @@ func alive(pid int) bool {
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return !strings.HasPrefix(rest, "Z")
 }
+
+func TestParseLogLine(t *testing.T) {
+	tests := []struct {
+		line      string
+		wantLevel string
+		wantMsg   string
+		wantArgs  int
+	}{
+		{`2026-11-23T11:51:11.000Z [ERROR] app: boom: key=1`, "error", "app: boom: key=1", 0},
+		{`2026-11-23T11:51:11.000Z [DEBUG] hello`, "debug", "hello", 0},
+		{`{"@level":"warn","@message":"careful","@timestamp":"x","n":3,"a":"b"}`, "warn", "careful", 4},
+		{`plain output`, "info", "plain output", 0},
+		{`{"not":"hclog"}`, "info", `{"not":"hclog"}`, 0},
+		{`x [NOPE] y`, "info", `x [NOPE] y`, 0},
+	}
+	for _, tt := range tests {
+		level, msg, args := parseLogLine(tt.line, 3 /* hclog.Info */)
+		if got, want := level.String(), tt.wantLevel; got != want {
+			t.Errorf("%q: level %s, want %s", tt.line, got, want)
+		}
+		if got, want := msg, tt.wantMsg; got != want {
+			t.Errorf("%q: msg %q, want %q", tt.line, got, want)
+		}
+		if got, want := len(args), tt.wantArgs; got != want {
+			t.Errorf("%q: %d args, want %d", tt.line, got, want)
+		}
+	}
+}

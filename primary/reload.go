@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/operator"
 )
 
 // Defaults of the reload options.
@@ -32,10 +32,10 @@ var (
 var errSlotRetired = errors.New("primary: slot retired by a reload")
 
 // reloadState is the Supervisor's record of reloads; guarded by
-// Supervisor.mu except where noted.
+// Supervisor.routingMu.
 type reloadState struct {
-	lastGen uint32       // the highest generation number used
-	report  ReloadReport // the latest reload
+	lastGen uint32                // the highest generation number used
+	report  operator.ReloadReport // the latest reload
 }
 
 // trial is the verdict on a generation being started: commit is valid once
@@ -66,35 +66,43 @@ type trial struct {
 func (s *Supervisor) Reload(ctx context.Context) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	s.mu.Lock()
+	s.routingMu.Lock()
 	switch {
 	case s.closing:
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		return ErrShuttingDown
 	case len(s.slots) == 0:
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		return ErrNotRunning
 	}
-	s.rl.lastGen++
-	gen := s.rl.lastGen
-	s.rl.report = ReloadReport{Count: s.rl.report.Count + 1, InProgress: true, Generation: gen}
+	s.reloads.lastGen++
+	gen := s.reloads.lastGen
+	s.reloads.report = operator.ReloadReport{Count: s.reloads.report.Count + 1, InProgress: true, Generation: gen}
 	slots := make([]*slot, s.opts.Workers)
 	for i := range slots {
 		slots[i] = &slot{id: i + 1, gen: gen, backoff: newBackoff(s.opts.RestartInitial, s.opts.RestartMax, s.opts.HealthyAfter, nil)}
 	}
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	log := s.log.With("generation", gen)
 	log.Info("reload: starting a new generation", "workers", len(slots))
 	s.opts.Notifier.Reloading(fmt.Sprintf("reloading: starting generation %d", gen))
 
+	if s.reloadGate != nil {
+		s.reloadGate()
+	}
 	tr := &trial{decided: make(chan struct{})}
 	results := make(chan error, len(slots))
-	for _, sl := range slots {
-		s.slotWG.Add(1)
-		go s.trialSlot(sl, tr, results)
-	}
 	var err error
+	for _, sl := range slots {
+		if !s.slotRunners.start(func() { s.trialSlot(sl, tr, results) }) {
+			err = ErrShuttingDown // shutdown began since the check above
+			break
+		}
+	}
 	for range slots {
+		if err != nil {
+			break
+		}
 		select {
 		case err = <-results:
 		case <-ctx.Done():
@@ -102,27 +110,24 @@ func (s *Supervisor) Reload(ctx context.Context) error {
 		case <-s.stopping:
 			err = ErrShuttingDown
 		}
-		if err != nil {
-			break
-		}
 	}
 	var old []*instance
-	s.mu.Lock()
+	s.routingMu.Lock()
 	if err == nil && s.closing {
 		err = ErrShuttingDown
 	}
 	if err == nil {
 		old = s.commitLocked(gen, slots)
 	}
-	s.rl.report.InProgress = false
-	s.rl.report.At = time.Now()
+	s.reloads.report.InProgress = false
+	s.reloads.report.At = time.Now()
 	if err != nil {
-		s.rl.report.Error = err.Error()
+		s.reloads.report.Error = err.Error()
 	}
 	tr.commit = err == nil
 	close(tr.decided)
 	status := s.statusLineLocked()
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 
 	if err != nil {
 		log.Error("reload failed; the previous generation keeps serving", "error", err)
@@ -140,8 +145,7 @@ func (s *Supervisor) Reload(ctx context.Context) error {
 		if link := s.linkOf(in); link != nil {
 			_ = link.Send(&ipc.Message{Type: ipc.MsgRetire}, -1)
 		}
-		s.bgWG.Add(1)
-		go s.drainOld(in, deadline)
+		s.background.start(func() { s.drainOld(in, deadline) })
 	}
 	s.opts.Notifier.Ready(status)
 	return nil
@@ -151,7 +155,7 @@ func (s *Supervisor) Reload(ctx context.Context) error {
 // balancing moves to it, the previous slots are retired (never respawned),
 // old ready workers become Draining, old workers still starting are killed,
 // and the oldest generations beyond MaxGenerations are marked for immediate
-// drain. It returns the old instances to drain. Call with s.mu held.
+// drain. It returns the old instances to drain. Call with s.routingMu held.
 func (s *Supervisor) commitLocked(gen uint32, slots []*slot) []*instance {
 	for _, sl := range s.slots {
 		sl.retired = true
@@ -202,7 +206,6 @@ func (s *Supervisor) commitLocked(gen uint32, slots []*slot) []*instance {
 // the slot like superviseSlot, on rollback it kills the worker and waits for
 // its exit.
 func (s *Supervisor) trialSlot(sl *slot, tr *trial, results chan<- error) {
-	defer s.slotWG.Done()
 	log := s.log.With("slot", sl.id, "generation", sl.gen)
 	in, err := s.spawn(sl)
 	if err != nil {
@@ -234,14 +237,13 @@ func (s *Supervisor) trialSlot(sl *slot, tr *trial, results chan<- error) {
 	if !s.waitBackoff(sl, log) {
 		return
 	}
-	s.slotWG.Add(1)
 	s.superviseSlot(sl)
 }
 
 // slotRetired reports whether a reload has retired sl.
 func (s *Supervisor) slotRetired(sl *slot) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
 	return sl.retired
 }
 
@@ -251,21 +253,20 @@ func (s *Supervisor) slotRetired(sl *slot) bool {
 // process group if it has not exited ShutdownTimeout later. Shutdown takes
 // over when it begins.
 func (s *Supervisor) drainOld(in *instance, deadline time.Time) {
-	defer s.bgWG.Done()
 	log := s.log.With("slot", in.slot, "instance", in.id, "generation", in.gen)
-	s.mu.Lock()
+	s.routingMu.Lock()
 	p := in.proc
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	reason := "deadline"
 wait:
 	for {
-		s.mu.Lock()
+		s.routingMu.Lock()
 		idle := in.sessions == 0 && in.conns == 0 && in.Load() == 0
 		force := in.forceDrain
 		changed := s.watchLocked()
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		switch {
 		case idle:
 			reason = "idle"
@@ -306,14 +307,14 @@ wait:
 // closing its control link is not taken as a failure. It reports whether
 // the message went out.
 func (s *Supervisor) sendDrain(in *instance) bool {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	link := in.link
 	in.drainSent = true
 	if in.state == Ready {
 		in.state = Draining
 	}
 	s.rebuildReadyLocked()
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	if link == nil {
 		return false
 	}
@@ -325,7 +326,8 @@ func (s *Supervisor) sendDrain(in *instance) bool {
 // shutdown's kill timer starts only after it): a worker that is behind on
 // its control link gets the message from a goroutine that gives up at
 // ShutdownTimeout, when the caller's kill timer has fired anyway. It
-// reports false when the link is gone. Side effect on a full link: later
+// reports false when the link is gone, or when the message would need a
+// goroutine and shutdown no longer starts them. Side effect on a full link: later
 // sends on it fail once that deadline passes.
 func (s *Supervisor) sendDrainMsg(link *ipc.ControlConn) bool {
 	m := ipc.Message{Type: ipc.MsgDrain, DeadlineMS: uint32(drainDeadline(s.opts.ShutdownTimeout) / time.Millisecond)}
@@ -334,12 +336,7 @@ func (s *Supervisor) sendDrainMsg(link *ipc.ControlConn) bool {
 		return err == nil
 	}
 	_ = link.SetWriteDeadline(time.Now().Add(s.opts.ShutdownTimeout))
-	s.bgWG.Add(1)
-	go func() {
-		defer s.bgWG.Done()
-		_ = link.Send(&m, -1)
-	}()
-	return true
+	return s.background.start(func() { _ = link.Send(&m, -1) })
 }
 
 // drainDeadline is the deadline given to a draining worker: the kill
@@ -352,12 +349,12 @@ func drainDeadline(kill time.Duration) time.Duration {
 // shutdown that is under way (a second SIGTERM); before shutdown the slots
 // respawn the workers. Safe for concurrent use.
 func (s *Supervisor) Kill() {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	procs := make([]*process, 0, len(s.instances))
 	for _, in := range s.instances {
 		procs = append(procs, in.proc)
 	}
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	s.log.Warn("killing every worker now", "count", len(procs))
 	for _, p := range procs {
 		p.Kill()
@@ -365,7 +362,7 @@ func (s *Supervisor) Kill() {
 }
 
 // watchLocked returns a channel closed at the next routing-state change
-// (a worker ready, gone or reporting load). Call with s.mu held.
+// (a worker ready, gone or reporting load). Call with s.routingMu held.
 func (s *Supervisor) watchLocked() <-chan struct{} {
 	if s.changed == nil {
 		s.changed = make(chan struct{})
@@ -373,7 +370,7 @@ func (s *Supervisor) watchLocked() <-chan struct{} {
 	return s.changed
 }
 
-// changedLocked wakes the watchers. Call with s.mu held.
+// changedLocked wakes the watchers. Call with s.routingMu held.
 func (s *Supervisor) changedLocked() {
 	if s.changed != nil {
 		close(s.changed)
@@ -381,7 +378,7 @@ func (s *Supervisor) changedLocked() {
 	}
 }
 
-// statusLineLocked is the STATUS= line for systemd. Call with s.mu held.
+// statusLineLocked is the STATUS= line for systemd. Call with s.routingMu held.
 func (s *Supervisor) statusLineLocked() string {
 	var sessions int64
 	for _, in := range s.instances {
@@ -390,31 +387,10 @@ func (s *Supervisor) statusLineLocked() string {
 	return fmt.Sprintf("%d/%d workers ready (generation %d), %d sessions", len(s.ready), len(s.slots), s.gen, sessions)
 }
 
-// Report returns the status command's answer: Status plus the latest
-// reload and the generations still draining. Safe for concurrent use.
-func (s *Supervisor) Report() *StatusReport {
-	r := NewStatusReport(s.Status(), os.Getpid(), time.Now())
-	s.mu.Lock()
-	r.Reload = s.rl.report
-	gens := map[uint32]bool{}
-	for _, in := range s.instances {
-		if in.gen < s.gen {
-			gens[in.gen] = true
-		}
-	}
-	s.mu.Unlock()
-	for g := range gens {
-		r.Reload.Draining = append(r.Reload.Draining, g)
-	}
-	sort.Slice(r.Reload.Draining, func(i, j int) bool { return r.Reload.Draining[i] < r.Reload.Draining[j] })
-	return r
-}
-
 // notifyLoop tells systemd READY=1 once every worker of the first
 // generation is ready, then updates STATUS= when it changes (at most once
 // a second) and sends WATCHDOG=1 every WatchdogInterval, until shutdown.
 func (s *Supervisor) notifyLoop(log hclog.Logger) {
-	defer s.bgWG.Done()
 	n := s.opts.Notifier
 	var wd <-chan time.Time
 	if iv := n.WatchdogInterval(); iv > 0 {
@@ -428,14 +404,14 @@ func (s *Supervisor) notifyLoop(log hclog.Logger) {
 	ready := false
 	last := ""
 	for {
-		s.mu.Lock()
+		s.routingMu.Lock()
 		all := len(s.ready) == len(s.slots)
 		line := s.statusLineLocked()
 		var changed <-chan struct{}
 		if !ready {
 			changed = s.watchLocked()
 		}
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		if !ready && all {
 			ready = true
 			last = line
@@ -460,7 +436,7 @@ func (s *Supervisor) notifyLoop(log hclog.Logger) {
 
 // drainSentTo reports whether in was sent Drain.
 func (s *Supervisor) drainSentTo(in *instance) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
 	return in.drainSent
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/internal/systemd"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // logBuffer collects a Supervisor's log for assertions.
@@ -303,9 +305,9 @@ func TestDrainDeadline(t *testing.T) {
 // at shutdown, read from a real NOTIFY_SOCKET.
 func TestSupervisorNotifies(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
-	ns := listenNotify(t, sock)
-	setNotifyEnv(t, sock, "200000", "")
-	n, err := NewNotifier()
+	ns := testutil.ListenNotify(t, sock)
+	testutil.SetNotifyEnv(t, sock, "200000", "")
+	n, err := systemd.NewNotifier()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +316,7 @@ func TestSupervisorNotifies(t *testing.T) {
 	next := func() string {
 		t.Helper()
 		for {
-			msg := ns.next()
+			msg := ns.Next()
 			switch {
 			case msg == "WATCHDOG=1":
 				watchdogs++
@@ -341,7 +343,7 @@ func TestSupervisorNotifies(t *testing.T) {
 		t.Errorf("after reload %q, want prefix %q", got, want)
 	}
 	for watchdogs < 2 {
-		switch got := ns.next(); {
+		switch got := ns.Next(); {
 		case got == "WATCHDOG=1":
 			watchdogs++
 		case !strings.HasPrefix(got, "STATUS="):
@@ -351,5 +353,43 @@ func TestSupervisorNotifies(t *testing.T) {
 	h.stop()
 	if got := next(); !strings.HasPrefix(got, "STOPPING=1") {
 		t.Errorf("at shutdown %q, want STOPPING=1", got)
+	}
+}
+
+// TestReloadDuringShutdownStartsNoTrial: a Reload that passed its running
+// check just before shutdown began starts no trial slot afterwards (the
+// trial goroutines start under the lock that shutdown's stop takes), so
+// none outlives Run, and the Reload returns ErrShuttingDown. The test holds
+// Reload between its check and its trial starts until Run has returned,
+// then holds the routing lock, where a trial's spawn would wait, until
+// Reload itself waits on it.
+func TestReloadDuringShutdownStartsNoTrial(t *testing.T) {
+	h := startSupervisor(t, "ok", Options{Workers: 1}, 1)
+	reached, release := make(chan struct{}), make(chan struct{})
+	h.s.reloadGate = func() {
+		close(reached)
+		<-release
+	}
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- h.s.Reload(context.Background()) }()
+	<-reached
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	h.s.routingMu.Lock()
+	close(release)
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !testutil.GoroutineIn("primary.(*Supervisor).Reload(", "(*Mutex).Lock") {
+			return errors.New("Reload not yet waiting for the routing lock")
+		}
+		return nil
+	})
+	trialRunning := testutil.GoroutineIn("primary.(*Supervisor).trialSlot(")
+	h.s.routingMu.Unlock()
+	if trialRunning {
+		t.Error("a trial slot goroutine started after Run returned")
+	}
+	if err := <-reloaded; !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("Reload = %v, want ErrShuttingDown", err)
 	}
 }

@@ -12,6 +12,7 @@ const (
 	respBadRequest = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n"
 	respTooLong    = "HTTP/1.1 414 URI Too Long\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\nConnection: close\r\n\r\nURI Too Long\n"
 	respNoWorker   = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n\r\nno worker available\n"
+	respBusy       = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nContent-Length: 15\r\nConnection: close\r\n\r\nserver is busy\n"
 )
 
 // Limits of a graceful close: how long and how much the primary reads and

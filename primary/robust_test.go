@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -252,4 +253,90 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPeekLimitRefusesExcess: a hostile client opens many silent
+// connections. MaxPeeking of them wait on the slow path for their request
+// line; each one beyond gets, at once, 503 with Retry-After: 1 and a close
+// (counted as refused_peek_limit), not a goroutine and an fd for the peek
+// deadline. Clients whose request line is there at accept (the fast path)
+// are served meanwhile, and once the silent ones go, a slow client is
+// served again.
+func TestPeekLimitRefusesExcess(t *testing.T) {
+	const max, excess = 8, 24
+	m := NewMetrics()
+	h := startSupervisor(t, "ok", Options{Workers: 1, PeekTimeout: time.Minute, MaxPeeking: max, Metrics: m}, 1)
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	var held []net.Conn
+	for range max {
+		held = append(held, dial())
+	}
+	// Silent: TCP_DEFER_ACCEPT queues them for accept after about a second.
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := readValue(t, m.peeking); n != max {
+			return fmt.Errorf("%v connections peeking, want %d", n, max)
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	answers := make([]string, excess)
+	for i := range excess {
+		c := dial()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, err := io.ReadAll(c)
+			answers[i] = string(b)
+			if err != nil {
+				answers[i] += " (" + err.Error() + ")"
+			}
+		}()
+	}
+	if _, body, err := h.get("/who"); err != nil || body != "instance=1" {
+		t.Errorf("a client on the fast path during the flood: %q, %v", body, err)
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if !strings.HasPrefix(a, "HTTP/1.1 503 Service Unavailable\r\n") || !strings.Contains(a, "\r\nRetry-After: 1\r\n") || !strings.HasSuffix(a, "\r\n\r\nserver is busy\n") {
+			t.Fatalf("silent connection %d beyond the limit got %q, want 503 busy then EOF", i, a)
+		}
+	}
+	if got := readValue(t, m.decisions[DecisionPeekLimit]); got != excess {
+		t.Errorf("refused_peek_limit = %v, want %d", got, excess)
+	}
+	if got := readValue(t, m.peeking); got != max {
+		t.Errorf("%v peeking after the refusals, want %d", got, max)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := readValue(t, m.peeking); n != 0 {
+			return fmt.Errorf("%v connections peeking after the silent ones closed", n)
+		}
+		return nil
+	})
+	c := dial()
+	if _, err := io.WriteString(c, "GET /who"); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := readValue(t, m.peeking); n != 1 {
+			return fmt.Errorf("%v connections peeking, want the slow client", n)
+		}
+		return nil
+	})
+	io.WriteString(c, " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || !strings.HasSuffix(string(b), "\r\n\r\ninstance=1") {
+		t.Errorf("slow client after the flood: %q, %v", b, err)
+	}
 }

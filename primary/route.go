@@ -7,27 +7,49 @@ import (
 	"os"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/proxyproto"
 	"golang.org/x/sys/unix"
 )
 
-// trackClient records c, a connection on the slow path, so that shutdown
-// can close it; it returns false when shutdown has begun.
-func (s *Supervisor) trackClient(c clientConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
+// errPeekLimit is returned by trackClient when Options.MaxPeeking
+// connections already wait for their request line.
+var errPeekLimit = errors.New("primary: too many connections waiting for their request line")
+
+// trackClient records c, a fresh connection on the slow path, so that
+// shutdown can close it, and counts it as peeking until peekDone. It
+// returns ErrShuttingDown once shutdown has begun and errPeekLimit when
+// MaxPeeking connections are peeking; c is then not recorded.
+func (s *Supervisor) trackClient(c clientConn) error {
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
+	switch {
+	case s.clientsClosed || s.isClosing():
+		return ErrShuttingDown
+	case s.peeking >= s.opts.MaxPeeking:
+		return errPeekLimit
 	}
 	s.clients[c] = struct{}{}
-	return true
+	s.peeking++
+	s.opts.Metrics.peekStarted()
+	return nil
+}
+
+// peekDone ends the peeking of a connection trackClient recorded: it has
+// its request line, failed or timed out. Call it once per connection.
+func (s *Supervisor) peekDone() {
+	s.clientsMu.Lock()
+	s.peeking--
+	s.clientsMu.Unlock()
+	s.opts.Metrics.peekEnded()
 }
 
 // untrackClient forgets c and reports whether it was still tracked (false
 // when shutdown closed it).
 func (s *Supervisor) untrackClient(c clientConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
 	_, ok := s.clients[c]
 	delete(s.clients, c)
 	return ok
@@ -44,15 +66,17 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 		err = c.SetReadDeadline(time.Now().Add(s.opts.PeekTimeout))
 	}
 	if err != nil {
+		s.peekDone()
 		s.untrackClient(c)
 		c.Close()
 		return
 	}
 	addr, err := s.clientAddr(c, rc, peer)
-	var rl RequestLine
+	var line httphead.RequestLine
 	if err == nil {
-		rl, err = peekRequestLine(rc)
+		line, err = peekRequestLine(rc)
 	}
+	s.peekDone()
 	if !s.untrackClient(c) {
 		c.Close()
 		return
@@ -61,16 +85,16 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 		s.rejectClient(c, addr, err)
 		return
 	}
-	s.route(c, addr, rl, nil, 0, accepted)
+	s.route(c, addr, line, nil, 0, accepted)
 }
 
 // rejectAnswer is the response to a first request line that failed to
 // parse with err, or "" when the connection is closed without one.
 func rejectAnswer(err error) string {
 	switch {
-	case errors.Is(err, ErrLineTooLong):
+	case errors.Is(err, httphead.ErrLineTooLong):
 		return respTooLong
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, httphead.ErrBadRequest):
 		return respBadRequest
 	}
 	return ""
@@ -85,7 +109,7 @@ func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) 
 		return
 	}
 	switch {
-	case errors.Is(err, ErrTLS), errors.Is(err, ErrHTTP2), errors.Is(err, ErrProxyHeader):
+	case errors.Is(err, httphead.ErrTLS), errors.Is(err, httphead.ErrHTTP2), errors.Is(err, proxyproto.ErrHeader):
 		s.log.Debug("closing connection", "client", addr, "reason", err)
 		c.Close()
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -96,17 +120,17 @@ func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) 
 	}
 }
 
-// pick chooses the instance for rl from client under the routing lock and
+// pick chooses the instance for line from client under the routing lock and
 // counts the hand-off as in flight on it (undo with unsend). from is the
 // instance that handed the connection back (0 for a fresh connection); a
 // sid naming it, or no live instance, is an unknown sid. When there is no
 // instance to hand off to, in is nil and resp and d are the primary's
 // answer and its decision.
-func (s *Supervisor) pick(rl RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rl.SID != "" {
-		if id, ok := ipc.SIDInstance(rl.SID); ok && id != from {
+func (s *Supervisor) pick(line httphead.RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
+	if line.SID != "" {
+		if id, ok := ipc.SIDInstance(line.SID); ok && id != from {
 			if cand := s.instances[id]; cand != nil && (cand.state == Ready || cand.state == Draining) {
 				in = cand
 			}
@@ -127,32 +151,32 @@ func (s *Supervisor) pick(rl RequestLine, client netip.Addr, from uint32) (in *i
 
 // unsend takes back the hand-off pick counted in flight on in.
 func (s *Supervisor) unsend(in *instance) {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	in.sent--
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 }
 
 // handoffDone records the end of a hand-off to in of a connection from
-// addr whose request line is rl: the metrics, and on a failed send (err)
+// addr with request line line: the metrics, and on a failed send (err)
 // a debug log line, with the in-flight count taken back.
-func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, rl RequestLine, from uint32, accepted stamp, err error) {
-	s.opts.Metrics.handoffDone(in.metrics, rl.SID != "", from != 0, accepted, err)
+func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, line httphead.RequestLine, from uint32, accepted stamp, err error) {
+	s.opts.Metrics.handoffDone(in.metrics, line.SID != "", from != 0, accepted, err)
 	if err != nil {
 		s.unsend(in)
 		s.log.Debug("hand-off failed; connection closed", "client", addr, "instance", in.id, "error", err)
 	}
 }
 
-// route picks the instance for rl and hands c to it with prefix, waiting
+// route picks the instance for line and hands c to it with prefix, waiting
 // while the worker's control link is full (the slow path). from is the
 // instance that handed c back (0 for a fresh connection); a sid naming it
 // or no live instance is answered 400 unknown sid. c is closed on every
 // path. accepted is when c was accepted, for the metrics (0: not timed).
-func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl RequestLine, prefix []byte, from uint32, accepted stamp) {
-	in, link, resp, d := s.pick(rl, addr.Addr(), from)
+func (s *Supervisor) route(c clientConn, addr netip.AddrPort, line httphead.RequestLine, prefix []byte, from uint32, accepted stamp) {
+	in, link, resp, d := s.pick(line, addr.Addr(), from)
 	if in == nil {
 		if d == DecisionUnknownSID {
-			s.log.Debug("unknown sid", "client", addr, "sid", truncate(rl.SID, 40))
+			s.log.Debug("unknown sid", "client", addr, "sid", truncate(line.SID, 40))
 		} else {
 			s.log.Debug("no worker ready; answering 503", "client", addr)
 		}
@@ -171,7 +195,7 @@ func (s *Supervisor) route(c clientConn, addr netip.AddrPort, rl RequestLine, pr
 	if err == nil {
 		err = serr
 	}
-	s.handoffDone(in, addr, rl, from, accepted, err)
+	s.handoffDone(in, addr, line, from, accepted, err)
 }
 
 // answer writes resp on c and closes it gracefully, on a new goroutine
@@ -200,7 +224,7 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 			}
 		})
 	}
-	rl, complete, err := ParseRequestLine(m.Prefix)
+	line, complete, err := httphead.ParseRequestLine(m.Prefix)
 	if err == nil && !complete {
 		err = io.ErrUnexpectedEOF
 	}
@@ -210,7 +234,7 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 		s.answer(c, respBadRequest)
 		return
 	}
-	s.route(c, addr, rl, m.Prefix, from.id, 0)
+	s.route(c, addr, line, m.Prefix, from.id, 0)
 }
 
 // truncate shortens s for a log line.

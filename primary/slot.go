@@ -13,7 +13,7 @@ type slot struct {
 	id      int
 	gen     uint32   // generation of the slot and its instances
 	backoff *backoff // owned by the slot's goroutine
-	// guarded by Supervisor.mu:
+	// guarded by Supervisor.routingMu:
 	restarts int
 	current  *instance
 	retired  bool // an old generation's slot: no more spawns
@@ -23,7 +23,6 @@ type slot struct {
 // Ready (killing a worker that misses StartTimeout), wait for exit, back
 // off, respawn.
 func (s *Supervisor) superviseSlot(sl *slot) {
-	defer s.slotWG.Done()
 	log := s.log.With("slot", sl.id)
 	for {
 		in, err := s.spawn(sl)
@@ -54,9 +53,9 @@ func (s *Supervisor) waitBackoff(sl *slot, log hclog.Logger) bool {
 		t.Stop()
 		return false
 	}
-	s.mu.Lock()
+	s.routingMu.Lock()
 	sl.restarts++
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	s.opts.Metrics.workerRestarted(sl.id)
 	return true
 }
@@ -64,37 +63,37 @@ func (s *Supervisor) waitBackoff(sl *slot, log hclog.Logger) bool {
 // spawn starts a fresh instance in sl. The instance is registered before
 // its process starts, so its Hello can never arrive first.
 func (s *Supervisor) spawn(sl *slot) (*instance, error) {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	if s.closing {
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		return nil, ErrShuttingDown
 	}
 	if sl.retired {
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		return nil, errSlotRetired
 	}
 	in, err := newInstance(s.nextInst.Add(1), sl.id, sl.gen)
 	if err != nil {
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		return nil, err
 	}
 	in.metrics = s.opts.Metrics.forInstance(sl.id, in.gen)
 	s.instances[in.id] = in
 	sl.current = in
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 
 	env := append(append([]string(nil), s.opts.Env...), in.env(s.ctlPath, s.hubPath, s.opts.Workers)...)
 	p, err := startProcess(s.opts.Argv, env, s.log.With("slot", sl.id, "instance", in.id))
-	s.mu.Lock()
+	s.routingMu.Lock()
 	defer close(in.spawned)
 	if err != nil {
 		s.removeLocked(in)
-		s.mu.Unlock()
+		s.routingMu.Unlock()
 		return nil, err
 	}
 	in.proc = p
 	closing := s.closing || sl.retired
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	if closing {
 		p.Kill()
 	}
@@ -120,10 +119,10 @@ func (s *Supervisor) awaitExit(sl *slot, in *instance, log hclog.Logger) {
 		p.Kill()
 	}
 	<-p.done
-	s.mu.Lock()
+	s.routingMu.Lock()
 	link := in.link
 	s.removeLocked(in)
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	if link != nil {
 		link.Close()
 	}
@@ -135,7 +134,7 @@ func (s *Supervisor) awaitExit(sl *slot, in *instance, log hclog.Logger) {
 	}
 }
 
-// removeLocked takes in out of routing for good. Call with s.mu held.
+// removeLocked takes in out of routing for good. Call with s.routingMu held.
 func (s *Supervisor) removeLocked(in *instance) {
 	in.state = Gone
 	delete(s.instances, in.id)
@@ -143,7 +142,7 @@ func (s *Supervisor) removeLocked(in *instance) {
 }
 
 // rebuildReadyLocked recomputes the balancing candidates: ready instances
-// of the newest generation, in slot order. Call with s.mu held.
+// of the newest generation, in slot order. Call with s.routingMu held.
 func (s *Supervisor) rebuildReadyLocked() {
 	s.changedLocked()
 	s.ready = s.ready[:0]
@@ -159,15 +158,15 @@ func (s *Supervisor) rebuildReadyLocked() {
 
 // linkOf returns in's control link, or nil.
 func (s *Supervisor) linkOf(in *instance) *ipc.ControlConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
 	return in.link
 }
 
 // killInstance SIGKILLs in's process group (no-op if not started or gone).
 func (s *Supervisor) killInstance(in *instance) {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	p := in.proc
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	p.Kill()
 }

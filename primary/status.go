@@ -28,8 +28,8 @@ type Status struct {
 // Status returns a snapshot of every live worker instance. It is safe for
 // concurrent use and takes the routing lock briefly.
 func (s *Supervisor) Status() Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
 	st := Status{Generation: s.gen}
 	restarts := make(map[int]int, len(s.slots))
 	for _, sl := range s.slots {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/hub"
+	"github.com/stickyd/stickyd/internal/systemd"
 )
 
 // Defaults for the zero values of Options.
@@ -24,6 +26,10 @@ const (
 	DefaultRestartInitial  = 100 * time.Millisecond
 	DefaultRestartMax      = 30 * time.Second
 	DefaultHealthyAfter    = 10 * time.Second
+	// DefaultMaxPeeking bounds the slow path: each connection on it holds
+	// a goroutine, an fd and a peek buffer (about 16 KiB) until its request
+	// line or the peek deadline.
+	DefaultMaxPeeking = 4096
 )
 
 // Options configure a Supervisor. Zero values take the defaults above.
@@ -39,6 +45,13 @@ type Options struct {
 	Env []string
 	// PeekTimeout bounds how long a client may take to send its request line.
 	PeekTimeout time.Duration
+	// MaxPeeking caps the connections on the slow path that wait for their
+	// request line (or, on the TLS listener, their handshake) at once. A
+	// connection beyond it that would take the slow path is refused at
+	// accept: 503 with Retry-After: 1 on a plain listener, a close on the
+	// TLS one. Connections whose request line is there at accept (the
+	// fast path) are not counted. 0 means DefaultMaxPeeking.
+	MaxPeeking int
 	// StartTimeout bounds how long a worker may take from spawn to Ready;
 	// a worker that misses it is killed and respawned.
 	StartTimeout time.Duration
@@ -64,9 +77,10 @@ type Options struct {
 	// included; a reload beyond it drains the oldest at once.
 	MaxGenerations int
 	// Notifier receives systemd notifications; nil sends none.
-	Notifier *Notifier
-	// Hub receives authenticated hub links; nil means a hub that closes them.
-	Hub Hub
+	Notifier *systemd.Notifier
+	// Hub receives authenticated hub links (a *hub.Server); nil means
+	// hub.Nop, which closes them.
+	Hub hub.Hub
 	// Logger receives the primary's and the workers' log lines; nil means
 	// hclog.NewNullLogger().
 	Logger hclog.Logger
@@ -87,7 +101,7 @@ type Supervisor struct {
 	opts   Options
 	log    hclog.Logger
 	policy balance.Policy
-	hub    Hub
+	hub    hub.Hub
 	uid    int
 
 	dir      string // private socket directory
@@ -98,24 +112,39 @@ type Supervisor struct {
 	connID   atomic.Uint64
 	nextInst atomic.Uint32
 
-	mu        sync.Mutex // the routing lock; guards the fields below
+	// routingMu is the routing lock. It guards the routing table: the
+	// worker instances and slots (and their fields marked so), the current
+	// generation and its ready instances, the reload record, closing and
+	// the change channel. Balancing (pick) runs under it; no I/O does.
+	routingMu sync.Mutex
 	instances map[uint32]*instance
 	slots     []*slot
 	gen       uint32
-	ready     []balance.Worker                        // ready instances of generation gen
-	clients   map[clientConn]struct{}                 // connections on the slow path
-	relays    map[uint64]*tlsRelay                    // TLS relays by the connection ids of their pair ends
-	pending   map[interface{ Close() error }]struct{} // links not yet authenticated
+	ready     []balance.Worker // ready instances of generation gen
 	closing   bool
 	changed   chan struct{} // closed at the next state change (watchLocked)
-	rl        reloadState
+	reloads   reloadState
 
-	reloadMu sync.Mutex     // serialises Reload
-	bgWG     sync.WaitGroup // notify loop and old-generation drainers
+	clientsMu     sync.Mutex              // guards clients, peeking and clientsClosed
+	clients       map[clientConn]struct{} // connections on the slow path, for shutdown to close
+	peeking       int                     // slow-path connections before their request line (at most Options.MaxPeeking)
+	clientsClosed bool                    // shutdown closed clients: track no more
 
-	connWG sync.WaitGroup // client connection goroutines
-	linkWG sync.WaitGroup // control and hub link goroutines
-	slotWG sync.WaitGroup // slot supervision goroutines
+	relaysMu sync.Mutex           // guards relays and the ids of the relays in it
+	relays   map[uint64]*tlsRelay // live TLS relays by the connection id their pair end was last sent under
+
+	linksMu sync.Mutex                              // guards pending
+	pending map[interface{ Close() error }]struct{} // links not yet authenticated
+
+	reloadMu sync.Mutex // serialises Reload
+	// reloadGate, when set (by tests), is called by Reload between its
+	// running check and the start of its trial slots.
+	reloadGate func()
+
+	slotRunners goroutineGroup // superviseSlot and trialSlot, one per slot
+	background  goroutineGroup // notify loop, old-generation drainers, Drain senders
+	connWG      sync.WaitGroup // client connection goroutines
+	linkWG      sync.WaitGroup // control and hub link goroutines
 }
 
 // New validates opts and returns a Supervisor. It starts nothing.
@@ -143,6 +172,9 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.TLS != nil && opts.ClientAddr != "" && opts.ClientAddr != ClientAddrPeer {
 		return nil, fmt.Errorf("%w: client address from %s needs a plain (non-TLS) listener", ErrBadOptions, opts.ClientAddr)
 	}
+	if opts.MaxPeeking < 0 {
+		return nil, fmt.Errorf("%w: max peeking must be >= 1, got %d", ErrBadOptions, opts.MaxPeeking)
+	}
 	if opts.MaxGenerations < 0 {
 		return nil, fmt.Errorf("%w: max generations must be >= 1, got %d", ErrBadOptions, opts.MaxGenerations)
 	}
@@ -162,6 +194,9 @@ func New(opts Options) (*Supervisor, error) {
 	def(&opts.RestartMax, DefaultRestartMax)
 	def(&opts.HealthyAfter, DefaultHealthyAfter)
 	def(&opts.ReloadDrainTimeout, DefaultReloadDrainTimeout)
+	if opts.MaxPeeking == 0 {
+		opts.MaxPeeking = DefaultMaxPeeking
+	}
 	if opts.MaxGenerations == 0 {
 		opts.MaxGenerations = DefaultMaxGenerations
 	}
@@ -169,7 +204,7 @@ func New(opts Options) (*Supervisor, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.Hub == nil {
-		opts.Hub = NopHub{}
+		opts.Hub = hub.Nop{}
 	}
 	if opts.Env == nil {
 		opts.Env = os.Environ()
@@ -204,7 +239,7 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return ErrStarted
 	}
-	s.opts.Metrics.attach(s)
+	s.opts.Metrics.attach(s.opts.Workers, s.Status, s.Running)
 	dir, err := os.MkdirTemp("", "stickyd-")
 	if err != nil {
 		ln.Close()
@@ -228,16 +263,14 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	go s.acceptControl(ctl)
 	go s.acceptHub(hubLn)
 
-	s.mu.Lock()
+	s.routingMu.Lock()
 	for i := 1; i <= s.opts.Workers; i++ {
 		sl := &slot{id: i, backoff: newBackoff(s.opts.RestartInitial, s.opts.RestartMax, s.opts.HealthyAfter, nil)}
 		s.slots = append(s.slots, sl)
-		s.slotWG.Add(1)
-		go s.superviseSlot(sl)
+		s.slotRunners.start(func() { s.superviseSlot(sl) })
 	}
-	s.mu.Unlock()
-	s.bgWG.Add(1)
-	go s.notifyLoop(s.log)
+	s.routingMu.Unlock()
+	s.background.start(func() { s.notifyLoop(s.log) })
 
 	pl := s.publicListener(ln)
 	acceptDone := make(chan struct{})
@@ -252,16 +285,18 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	pl.Close()
 	<-acceptDone
 	s.shutdownWorkers()
-	s.bgWG.Wait()
+	s.background.stop()
+	s.background.wait()
 	ctl.Close()
 	hubLn.Close()
 	s.closeLinks()
 	s.linkWG.Wait()
-	s.mu.Lock()
+	s.clientsMu.Lock()
+	s.clientsClosed = true
 	for c := range s.clients {
 		c.Close()
 	}
-	s.mu.Unlock()
+	s.clientsMu.Unlock()
 	s.connWG.Wait()
 	s.log.Info("stopped")
 	return nil
@@ -270,9 +305,10 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 // shutdownWorkers drains every worker and waits for all slots to end,
 // killing what is left after ShutdownTimeout.
 func (s *Supervisor) shutdownWorkers() {
-	s.mu.Lock()
+	s.routingMu.Lock()
 	s.closing = true
 	close(s.stopping)
+	s.slotRunners.stop() // after closing: a Reload that saw it open starts no slot now
 	s.ready = nil
 	var insts []*instance
 	for _, in := range s.instances {
@@ -282,7 +318,7 @@ func (s *Supervisor) shutdownWorkers() {
 		in.drainSent = true
 		insts = append(insts, in)
 	}
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 
 	for _, in := range insts {
 		if link := s.linkOf(in); link != nil && s.sendDrainMsg(link) {
@@ -292,7 +328,7 @@ func (s *Supervisor) shutdownWorkers() {
 	}
 	done := make(chan struct{})
 	go func() {
-		s.slotWG.Wait()
+		s.slotRunners.wait()
 		close(done)
 	}()
 	t := time.NewTimer(s.opts.ShutdownTimeout)
@@ -302,18 +338,22 @@ func (s *Supervisor) shutdownWorkers() {
 		return
 	case <-t.C:
 	}
-	s.mu.Lock()
+	s.routingMu.Lock()
 	var left []*instance
 	for _, in := range s.instances {
 		left = append(left, in)
 	}
-	s.mu.Unlock()
+	s.routingMu.Unlock()
 	s.log.Warn("workers did not exit in time; killing them", "count", len(left))
 	for _, in := range left {
 		s.killInstance(in)
 	}
 	<-done
 }
+
+// Running reports whether Run has started and shutdown has not begun.
+// Safe for concurrent use.
+func (s *Supervisor) Running() bool { return s.started.Load() && !s.isClosing() }
 
 func (s *Supervisor) isClosing() bool {
 	select {

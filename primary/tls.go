@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,11 +50,15 @@ func (t *tlsTransport) SetDeadline(d time.Time) error {
 }
 
 // tlsRelay is one TLS connection relayed to a worker through a socket
-// pair: its client address, and the connection ids its pair end was sent
-// under (hand-backs name the end by them, and a pair has no IP peer).
+// pair: its client address, and the connection id its pair end was last
+// sent under (a hand-back names the end by it, and a pair has no IP peer).
+// Only the last id is kept: the pair end is in one worker at a time, which
+// can hand it back only under the id it received it with, so a kept-alive
+// connection handed back again and again holds one entry, not one per
+// hand-back.
 type tlsRelay struct {
 	peer netip.AddrPort
-	ids  []uint64 // guarded by Supervisor.mu
+	id   uint64 // guarded by Supervisor.relaysMu; 0 until first sent
 }
 
 // pairConn is the worker's end of a relay's socket pair, on its way to a
@@ -71,19 +76,9 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 	tc := tls.Server(&tlsTransport{clientConn: c, peer: peer}, s.opts.TLS)
 	defer tc.Close()
 	defer s.untrackClient(c)
-	tc.SetDeadline(time.Now().Add(s.opts.PeekTimeout))
-	if err := tc.Handshake(); err != nil {
-		s.opts.Metrics.routed(DecisionTLSHandshake)
-		s.log.Debug("TLS handshake failed; connection closed", "client", peer, "error", err)
-		var rh tls.RecordHeaderError
-		if errors.As(err, &rh) && looksLikeHTTP(rh.RecordHeader) {
-			respondAndClose(c, respPlainOnTLS)
-		}
-		return
-	}
-	head, rl, err := readRequestLine(tc)
-	if err != nil {
-		s.rejectTLS(tc, peer, err)
+	head, line, ok := s.tlsRequestLine(c, tc, peer)
+	s.peekDone()
+	if !ok {
 		return
 	}
 	tc.SetDeadline(time.Time{})
@@ -94,9 +89,32 @@ func (s *Supervisor) serveTLSClient(c clientConn, peer netip.AddrPort, accepted 
 	}
 	ours := os.NewFile(uintptr(fds[0]), "tls-relay")
 	r := &tlsRelay{peer: peer}
-	s.route(&pairConn{newFileConn(fds[1]), r}, peer, rl, head, 0, accepted)
+	s.route(&pairConn{newFileConn(fds[1]), r}, peer, line, head, 0, accepted)
 	relayTLS(tc, ours)
 	s.forgetRelay(r)
+}
+
+// tlsRequestLine runs the TLS handshake of tc (over c, from peer) and
+// reads its first request line, under PeekTimeout. It returns the
+// plaintext read and the line, or ok=false once it has answered or closed
+// a connection whose handshake or line failed.
+func (s *Supervisor) tlsRequestLine(c clientConn, tc *tls.Conn, peer netip.AddrPort) (head []byte, line httphead.RequestLine, ok bool) {
+	tc.SetDeadline(time.Now().Add(s.opts.PeekTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.opts.Metrics.routed(DecisionTLSHandshake)
+		s.log.Debug("TLS handshake failed; connection closed", "client", peer, "error", err)
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && looksLikeHTTP(rh.RecordHeader) {
+			respondAndClose(c, respPlainOnTLS)
+		}
+		return nil, line, false
+	}
+	head, line, err := readRequestLine(tc)
+	if err != nil {
+		s.rejectTLS(tc, peer, err)
+		return nil, line, false
+	}
+	return head, line, true
 }
 
 // respPlainOnTLS answers a plain HTTP request sent to the HTTPS listener.
@@ -114,25 +132,25 @@ func looksLikeHTTP(hdr [5]byte) bool {
 }
 
 // readRequestLine reads from tc until the bytes read hold a complete
-// request line (at most MaxRequestLine bytes are read) and returns them,
+// request line (at most httphead.MaxRequestLine bytes are read) and returns them,
 // with the line parsed.
-func readRequestLine(tc *tls.Conn) ([]byte, RequestLine, error) {
-	buf := make([]byte, MaxRequestLine)
+func readRequestLine(tc *tls.Conn) ([]byte, httphead.RequestLine, error) {
+	buf := make([]byte, httphead.MaxRequestLine)
 	n := 0
 	for {
 		m, err := tc.Read(buf[n:])
 		n += m
 		if n > 0 {
-			rl, complete, perr := ParseRequestLine(buf[:n])
+			line, complete, perr := httphead.ParseRequestLine(buf[:n])
 			switch {
 			case perr != nil:
-				return nil, rl, perr
+				return nil, line, perr
 			case complete:
-				return buf[:n:n], rl, nil
+				return buf[:n:n], line, nil
 			}
 		}
 		if err != nil {
-			return nil, RequestLine{}, err
+			return nil, httphead.RequestLine{}, err
 		}
 	}
 }
@@ -142,7 +160,7 @@ func readRequestLine(tc *tls.Conn) ([]byte, RequestLine, error) {
 func (s *Supervisor) rejectTLS(tc *tls.Conn, peer netip.AddrPort, err error) {
 	s.opts.Metrics.rejected(err)
 	resp := rejectAnswer(err)
-	if resp == "" && (errors.Is(err, ErrTLS) || errors.Is(err, ErrHTTP2)) {
+	if resp == "" && (errors.Is(err, httphead.ErrTLS) || errors.Is(err, httphead.ErrHTTP2)) {
 		resp = respBadRequest // inside TLS these are just bad request lines
 	}
 	if resp == "" {
@@ -255,29 +273,37 @@ func (d *downReader) onFD(fd uintptr) bool {
 // relayOf returns the relay whose pair end was sent under connection id
 // id, or nil.
 func (s *Supervisor) relayOf(id uint64) *tlsRelay {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.relaysMu.Lock()
+	defer s.relaysMu.Unlock()
 	return s.relays[id]
 }
 
-// forgetRelay drops the connection ids of r, whose relay has ended.
+// forgetRelay drops r, whose relay has ended.
 func (s *Supervisor) forgetRelay(r *tlsRelay) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, id := range r.ids {
-		delete(s.relays, id)
+	s.relaysMu.Lock()
+	defer s.relaysMu.Unlock()
+	if r.id != 0 {
+		delete(s.relays, r.id)
+		s.opts.Metrics.relayEnded()
 	}
 }
 
 // noteRelayID records that c, when it is a relay's pair end, goes to a
-// worker under connection id id.
+// worker under connection id id, which replaces the id it was sent under
+// before.
 func (s *Supervisor) noteRelayID(c clientConn, id uint64) {
 	pc, ok := c.(*pairConn)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	pc.relay.ids = append(pc.relay.ids, id)
-	s.relays[id] = pc.relay
-	s.mu.Unlock()
+	r := pc.relay
+	s.relaysMu.Lock()
+	if r.id != 0 {
+		delete(s.relays, r.id)
+	} else {
+		s.opts.Metrics.relayStarted()
+	}
+	r.id = id
+	s.relays[id] = r
+	s.relaysMu.Unlock()
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/httphead"
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
@@ -139,7 +140,7 @@ func TestTLSBadInput(t *testing.T) {
 		name, req, want string
 	}{
 		{"garbage request line", "\x01\x02 garbage\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
-		{"request line over the limit", "GET /" + strings.Repeat("a", MaxRequestLine) + " HTTP/1.1\r\n\r\n", "HTTP/1.1 414 "},
+		{"request line over the limit", "GET /" + strings.Repeat("a", httphead.MaxRequestLine) + " HTTP/1.1\r\n\r\n", "HTTP/1.1 414 "},
 		{"unknown sid", fmt.Sprintf("GET /?sid=%s HTTP/1.1\r\nHost: x\r\n\r\n", ipc.EncodeSID(777777, [17]byte{})), wantUnknownSID},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,4 +201,58 @@ func TestTLSNoLeak(t *testing.T) {
 		c.Close()
 	}
 	base.Check(t)
+}
+
+// relayCount returns the entries of the Supervisor's TLS relay id map.
+func (h *harness) relayCount() int {
+	h.s.relaysMu.Lock()
+	defer h.s.relaysMu.Unlock()
+	return len(h.s.relays)
+}
+
+// TestTLSRelayIDsBounded: a hostile client keeps one HTTPS connection
+// alive and alternates between the sessions of two workers, so that every
+// request is handed back and re-routed. The primary keeps one relay entry
+// for the connection however often it moves (stickyd_tls_relays 1), and
+// none once it is closed.
+func TestTLSRelayIDsBounded(t *testing.T) {
+	const requests = 200
+	m := NewMetrics()
+	h, cert := startTLSSupervisor(t, 2, Options{Metrics: m})
+	sids := tlsSIDs(t, h, cert, 2)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := h.relayCount(); n != 0 {
+			return fmt.Errorf("%d relay entries after the sid connections closed", n)
+		}
+		return nil
+	})
+	var ids []uint32
+	for id := range sids {
+		ids = append(ids, id)
+	}
+	c, br := dialTLS(t, h.addr, cert)
+	for k := range requests {
+		id := ids[k%2]
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		_, body, err := roundTrip(c, br, "/who?sid="+sids[id])
+		if err != nil {
+			t.Fatalf("request %d: %v", k, err)
+		}
+		if want := fmt.Sprintf("instance=%d", id); body != want {
+			t.Fatalf("request %d reached %q, want %q", k, body, want)
+		}
+	}
+	if n := h.relayCount(); n != 1 {
+		t.Errorf("%d relay entries for one connection after %d hand-backs, want 1", n, requests-1)
+	}
+	if got := readValue(t, m.relays); got != 1 {
+		t.Errorf("stickyd_tls_relays = %v, want 1", got)
+	}
+	c.Close()
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n, g := h.relayCount(), readValue(t, m.relays); n != 0 || g != 0 {
+			return fmt.Errorf("%d relay entries, stickyd_tls_relays %v after the close, want 0", n, g)
+		}
+		return nil
+	})
 }

@@ -22,8 +22,9 @@ type client struct {
 	reason     string // close reason chosen by us, overrides the engine's
 	timer      *time.Timer
 
-	slow      *time.Timer  // releases the reader from a handler running long inline
-	lastEvent atomic.Int64 // time of the last event, since clock
+	inline    atomic.Pointer[inlineRun] // the inline run on the current reader, if any
+	spare     atomic.Pointer[inlineRun] // a finished run whose timer can be re-armed
+	lastEvent atomic.Int64              // time of the last event, since clock
 }
 
 // hot records an event and reports whether the previous one came within
@@ -39,7 +40,8 @@ func (c *client) hot() bool {
 }
 
 // inlineBudget is how long an event handler runs inline on the websocket
-// reader before reading moves on to another goroutine without it.
+// reader before reading moves on to another goroutine without it
+// (Server.inlineBudget, which tests shorten or lengthen).
 const inlineBudget = 10 * time.Millisecond
 
 // hotWindow: an event that follows the client's previous one within it is
@@ -49,15 +51,48 @@ const hotWindow = time.Second
 // clock is the monotonic origin of client.lastEvent.
 var clock = time.Now()
 
+// inlineRun is one handler run inline on the websocket reader, with the
+// timer that releases the reader from it when it outlasts inlineBudget.
+// Every run owns its timer: a run that outlives its reader (released, a
+// newer reader running handlers inline) can neither stop nor fire the
+// newer run's budget.
+type inlineRun struct {
+	c     *client
+	timer *time.Timer
+}
+
+// expire is the run's timer: it releases the reader if the run still owns
+// it (the newest inline run of the client). A run released already (say by
+// EmitWithAck) whose timer fires while a newer run is on the reader does
+// nothing. (A release that races with a newer run starting may cut that
+// run's budget short; a budget is never skipped.)
+func (r *inlineRun) expire() {
+	if r.c.inline.Load() == r {
+		r.c.conn.ReleaseReader()
+	}
+}
+
 // runInline runs f, handlers of a socket of c, on the websocket reader,
-// with the reader released if f takes longer than inlineBudget. (After a
-// release, the next reader may run handlers of another namespace's socket
-// inline while f still runs; they share the timer, so one of them may go
-// without the budget.)
+// with the reader released if f takes longer than the client's inline
+// budget (inlineBudget). After a release the next reader may run handlers
+// of another namespace's socket inline while f still runs: each run arms
+// a timer of its own, so each gets its budget. A run whose timer did not
+// fire leaves it to the next run (c.spare): no allocation per event.
 func (c *client) runInline(f func()) {
-	c.slow.Reset(inlineBudget)
+	r := c.spare.Swap(nil)
+	if r == nil {
+		r = &inlineRun{c: c}
+		r.timer = time.AfterFunc(time.Hour, r.expire)
+		r.timer.Stop()
+	}
+	c.inline.Store(r)
+	r.timer.Reset(c.srv.inlineBudget)
 	f()
-	c.slow.Stop()
+	stopped := r.timer.Stop()
+	c.inline.CompareAndSwap(r, nil)
+	if stopped {
+		c.spare.Store(r) // its expire never runs for this arming
+	}
 }
 
 func newClient(srv *Server, conn *engineio.Socket) *client {
@@ -68,8 +103,6 @@ func newClient(srv *Server, conn *engineio.Socket) *client {
 		sockets:    map[string]*Socket{},
 		connecting: map[string]*Socket{},
 	}
-	c.slow = time.AfterFunc(time.Hour, func() { c.conn.ReleaseReader() })
-	c.slow.Stop()
 	conn.OnMessage(c.onMessage)
 	conn.OnClose(func(reason string, _ error) { c.onClose(reason) })
 	c.mu.Lock()

@@ -170,17 +170,6 @@ func (c *tclient) expectClosed() {
 	}
 }
 
-// expectSilence asserts nothing arrives for d (used only after a marker
-// round-trip proved ordering; see quiet()).
-func (c *tclient) quiet() {
-	c.t.Helper()
-	select {
-	case m := <-c.msgs:
-		c.t.Fatalf("unexpected message %q", m.text)
-	default:
-	}
-}
-
 // connect joins nsp with auth (raw JSON or "") and returns the socket id.
 func (c *tclient) connect(nsp, auth string) string {
 	c.t.Helper()

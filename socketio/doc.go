@@ -91,8 +91,13 @@
 // instance on EmitWithAck): acks are resolved on the read path, and the
 // reader does not wait for a handler that waits for an ack or runs longer
 // than 10 ms (it goes on on a new goroutine), so waiting never deadlocks;
-// but while a handler blocks, that socket's later events wait. A handler
-// that panics is recovered and logged.
+// but while a handler blocks, that socket's later events wait, at most
+// Options.MaxQueuedEvents of them: a further event makes the reader wait
+// for room (the client is slowed down through TCP, and the client's other
+// namespaces wait too), and when no handler of the socket finishes within
+// Options.EventQueueStall the client is disconnected with reason
+// ReasonEventQueueFull (Server.Counters counts both). A handler that
+// panics is recovered and logged.
 //
 // Server-side emit handlers (OnServerSideEmit) run on one goroutine per
 // namespace, in arrival order.

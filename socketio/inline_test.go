@@ -3,11 +3,15 @@ package socketio
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/engineio"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // Event handlers of a busy websocket client run inline on its reader.
@@ -107,6 +111,19 @@ func TestInlineHandlersKeepOrder(t *testing.T) {
 	c := env.dial("")
 	c.connect("/", "")
 	c.warm()
+	c.sendNumbered(n)
+	mu.Lock()
+	defer mu.Unlock()
+	checkNumbered(t, got, n)
+	if overlap {
+		t.Fatal("handlers overlapped")
+	}
+}
+
+// sendNumbered sends events "n" 0..n-1, the last with ack id 9, and
+// waits for its ack (the handler acks its number).
+func (c *tclient) sendNumbered(n int) {
+	c.t.Helper()
 	for i := range n {
 		ackID := ""
 		if i == n-1 {
@@ -115,15 +132,18 @@ func TestInlineHandlersKeepOrder(t *testing.T) {
 		c.send(fmt.Sprintf(`2%s["n",%d]`, ackID, i))
 	}
 	c.expect(fmt.Sprintf(`39[%d]`, n-1))
-	mu.Lock()
-	defer mu.Unlock()
+}
+
+// checkNumbered fails unless got is 0..n-1.
+func checkNumbered(t *testing.T, got []int, n int) {
+	t.Helper()
 	for i, v := range got {
 		if v != i {
-			t.Fatalf("handled in order %v", got)
+			t.Fatalf("handled out of order: %v", got)
 		}
 	}
-	if len(got) != n || overlap {
-		t.Fatalf("handled %d of %d, overlapping %v", len(got), n, overlap)
+	if len(got) != n {
+		t.Fatalf("handled %d of %d", len(got), n)
 	}
 }
 
@@ -155,4 +175,76 @@ func TestOnlyBusyClientsRunInline(t *testing.T) {
 			t.Fatal("no event of a busy client ran on the reader")
 		}
 	}
+}
+
+// newEnvBudget is newEnv with the inline budget set to budget.
+func newEnvBudget(t *testing.T, budget time.Duration) *testEnv {
+	t.Helper()
+	testutil.CheckNoLeaks(t, testutil.GoroutinesOnly(), testutil.Within(5*time.Second, 10*time.Millisecond))
+	io := NewServer(Options{Options: engineio.Options{PingInterval: 5 * time.Second}})
+	io.inlineBudget = budget
+	hs := httptest.NewServer(io)
+	t.Cleanup(func() {
+		_ = io.Close()
+		hs.Close()
+	})
+	return &testEnv{t: t, io: io, hs: hs, url: hs.URL}
+}
+
+// onReader reports whether the caller runs on a websocket reader.
+func onReader() bool {
+	buf := make([]byte, 64<<10)
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "engineio.(*wsTransport).readLoop")
+}
+
+// inlineOnce sends event (a handler that reports on started whether it
+// runs on the reader and, if so, blocks) until a run is on the reader.
+func (c *tclient) inlineOnce(event string, started <-chan bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.send(event)
+		if <-started {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s never ran on the reader", event)
+		}
+	}
+}
+
+// TestInlineBudgetOfEachRun: a handler released from the reader (it
+// outlasted its budget) that returns while a handler of another
+// namespace's socket runs inline on the next reader does not take that
+// handler's budget away: the second handler is released in its turn, so
+// a third namespace's event is still read and answered while it blocks.
+func TestInlineBudgetOfEachRun(t *testing.T) {
+	env := newEnvBudget(t, 300*time.Millisecond)
+	aStarted, aDone := make(chan bool), make(chan struct{})
+	bStarted, bDone := make(chan bool), make(chan struct{})
+	t.Cleanup(func() { close(bDone) })
+	blockOnReader := func(started chan<- bool, done <-chan struct{}) func() {
+		return func() {
+			inline := onReader()
+			started <- inline
+			if inline {
+				<-done
+			}
+		}
+	}
+	env.io.OnConnection(func(s *Socket) { _ = s.On("a", blockOnReader(aStarted, aDone)) })
+	env.io.Of("/b").OnConnection(func(s *Socket) { _ = s.On("b", blockOnReader(bStarted, bDone)) })
+	env.io.Of("/c").OnConnection(func(s *Socket) {
+		_ = s.On("ping", func(ack AckFunc) { _ = ack("pong") })
+	})
+	c := env.dial("")
+	c.connect("/", "")
+	c.connect("/b", "")
+	c.connect("/c", "")
+	c.warm()
+	c.inlineOnce(`2["a"]`, aStarted)    // released after its budget
+	c.inlineOnce(`2/b,["b"]`, bStarted) // on the next reader, with a budget of its own
+	close(aDone)                        // a returns during b's budget
+	c.send(`2/c,1["ping"]`)
+	c.expect(`3/c,1["pong"]`)
 }

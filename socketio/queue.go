@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/internal/growstack"
@@ -12,21 +13,111 @@ import (
 // taskQueue runs functions one at a time, in the order they were pushed, on
 // a goroutine that exists only while the queue is not empty. A panicking
 // task is recovered and logged; the queue goes on.
+//
+// push never refuses; pushBounded, for the tasks a client can create at
+// will (its events), bounds the tasks waiting (see Options.MaxQueuedEvents).
 type taskQueue struct {
 	mu      sync.Mutex
 	tasks   []func()
 	running bool
 	log     hclog.Logger
 	wg      *taskGroup // counts running goroutines (Server.Close waits)
+
+	// pushBounded's callers take tickets and queue in ticket order: a
+	// reader released while it waits (engineio.Socket.ReleaseReader) has
+	// a successor that must not overtake it.
+	nextTicket, serving uint64
+	room                chan struct{} // closed when a waiter may go on; nil: none waits
+	closing             bool          // pushBounded drops at once: the socket closed or was cut
 }
 
-// acquire makes the caller the queue's runner if the queue is idle and
-// reports whether it did; the caller then runs its task itself (through
-// safe) and calls drain to finish what was pushed meanwhile.
+// pushResult is what pushBounded did.
+type pushResult uint8
+
+const (
+	pushed        pushResult = iota // queued at once
+	pushedStalled                   // queued after waiting for room
+	pushRefused                     // no room within the stall: not queued, the queue now drops
+	pushDropped                     // the queue drops (closeBounded, or another caller's refusal)
+)
+
+// pushBounded queues f if fewer than limit tasks wait (the running one
+// not counted) and no earlier caller waits. Otherwise it blocks its
+// caller, the client's reader, until its turn comes and a task leaves the
+// queue, for at most stall: a handler that makes progress slows a
+// flooding client down (its reads stop, so TCP pushes back) without
+// losing anything; one that makes none for stall gets pushRefused, the
+// caller cuts the client, and the queue drops every bounded push from
+// then on. Callers waiting at once are served in call order.
+func (q *taskQueue) pushBounded(f func(), limit int, stall time.Duration) pushResult {
+	var timer *time.Timer
+	result := pushed
+	q.mu.Lock()
+	ticket := q.nextTicket
+	q.nextTicket++
+	for {
+		if q.closing {
+			q.mu.Unlock()
+			stopTimer(timer)
+			return pushDropped
+		}
+		if q.serving == ticket && len(q.tasks) < limit {
+			q.appendLocked(f)
+			q.serving++
+			q.wakeLocked() // the next ticket's turn
+			q.mu.Unlock()
+			stopTimer(timer)
+			return result
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(stall)
+			result = pushedStalled
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			q.closeBounded()
+			return pushRefused
+		}
+		q.mu.Lock()
+	}
+}
+
+// closeBounded makes pushBounded drop from now on and wakes its waiters.
+func (q *taskQueue) closeBounded() {
+	q.mu.Lock()
+	q.closing = true
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+// wakeLocked wakes pushBounded's waiters; q.mu is held.
+func (q *taskQueue) wakeLocked() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// acquire makes the caller the queue's runner if the queue is idle and no
+// pushBounded caller waits (it would be overtaken), and reports whether
+// it did; the caller then runs its task itself (through safe) and calls
+// drain to finish what was pushed meanwhile.
 func (q *taskQueue) acquire() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.running {
+	if q.running || q.serving != q.nextTicket {
 		return false
 	}
 	q.running = true
@@ -36,8 +127,15 @@ func (q *taskQueue) acquire() bool {
 	return true
 }
 
+// push queues f, whatever the queue's length.
 func (q *taskQueue) push(f func()) {
 	q.mu.Lock()
+	q.appendLocked(f)
+	q.mu.Unlock()
+}
+
+// appendLocked queues f and starts the runner if none runs; q.mu is held.
+func (q *taskQueue) appendLocked(f func()) {
 	q.tasks = append(q.tasks, f)
 	if !q.running {
 		q.running = true
@@ -46,7 +144,13 @@ func (q *taskQueue) push(f func()) {
 		}
 		go q.run()
 	}
-	q.mu.Unlock()
+}
+
+// waiting returns the number of tasks queued and not started.
+func (q *taskQueue) waiting() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.tasks)
 }
 
 // run is the queue's goroutine: it drains the queue.
@@ -74,6 +178,7 @@ func (q *taskQueue) drain() {
 		f := q.tasks[0]
 		q.tasks[0] = nil
 		q.tasks = q.tasks[1:]
+		q.wakeLocked() // there is room for pushBounded's waiters
 		q.mu.Unlock()
 		q.safe(f)
 	}

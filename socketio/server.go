@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -20,6 +21,17 @@ const DefaultPath = "/socket.io/"
 // engine without joining any namespace.
 const DefaultConnectTimeout = 45 * time.Second
 
+// Defaults of the per-socket event queue bound (Options.MaxQueuedEvents,
+// Options.EventQueueStall).
+const (
+	DefaultMaxQueuedEvents = 256
+	DefaultEventQueueStall = 5 * time.Second
+)
+
+// ReasonEventQueueFull is the disconnect reason of a client cut because a
+// socket's event queue stayed full for Options.EventQueueStall.
+const ReasonEventQueueFull = "event queue full"
+
 // Options configure a Server. The zero value is usable.
 type Options struct {
 	// Options configure the Engine.IO layer; Path defaults to "/socket.io/".
@@ -31,6 +43,21 @@ type Options struct {
 	// (default 10; negative: none accepted). A packet announcing more closes
 	// the client with reason "parse error".
 	MaxAttachments int
+	// MaxQueuedEvents bounds the events of one socket waiting for its
+	// handlers (default DefaultMaxQueuedEvents). An event that finds the
+	// queue full makes the client's reader wait for room, so a client that
+	// sends faster than its handlers run is slowed down through TCP, and
+	// nothing is lost. The other namespaces' sockets of that client wait
+	// too (one reader per connection); other clients do not. The memory
+	// one socket holds in events is at most MaxQueuedEvents times
+	// MaxHttpBufferSize.
+	MaxQueuedEvents int
+	// EventQueueStall is how long a reader waits for room in a full event
+	// queue (default DefaultEventQueueStall). When no handler of the socket
+	// finishes within it (a handler stuck while its client floods), the
+	// client is disconnected with reason ReasonEventQueueFull, logged at
+	// Warn and counted (Counters.EventQueueFull).
+	EventQueueStall time.Duration
 	// Adapter builds the adapter of each namespace (default NewInMemoryAdapter).
 	Adapter func(nsp *Namespace) Adapter
 	// ConnectionStateRecovery, when non-nil, lets clients that lost their
@@ -59,6 +86,26 @@ type Server struct {
 	parent []*ParentNamespace
 	closed bool
 	main   *Namespace
+
+	inlineBudget time.Duration // see inlineBudget; only tests change it
+
+	eventQueueStalls atomic.Uint64 // Counters.EventQueueStalls
+	eventQueueFull   atomic.Uint64 // Counters.EventQueueFull
+}
+
+// Counters are running totals of a Server, for metrics.
+type Counters struct {
+	// EventQueueStalls counts events that found their socket's queue full
+	// and made the client's reader wait (Options.MaxQueuedEvents).
+	EventQueueStalls uint64
+	// EventQueueFull counts clients disconnected because a socket's queue
+	// stayed full for Options.EventQueueStall.
+	EventQueueFull uint64
+}
+
+// Counters returns the Server's running totals. Safe for concurrent use.
+func (s *Server) Counters() Counters {
+	return Counters{EventQueueStalls: s.eventQueueStalls.Load(), EventQueueFull: s.eventQueueFull.Load()}
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -76,6 +123,12 @@ func NewServer(opts Options) *Server {
 	} else if opts.MaxAttachments < 0 {
 		opts.MaxAttachments = 0
 	}
+	if opts.MaxQueuedEvents <= 0 {
+		opts.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
+	if opts.EventQueueStall <= 0 {
+		opts.EventQueueStall = DefaultEventQueueStall
+	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
@@ -86,7 +139,7 @@ func NewServer(opts Options) *Server {
 		}
 		opts.ConnectionStateRecovery = &rc
 	}
-	s := &Server{opts: opts, log: opts.Logger.Named("socketio"), nsps: map[string]*Namespace{}}
+	s := &Server{opts: opts, log: opts.Logger.Named("socketio"), nsps: map[string]*Namespace{}, inlineBudget: inlineBudget}
 	s.eio = engineio.NewServer(opts.Options)
 	s.eio.OnConnection(s.onEngineConnection)
 	s.main = s.Of("/")

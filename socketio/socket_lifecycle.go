@@ -183,7 +183,26 @@ func (s *Socket) onEvent(p *Packet) {
 		})
 		return
 	}
-	s.q.push(func() { s.dispatch(event, rest, raw, ack) })
+	s.pushEvent(func() { s.dispatch(event, rest, raw, ack) })
+}
+
+// pushEvent queues f, an event's handlers, within Options.MaxQueuedEvents:
+// the caller, the client's reader, waits for room for at most
+// Options.EventQueueStall, then disconnects the client
+// (ReasonEventQueueFull) and drops f. After that, or once the socket
+// closed, events are dropped.
+func (s *Socket) pushEvent(f func()) {
+	srv := s.client.srv
+	switch s.q.pushBounded(f, srv.opts.MaxQueuedEvents, srv.opts.EventQueueStall) {
+	case pushedStalled:
+		srv.eventQueueStalls.Add(1)
+	case pushRefused:
+		srv.eventQueueStalls.Add(1)
+		srv.eventQueueFull.Add(1)
+		srv.log.Warn("disconnecting client: its handlers made no progress while its events queued",
+			"sid", s.client.conn.ID(), "nsp", s.nspName, "queued", srv.opts.MaxQueuedEvents, "stall", srv.opts.EventQueueStall)
+		s.client.closeWith(ReasonEventQueueFull)
+	}
 }
 
 func (s *Socket) newAck(id uint64) AckFunc {
@@ -310,6 +329,7 @@ func (s *Socket) onClose(reason string) {
 	acks := s.acks
 	s.acks = map[uint64]func([]json.RawMessage, error){}
 	s.mu.Unlock()
+	s.q.closeBounded() // a reader waiting for room drops its event
 	s.client.remove(s)
 	for _, fn := range acks {
 		fn(nil, ErrDisconnected)

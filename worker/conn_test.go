@@ -172,20 +172,12 @@ func TestDeliverBlockingFD(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	p := newFakePrimary(t, 36, nil)
 	l := p.listen(t)
-	cli, err := net.DialTCP("tcp", nil, p.tcp.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	srv, err := p.tcp.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli, srv := p.pair(t)
 	rc, _ := srv.SyscallConn()
 	var serr error
 	rc.Control(func(fd uintptr) {
 		if serr = unix.SetNonblock(int(fd), false); serr == nil {
-			serr = p.cc.Send(&ipc.Message{Type: ipc.MsgConn, ConnID: 1, Addr: cli.LocalAddr().String()}, int(fd))
+			serr = p.Send(&ipc.Message{Type: ipc.MsgConn, ConnID: 1, Addr: cli.LocalAddr().String()}, int(fd))
 		}
 	})
 	srv.Close()

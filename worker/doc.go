@@ -17,6 +17,14 @@
 // connections, connections received) to the primary, coalesced to at most
 // one message per 5 ms, so least-connection balancing sees current numbers.
 //
+// Connections received and not yet accepted wait in a queue of at most
+// Options.MaxAcceptQueue. While it is full the Listener stops reading its
+// control link, which pushes back on the primary (its hand-offs to this
+// worker wait in the link and count as in flight for its balancer); an
+// app that accepts nothing for Options.AcceptQueueStall is taken to be
+// stuck, and each further connection is answered 503 (Retry-After: 1)
+// and closed until it accepts again. Listener.Counters counts both.
+//
 // When the primary goes away (the control link ends) the worker closes
 // Draining, stops accepting and exits the process with status 1 within one
 // second (Options.Exit replaces os.Exit in tests).
@@ -25,7 +33,8 @@
 //
 // Every Listener method is safe for concurrent use. Each Listener runs two
 // goroutines while its control link is open: one receives messages from the
-// primary, one sends load reports. They end when the link closes: after
+// primary (and waits, not reading, while the accept queue is full), one
+// sends load reports. They end when the link closes: after
 // Close once the last accepted connection is closed, or when the primary
 // goes away. A Conn is safe for concurrent use like any net.Conn.
 package worker

@@ -71,15 +71,15 @@ func TestHandBack(t *testing.T) {
 
 			io.WriteString(cli, tt.head+tt.first+tt.pipelined)
 			r := p.next(t, ipc.MsgHandBack)
-			if r.m.ConnID != id || r.f == nil {
-				t.Fatalf("hand back %+v fd %v, want conn %d", r.m, r.f, id)
+			if r.Msg.ConnID != id || r.File == nil {
+				t.Fatalf("hand back %+v fd %v, want conn %d", r.Msg, r.File, id)
 			}
 			io.WriteString(cli, tt.rest)
-			if tt.first != "" && !bytes.Contains(r.m.Prefix, []byte(tt.first[:100])) {
-				t.Fatalf("prefix %q lacks the buffered body", r.m.Prefix)
+			if tt.first != "" && !bytes.Contains(r.Msg.Prefix, []byte(tt.first[:100])) {
+				t.Fatalf("prefix %q lacks the buffered body", r.Msg.Prefix)
 			}
-			c, err := net.FileConn(r.f)
-			r.f.Close()
+			c, err := net.FileConn(r.File)
+			r.File.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,10 +91,10 @@ func TestHandBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantBody, _ := io.ReadAll(wantReq.Body)
-			pbr := bufio.NewReader(io.MultiReader(bytes.NewReader(r.m.Prefix), c))
+			pbr := bufio.NewReader(io.MultiReader(bytes.NewReader(r.Msg.Prefix), c))
 			req, err := http.ReadRequest(pbr)
 			if err != nil {
-				t.Fatalf("prefix %q does not parse: %v", r.m.Prefix, err)
+				t.Fatalf("prefix %q does not parse: %v", r.Msg.Prefix, err)
 			}
 			gotBody, err := io.ReadAll(req.Body)
 			if err != nil {
@@ -199,9 +199,7 @@ func TestRetiredHandsBackNewSessions(t *testing.T) {
 	if code, got := readResponse(t, br); code != 200 || got != "worker GET  0" {
 		t.Fatalf("before retire: %d %q, want the worker's answer", code, got)
 	}
-	if err := p.cc.Send(&ipc.Message{Type: ipc.MsgRetire}, -1); err != nil {
-		t.Fatal(err)
-	}
+	p.send(t, &ipc.Message{Type: ipc.MsgRetire})
 	// its own sessions are still served (checkFor: the retire message and
 	// the request travel on different sockets)
 	io.WriteString(cli, "GET /engine.io/?EIO=4&transport=polling&sid="+own+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
@@ -216,8 +214,8 @@ func TestRetiredHandsBackNewSessions(t *testing.T) {
 	})
 	io.WriteString(cli, newSession)
 	r := p.next(t, ipc.MsgHandBack)
-	if r.m.ConnID != id || r.f == nil || string(r.m.Prefix) != newSession {
-		t.Fatalf("hand back %+v, want conn %d with the new-session request as prefix", r.m, id)
+	if r.Msg.ConnID != id || r.File == nil || string(r.Msg.Prefix) != newSession {
+		t.Fatalf("hand back %+v, want conn %d with the new-session request as prefix", r.Msg, id)
 	}
-	r.f.Close()
+	r.File.Close()
 }

@@ -23,13 +23,7 @@ func TestNoLeakManyConns(t *testing.T) {
 	l := p.listen(t)
 	serveWorker(t, l, echoHandler)
 	other, _ := ipc.NewSID(21)
-	go func() { // the fake primary closes what comes back
-		for r := range p.msgs {
-			if r.f != nil {
-				r.f.Close()
-			}
-		}
-	}()
+	p.discard() // the fake primary closes what comes back
 	one := func(i int) {
 		cli, _ := p.dial(t, nil)
 		target := "/"
@@ -89,7 +83,9 @@ func TestServeDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-p.connected
+	if _, err := p.Hello(); err != nil {
+		t.Fatal(err)
+	}
 	inHandler := make(chan struct{})
 	release := make(chan struct{})
 	done := make(chan error, 1)
@@ -104,9 +100,7 @@ func TestServeDrains(t *testing.T) {
 	cli, _ := p.dial(t, nil)
 	io.WriteString(cli, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-inHandler
-	if err := p.cc.Send(&ipc.Message{Type: ipc.MsgDrain, DeadlineMS: 5000}, -1); err != nil {
-		t.Fatal(err)
-	}
+	p.send(t, &ipc.Message{Type: ipc.MsgDrain, DeadlineMS: 5000})
 	<-l.Draining()
 	select {
 	case err := <-done:

@@ -26,6 +26,17 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// Getenv reads the environment; default os.Getenv.
 	Getenv func(string) string
+	// MaxAcceptQueue bounds the connections received from the primary and
+	// not yet accepted by the app (default DefaultMaxAcceptQueue). At the
+	// bound the Listener stops reading its control link, which pushes
+	// back on the primary (see waitForRoom) until Accept takes one.
+	MaxAcceptQueue int
+	// AcceptQueueStall is how long a full accept queue may go without an
+	// Accept before the Listener takes the app to be stuck, reads its
+	// control link again and answers each connection that finds the queue
+	// full with 503 (Retry-After: 1), counted in Counters.AcceptQueueRefused,
+	// until Accept takes a connection (default DefaultAcceptQueueStall).
+	AcceptQueueStall time.Duration
 }
 
 // loadInterval is the minimum time between two Load messages.
@@ -43,15 +54,19 @@ type Listener struct {
 	tcp     net.Listener     // nil managed
 	addr    net.Addr
 
-	mu     sync.Mutex
-	queue  []*Conn // received, not yet accepted
-	live   int     // received and not closed (queued included)
-	closed bool    // Accept refuses; new conns are handed back
-	lost   bool    // the primary went away
+	mu       sync.Mutex
+	queue    []*Conn // received, not yet accepted; at most opts.MaxAcceptQueue
+	live     int     // received and not closed (queued included)
+	closed   bool    // Accept refuses; new conns are handed back
+	lost     bool    // the primary went away
+	shedding bool    // the queue stayed full past AcceptQueueStall; see waitForRoom
 
-	acceptReady chan struct{} // cap 1: the queue may be non-empty
-	done        chan struct{} // closed when Accept stops
-	stopOnce    sync.Once
+	acceptReady   chan struct{} // cap 1: the queue may be non-empty
+	acceptRoom    chan struct{} // cap 1: Accept took a conn (waitForRoom)
+	acceptStalls  atomic.Uint64
+	acceptRefused atomic.Uint64
+	done          chan struct{} // closed when Accept stops
+	stopOnce      sync.Once
 
 	draining      chan struct{}
 	drainOnce     sync.Once
@@ -92,10 +107,17 @@ func ListenOptions(opts Options) (*Listener, error) {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
+	if opts.MaxAcceptQueue <= 0 {
+		opts.MaxAcceptQueue = DefaultMaxAcceptQueue
+	}
+	if opts.AcceptQueueStall <= 0 {
+		opts.AcceptQueueStall = DefaultAcceptQueueStall
+	}
 	l := &Listener{
 		opts:        opts,
 		log:         opts.Logger,
 		acceptReady: make(chan struct{}, 1),
+		acceptRoom:  make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		draining:    make(chan struct{}),
 		loadKick:    make(chan struct{}, 1),
@@ -158,6 +180,7 @@ func (l *Listener) handshake() error {
 func (l *Listener) recvLoop() {
 	defer l.loops.Done()
 	for {
+		l.waitForRoom()
 		m, f, err := l.cc.Recv()
 		if err != nil {
 			l.linkLost(err)
@@ -181,10 +204,11 @@ func (l *Listener) recvLoop() {
 	}
 }
 
-// deliver turns a received fd into a Conn and queues it for Accept, or hands
-// it straight back when the Listener is closed. The Conn wraps f itself
-// (see Conn) without checking what kind of fd it is: the primary sends
-// TCP sockets only.
+// deliver turns a received fd into a Conn and queues it for Accept, hands
+// it straight back when the Listener is closed, or answers it 503 when the
+// queue is full (only while shedding: otherwise waitForRoom did not let
+// the reader read it). The Conn wraps f itself (see Conn) without checking
+// what kind of fd it is: the primary sends TCP sockets only.
 func (l *Listener) deliver(m *ipc.Message, f *os.File) {
 	var remote net.Addr
 	if ap, err := netip.ParseAddrPort(m.Addr); err == nil {
@@ -195,13 +219,18 @@ func (l *Listener) deliver(m *ipc.Message, f *os.File) {
 	l.mu.Lock()
 	l.live++
 	closed := l.closed
-	if !closed {
+	full := !closed && len(l.queue) >= l.opts.MaxAcceptQueue
+	if !closed && !full {
 		l.queue = append(l.queue, c)
 	}
 	l.mu.Unlock()
 	l.kickLoad()
 	if closed {
 		l.handBack(c, c.takePrefix())
+		return
+	}
+	if full {
+		l.refuse(c)
 		return
 	}
 	select {
@@ -223,7 +252,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.queue[0] = nil
 			l.queue = l.queue[1:]
 			more := len(l.queue) > 0
+			l.shedding = false
 			l.mu.Unlock()
+			l.tookFromQueue()
 			if more {
 				select {
 				case l.acceptReady <- struct{}{}:

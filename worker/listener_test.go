@@ -21,7 +21,7 @@ func TestAcceptPrefixAndRemoteAddr(t *testing.T) {
 	if got, want := l.Managed(), true; got != want {
 		t.Fatalf("Managed() = %v", got)
 	}
-	if l.Instance() != 5 || l.WorkerID() != 3 || l.Generation() != 2 || l.HubPath() != p.env[EnvHubSocket] {
+	if l.Instance() != 5 || l.WorkerID() != 3 || l.Generation() != 2 || l.HubPath() != p.getenv(EnvHubSocket) {
 		t.Fatalf("instance %d worker %d generation %d hub %q", l.Instance(), l.WorkerID(), l.Generation(), l.HubPath())
 	}
 	if err := l.Ready(); err != nil {
@@ -149,12 +149,12 @@ func TestLoadReports(t *testing.T) {
 	// Nothing changed: a kick sends nothing.
 	l.kickLoad()
 	l.Ready()
-	if r := p.next(t, ipc.MsgReady); r.m.Type != ipc.MsgReady {
+	if r := p.next(t, ipc.MsgReady); r.Msg.Type != ipc.MsgReady {
 		t.Fatal("no ready")
 	}
 	select {
 	case r := <-p.msgs:
-		t.Fatalf("unexpected %s %+v with unchanged counts", r.m.Type, r.m)
+		t.Fatalf("unexpected %s %+v with unchanged counts", r.Msg.Type, r.Msg)
 	case <-time.After(20 * time.Millisecond):
 	}
 }
@@ -169,7 +169,7 @@ func TestPrimaryGoneExits(t *testing.T) {
 	acceptErr := make(chan error, 1)
 	go func() { _, err := l.Accept(); acceptErr <- err }()
 	start := time.Now()
-	p.cc.Close()
+	p.CloseLink()
 	select {
 	case <-l.Draining():
 	case <-time.After(5 * time.Second):
@@ -209,9 +209,7 @@ func TestDrain(t *testing.T) {
 	p := newFakePrimary(t, 8, nil)
 	l := p.listen(t)
 	before := time.Now()
-	if err := p.cc.Send(&ipc.Message{Type: ipc.MsgDrain, DeadlineMS: 1500}, -1); err != nil {
-		t.Fatal(err)
-	}
+	p.send(t, &ipc.Message{Type: ipc.MsgDrain, DeadlineMS: 1500})
 	select {
 	case <-l.Draining():
 	case <-time.After(5 * time.Second):
@@ -248,11 +246,11 @@ func TestCloseHandsBackQueued(t *testing.T) {
 	})
 	l.Close()
 	r := p.next(t, ipc.MsgHandBack)
-	if r.m.ConnID != id || string(r.m.Prefix) != "GET /queued HTTP/1.1\r\n" || r.f == nil {
-		t.Fatalf("hand back %+v, fd %v", r.m, r.f)
+	if r.Msg.ConnID != id || string(r.Msg.Prefix) != "GET /queued HTTP/1.1\r\n" || r.File == nil {
+		t.Fatalf("hand back %+v, fd %v", r.Msg, r.File)
 	}
-	c, err := net.FileConn(r.f)
-	r.f.Close()
+	c, err := net.FileConn(r.File)
+	r.File.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,10 +265,10 @@ func TestCloseHandsBackQueued(t *testing.T) {
 	// While an accepted conn is open the link stays up, and a conn handed
 	// off after Close goes straight back.
 	_, id2 := p.dial(t, nil)
-	if r := p.next(t, ipc.MsgHandBack); r.m.ConnID != id2 {
-		t.Fatalf("hand back %+v, want conn %d", r.m, id2)
+	if r := p.next(t, ipc.MsgHandBack); r.Msg.ConnID != id2 {
+		t.Fatalf("hand back %+v, want conn %d", r.Msg, id2)
 	} else {
-		r.f.Close()
+		r.File.Close()
 	}
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v", err)

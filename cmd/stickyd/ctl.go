@@ -11,14 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/stickyd/stickyd/primary"
+	"github.com/stickyd/stickyd/operator"
 )
 
 // ctlCommands are the subcommands that talk to a running primary.
 var ctlCommands = map[string]string{
-	primary.CommandStatus: "print the workers of the running stickyd (--json for JSON)",
-	primary.CommandReload: "start a new generation of workers and drain the old one; exits 1 with the reason if it fails",
-	primary.CommandStop:   "drain the workers and stop the running stickyd",
+	operator.CommandStatus: "print the workers of the running stickyd (--json for JSON)",
+	operator.CommandReload: "start a new generation of workers and drain the old one; exits 1 with the reason if it fails",
+	operator.CommandStop:   "drain the workers and stop the running stickyd",
 }
 
 // ctlTimeout bounds a status or stop request; reload waits as long as the
@@ -29,9 +29,9 @@ const ctlTimeout = 10 * time.Second
 func runCtl(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("stickyd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	control := fs.String("control", "", "path of the running stickyd's control socket (default "+primary.DefaultControlPath()+")")
+	control := fs.String("control", "", "path of the running stickyd's operator socket (default "+operator.DefaultPath()+")")
 	var asJSON *bool
-	if cmd == primary.CommandStatus {
+	if cmd == operator.CommandStatus {
 		asJSON = fs.Bool("json", false, "print the status as JSON")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,36 +50,36 @@ func runCtl(cmd string, args []string, stdout, stderr io.Writer) int {
 	}
 	path := *control
 	if path == "" {
-		path = primary.DefaultControlPath()
+		path = operator.DefaultPath()
 	}
 	ctx := context.Background()
-	if cmd != primary.CommandReload {
+	if cmd != operator.CommandReload {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ctlTimeout)
 		defer cancel()
 	}
-	resp, err := primary.ControlRequest(ctx, path, cmd)
+	resp, err := operator.Call(ctx, path, cmd)
 	if err != nil {
 		fmt.Fprintf(stderr, "stickyd %s: %v\n", cmd, err)
 		return exitError
 	}
 	switch {
-	case cmd == primary.CommandStatus && *asJSON:
+	case cmd == operator.CommandStatus && *asJSON:
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(resp.Status)
-	case cmd == primary.CommandStatus:
+	case cmd == operator.CommandStatus:
 		printStatus(stdout, resp.Status)
-	case cmd == primary.CommandReload:
+	case cmd == operator.CommandReload:
 		fmt.Fprintln(stdout, "reloaded")
-	case cmd == primary.CommandStop:
+	case cmd == operator.CommandStop:
 		fmt.Fprintln(stdout, "stopping")
 	}
 	return exitOK
 }
 
 // printStatus writes st as a table of workers and a totals line.
-func printStatus(w io.Writer, st *primary.StatusReport) {
+func printStatus(w io.Writer, st *operator.StatusReport) {
 	if st == nil {
 		fmt.Fprintln(w, "no status")
 		return

@@ -12,24 +12,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/operator"
 	"github.com/stickyd/stickyd/primary"
 )
 
-// startFakeControl serves a control socket whose status has two workers
+// startFakeControl serves an operator socket whose status has two workers
 // and whose reload fails when failReload is set.
 func startFakeControl(t *testing.T, failReload *atomic.Bool, stops *atomic.Int32) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "control.sock")
-	cs, err := primary.ListenControlSocket(primary.ControlOptions{
+	cs, err := operator.Listen(operator.Options{
 		Path: path,
-		Status: func() *primary.StatusReport {
-			st := primary.Status{Generation: 1, Workers: []primary.WorkerStatus{
-				{Slot: 1, Instance: 3, PID: 1003, Generation: 1, State: primary.Ready, Sessions: 5, Conns: 6, Restarts: 2, Started: time.Now().Add(-90 * time.Second)},
-				{Slot: 1, Instance: 1, PID: 1001, Generation: 0, State: primary.Draining, Sessions: 1, Conns: 1},
-			}}
-			r := primary.NewStatusReport(st, 77, time.Now())
-			r.Reload = primary.ReloadReport{Count: 1, Generation: 1, At: time.Now(), Draining: []uint32{0}}
-			return r
+		Status: func() *operator.StatusReport {
+			return &operator.StatusReport{PID: 77, Generation: 1, Workers: []operator.WorkerReport{
+				{Slot: 1, Instance: 3, PID: 1003, Generation: 1, State: "ready", UptimeSec: 90, Sessions: 5, Connections: 6, Restarts: 2},
+				{Slot: 1, Instance: 1, PID: 1001, Generation: 0, State: "draining", Sessions: 1, Connections: 1},
+			}, Totals: operator.StatusTotals{Workers: 2, Ready: 1, Sessions: 6, Connections: 7},
+				Reload: operator.ReloadReport{Count: 1, Generation: 1, At: time.Now(), Draining: []uint32{0}}}
 		},
 		Reload: func(context.Context) error {
 			if failReload.Load() {
@@ -75,7 +74,7 @@ func TestCtlCommands(t *testing.T) {
 	}
 
 	code, out, _ = run("status", "--json", "--control", path)
-	var st primary.StatusReport
+	var st operator.StatusReport
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
 		t.Fatalf("status --json: exit %d, %v\n%s", code, err, out)
 	}

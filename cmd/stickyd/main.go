@@ -26,6 +26,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/hub"
+	"github.com/stickyd/stickyd/internal/systemd"
 	"github.com/stickyd/stickyd/primary"
 )
 
@@ -47,6 +49,7 @@ type config struct {
 	logFormat       string
 	logLevel        string
 	peekTimeout     time.Duration
+	maxPeeking      int
 	startTimeout    time.Duration
 	shutdownTimeout time.Duration
 	clientAddr      string
@@ -68,6 +71,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fs.DurationVar(&cfg.peekTimeout, "peek-timeout", primary.DefaultPeekTimeout, "how long a client may take to send its request line")
+	fs.IntVar(&cfg.maxPeeking, "max-peeking", primary.DefaultMaxPeeking, "connections that may wait at once for their request line (or TLS handshake) on the slow path; one more gets 503 (HTTPS: a close)")
 	fs.DurationVar(&cfg.startTimeout, "start-timeout", primary.DefaultStartTimeout, "how long a worker may take to become ready before it is killed and respawned")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", primary.DefaultShutdownTimeout, "how long workers may drain on SIGTERM/SIGINT before they are killed")
 	fs.IntVar(&cfg.workerProcs, "worker-gomaxprocs", 0, "GOMAXPROCS given to the workers unless the environment sets it: 0 shares the CPUs out (CPUs / workers, at least 1), -1 gives none (Go's default: every worker schedules on all CPUs)")
@@ -130,6 +134,8 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 		return nil, fs, fmt.Errorf("--log-level must be trace, debug, info, warn or error, got %q", cfg.logLevel)
 	case cfg.workerProcs < -1:
 		return nil, fs, fmt.Errorf("--worker-gomaxprocs must be -1, 0 or a number of CPUs, got %d", cfg.workerProcs)
+	case cfg.maxPeeking < 1:
+		return nil, fs, fmt.Errorf("--max-peeking must be at least 1, got %d", cfg.maxPeeking)
 	case cfg.peekTimeout <= 0 || cfg.startTimeout <= 0 || cfg.shutdownTimeout <= 0:
 		return nil, fs, errors.New("--peek-timeout, --start-timeout and --shutdown-timeout must be positive")
 	}
@@ -186,10 +192,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Output:     stderr,
 	})
 	var metrics *primary.Metrics // nil: no metrics, no cost
+	var hubMetrics *hub.Metrics
 	if cfg.metrics != "" {
 		metrics = primary.NewMetrics()
+		hubMetrics = hub.NewMetrics(metrics.Registry())
 	}
-	notifier, err := primary.NewNotifier()
+	notifier, err := systemd.NewNotifier()
 	if err != nil {
 		log.Warn("systemd notifications disabled", "error", err)
 	}
@@ -210,15 +218,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.listen, "error", err)
 		return exitError
 	}
-	hub := primary.NewRoomHub(primary.HubOptions{Logger: log.Named("hub"), Metrics: metrics})
-	defer hub.Close()
+	relay := hub.NewServer(hub.Options{Logger: log.Named("hub"), Metrics: hubMetrics})
+	defer relay.Close()
 	s, err := primary.New(primary.Options{
-		Hub:                hub,
+		Hub:                relay,
 		Argv:               cfg.argv,
 		Env:                workerEnv(os.Environ(), cfg.workerProcs, cfg.workers, runtime.GOMAXPROCS(0)),
 		Workers:            cfg.workers,
 		Balance:            cfg.balance,
 		PeekTimeout:        cfg.peekTimeout,
+		MaxPeeking:         cfg.maxPeeking,
 		StartTimeout:       cfg.startTimeout,
 		ShutdownTimeout:    cfg.shutdownTimeout,
 		ReloadDrainTimeout: cfg.ops.reloadDrainTimeout,
@@ -249,7 +258,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o, control, err := startOps(s, cfg.ops.control, cancel, log)
 	if err != nil {
 		ln.Close()
-		log.Error("cannot open the control socket", "error", err)
+		log.Error("cannot open the operator socket", "error", err)
 		return exitError
 	}
 	defer o.Close()

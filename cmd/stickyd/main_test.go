@@ -39,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--log-format", "xml", "--", "/bin/true"}, 2, "--log-format must be text or json"},
 		{[]string{"--log-level", "loud", "--", "/bin/true"}, 2, "--log-level must be"},
 		{[]string{"--peek-timeout", "0s", "--", "/bin/true"}, 2, "must be positive"},
+		{[]string{"--max-peeking", "0", "--", "/bin/true"}, 2, "--max-peeking must be at least 1"},
 		{[]string{"--worker-gomaxprocs", "-2", "--", "/bin/true"}, 2, "--worker-gomaxprocs must be -1, 0 or a number of CPUs"},
 		{[]string{"--workers", "2"}, 2, "no app given"},
 		{[]string{}, 2, "no app given"},
@@ -106,7 +107,7 @@ func TestHelp(t *testing.T) {
 	if got, want := run([]string{"--help"}, &stdout, &stderr), 0; got != want {
 		t.Fatalf("exit %d, want %d", got, want)
 	}
-	for _, f := range []string{"-workers", "-listen", "-balance", "-log-format", "-log-level", "-peek-timeout", "-start-timeout", "-shutdown-timeout", "-- ./app"} {
+	for _, f := range []string{"-workers", "-listen", "-balance", "-log-format", "-log-level", "-peek-timeout", "-max-peeking", "-start-timeout", "-shutdown-timeout", "-- ./app"} {
 		if !strings.Contains(stdout.String(), f) {
 			t.Errorf("--help does not document %s", f)
 		}

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stickyd/stickyd/internal/systemd"
+	"github.com/stickyd/stickyd/operator"
 	"github.com/stickyd/stickyd/primary"
 )
 
-// opsConfig holds the operations flags: control socket and reloads.
+// opsConfig holds the operations flags: operator socket and reloads.
 type opsConfig struct {
 	control            string
 	reloadDrainTimeout time.Duration
@@ -24,7 +26,7 @@ type opsConfig struct {
 }
 
 func addOpsFlags(fs *flag.FlagSet, c *opsConfig) {
-	fs.StringVar(&c.control, "control", "", "path of the control socket that `stickyd status|reload|stop` use (default "+primary.DefaultControlPath()+")")
+	fs.StringVar(&c.control, "control", "", "path of the operator socket that `stickyd status|reload|stop` use (default "+operator.DefaultPath()+")")
 	fs.DurationVar(&c.reloadDrainTimeout, "reload-drain-timeout", primary.DefaultReloadDrainTimeout, "after a reload (SIGHUP or `stickyd reload`), how long old workers keep serving their sessions before they are drained")
 	fs.IntVar(&c.maxGenerations, "max-generations", primary.DefaultMaxGenerations, "worker generations running at once during reloads (current included); a reload beyond it drains the oldest at once")
 }
@@ -42,7 +44,7 @@ func (c *opsConfig) validate() error {
 // openListener returns the socket passed by systemd socket activation
 // (LISTEN_FDS) when there is one, else a TCP listener on addr.
 func openListener(addr string, explicit bool, log hclog.Logger) (net.Listener, error) {
-	ln, err := primary.ActivationListener()
+	ln, err := systemd.Listener()
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func openListener(addr string, explicit bool, log hclog.Logger) (net.Listener, e
 }
 
 // ops runs what surrounds Supervisor.Run: signals (SIGTERM/SIGINT stop,
-// a second one kills the workers, SIGHUP reloads) and the control socket.
+// a second one kills the workers, SIGHUP reloads) and the operator socket.
 type ops struct {
 	s        *primary.Supervisor
 	log      hclog.Logger
@@ -65,10 +67,10 @@ type ops struct {
 	stopping atomic.Bool
 	sigs     chan os.Signal
 	done     chan struct{}
-	ctl      *primary.ControlServer
+	ctl      *operator.Server
 }
 
-// startOps installs the signal handlers and opens the control socket at
+// startOps installs the signal handlers and opens the operator socket at
 // path ("" for the default; failing on the default path only disables the
 // socket with a warning). cancel stops Run. It returns the control path in
 // use ("" when disabled).
@@ -76,9 +78,9 @@ func startOps(s *primary.Supervisor, path string, cancel context.CancelFunc, log
 	o := &ops{s: s, log: log, cancel: cancel, sigs: make(chan os.Signal, 8), done: make(chan struct{})}
 	explicit := path != ""
 	if !explicit {
-		path = primary.DefaultControlPath()
+		path = operator.DefaultPath()
 	}
-	ctl, err := primary.ListenControlSocket(primary.ControlOptions{
+	ctl, err := operator.Listen(operator.Options{
 		Path:   path,
 		Status: s.Report,
 		Reload: s.Reload,
@@ -89,7 +91,7 @@ func startOps(s *primary.Supervisor, path string, cancel context.CancelFunc, log
 	case err != nil && explicit:
 		return nil, "", fmt.Errorf("--control %s: %w", path, err)
 	case err != nil:
-		log.Warn("control socket disabled; pass --control PATH", "path", path, "error", err)
+		log.Warn("operator socket disabled; pass --control PATH", "path", path, "error", err)
 		path = ""
 	default:
 		o.ctl = ctl
@@ -131,7 +133,7 @@ func (o *ops) stop(reason string) bool {
 	return true
 }
 
-// Close removes the signal handlers and the control socket.
+// Close removes the signal handlers and the operator socket.
 func (o *ops) Close() {
 	signal.Stop(o.sigs)
 	close(o.done)

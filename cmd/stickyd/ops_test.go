@@ -22,7 +22,7 @@ func TestOpsFlags(t *testing.T) {
 		{[]string{"--reload-drain-timeout", "0s", "--", "/bin/true"}, "--reload-drain-timeout must be positive"},
 		{[]string{"--reload-drain-timeout", "soon", "--", "/bin/true"}, `invalid value "soon" for flag -reload-drain-timeout`},
 		{[]string{"--max-generations", "0", "--", "/bin/true"}, "--max-generations must be at least 1, got 0"},
-		{[]string{"--control", filepath.Join(notDir, "control.sock"), "--listen", "127.0.0.1:0", "--", "/bin/true"}, "cannot open the control socket"},
+		{[]string{"--control", filepath.Join(notDir, "control.sock"), "--listen", "127.0.0.1:0", "--", "/bin/true"}, "cannot open the operator socket"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

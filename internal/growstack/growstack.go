@@ -14,6 +14,13 @@
 // The stack it leaves is what the path would have grown to anyway; the
 // garbage collector shrinks it again if the goroutine then idles with a
 // shallow stack.
+//
+// The package is plain Go and builds on every OS.
+//
+// # Concurrency
+//
+// Grow acts on the calling goroutine's stack only; it is safe to call from
+// any number of goroutines.
 package growstack
 
 // frameBytes is the frame Grow puts on the stack: with the few KiB a

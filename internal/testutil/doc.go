@@ -1,7 +1,8 @@
 // Package testutil holds the helpers that stickyd's package tests share:
 // polling with a deadline instead of sleeping (CheckFor), counting this
-// process's open file descriptors (FDCount), and checking that a test leaves
-// no goroutines or fds behind (CheckNoLeaks, Baseline).
+// process's open file descriptors (FDCount), checking that a test leaves
+// no goroutines or fds behind (CheckNoLeaks, Baseline), connected Unix
+// socket pairs (SocketPair) and a log sink to assert on (LogBuffer).
 //
 // It is for tests only: import it from _test.go files, never from a
 // package's production code. Being under internal/, it is not part of

@@ -165,7 +165,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 	_ = s.On("op-rooms", func(ack socketio.AckFunc) {
 		ctx, cancel := opContext()
 		defer cancel()
-		rooms, err := adapter.Rooms(ctx, io.Of("/"))
+		rooms, err := fleetRooms(ctx, io.Of("/"))
 		if err != nil {
 			logger.Warn("op-rooms", "error", err)
 		}

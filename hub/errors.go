@@ -1,0 +1,12 @@
+package hub
+
+import "errors"
+
+var (
+	// ErrLinkClosed is returned when a Client's hub link is gone (Close, or the hub closed it).
+	ErrLinkClosed = errors.New("hub: link closed")
+	// ErrJoinTimeout is returned by Client.Join when the hub does not send its first member set in time.
+	ErrJoinTimeout = errors.New("hub: no member set from the hub in time")
+	// ErrSlowConsumer is the reason logged when a member's outbound queue stays full and its link is cut.
+	ErrSlowConsumer = errors.New("hub: slow consumer")
+)

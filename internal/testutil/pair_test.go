@@ -1,0 +1,58 @@
+package testutil
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestSocketPair: the two ends are connected both ways, are Unix stream
+// sockets, and closing both gives back every fd.
+func TestSocketPair(t *testing.T) {
+	before := FDCount(t)
+	a, b := SocketPair(t)
+	if _, ok := a.(*net.UnixConn); !ok {
+		t.Fatalf("end is %T, want *net.UnixConn", a)
+	}
+	for _, dir := range [][2]net.Conn{{a, b}, {b, a}} {
+		if _, err := dir[0].Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(dir[1], got); err != nil || string(got) != "ping" {
+			t.Fatalf("read %q, %v; want ping", got, err)
+		}
+	}
+	a.Close()
+	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after closing one end the other read %d, %v; want EOF", n, err)
+	}
+	b.Close()
+	if after := FDCount(t); after != before {
+		t.Fatalf("%d fds after closing both ends, had %d", after, before)
+	}
+}
+
+// TestLogBuffer: concurrent writes all land, whole.
+func TestLogBuffer(t *testing.T) {
+	var l LogBuffer
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fmt.Fprintf(&l, "line %d\n", i)
+		}()
+	}
+	wg.Wait()
+	lines := strings.Split(l.String(), "\n")
+	for i := range 8 {
+		if want := fmt.Sprintf("line %d", i); !slices.Contains(lines, want) {
+			t.Fatalf("log %q lacks %q", l.String(), want)
+		}
+	}
+}
