@@ -2,39 +2,32 @@ package testutil
 
 import (
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
-// SocketPair returns the two ends of a connected SOCK_STREAM Unix socket
-// pair (close-on-exec), as net.Conns the caller owns and must close. It
-// fails the test when the pair cannot be made.
-func SocketPair(t testing.TB) (net.Conn, net.Conn) {
+// TCPPair returns the two ends of a real loopback TCP connection (client
+// dialled to a 127.0.0.1:0 listener, server accepted from it); a cleanup
+// of t closes both. It fails the test when the connection cannot be made.
+func TCPPair(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		t.Fatalf("testutil: socket pair: %v", err)
+		t.Fatalf("testutil: tcp pair: %v", err)
 	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "socket-pair")
-		c, err := net.FileConn(f) // dups fd
-		f.Close()
-		if err != nil {
-			if i == 1 {
-				conns[0].Close()
-			} else {
-				unix.Close(fds[1])
-			}
-			t.Fatalf("testutil: socket pair: %v", err)
-		}
-		conns[i] = c
+	defer l.Close()
+	client, err = net.DialTCP("tcp", nil, l.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatalf("testutil: tcp pair: %v", err)
 	}
-	return conns[0], conns[1]
+	t.Cleanup(func() { client.Close() })
+	server, err = l.AcceptTCP()
+	if err != nil {
+		t.Fatalf("testutil: tcp pair: %v", err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
 }
 
 // LogBuffer collects log output (an hclog.LoggerOptions.Output) for

@@ -56,3 +56,29 @@ func TestLogBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPPair: the two ends are one loopback TCP connection, connected
+// both ways, and the test's cleanup closes both.
+func TestTCPPair(t *testing.T) {
+	var client, server *net.TCPConn
+	t.Run("pair", func(t *testing.T) {
+		client, server = TCPPair(t)
+		if client.LocalAddr().String() != server.RemoteAddr().String() {
+			t.Fatalf("client %v is not the server's peer %v", client.LocalAddr(), server.RemoteAddr())
+		}
+		for _, dir := range [][2]net.Conn{{client, server}, {server, client}} {
+			if _, err := dir[0].Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 4)
+			if _, err := io.ReadFull(dir[1], got); err != nil || string(got) != "ping" {
+				t.Fatalf("read %q, %v; want ping", got, err)
+			}
+		}
+	})
+	for _, c := range []*net.TCPConn{client, server} {
+		if _, err := c.Write([]byte("x")); err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("write after the subtest's cleanup: %v, want use of closed connection", err)
+		}
+	}
+}
