@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// TestUsageErrors: a bad flag or flag value is a usage error (exit 2, one
+// line on stderr); one that cannot be served (listen, TLS certificate,
+// metrics address) stops stickyd (exit 1); neither starts a worker.
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args     []string
@@ -49,6 +52,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--tls-key", "k.pem", "--", "/bin/true"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--trusted-proxy", "10.0.0.0/8", "--client-addr", "x-forwarded-for", "--", "/bin/true"}, 2, "needs a plain listener"},
 		{[]string{"--tls-cert", "/no/such/cert.pem", "--tls-key", "/no/such/key.pem", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot load the TLS certificate"},
+		{[]string{"--metrics", "9100", "--", "/bin/true"}, 2, "--metrics: address 9100: missing port in address"},
+		{[]string{"--metrics", "256.0.0.1:1", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot serve metrics"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
@@ -61,6 +66,9 @@ func TestUsageErrors(t *testing.T) {
 		}
 		if code == 2 && strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%v: stderr has %d lines, want one: %q", tt.args, strings.Count(stderr.String(), "\n"), stderr.String())
+		}
+		if strings.Contains(stderr.String(), "worker started") {
+			t.Errorf("%v: a worker started: %q", tt.args, stderr.String())
 		}
 	}
 }
