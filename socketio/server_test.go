@@ -160,11 +160,7 @@ func TestAcksBothWays(t *testing.T) {
 
 func TestEmitWithAckTimeoutAndDisconnect(t *testing.T) {
 	env := newEnv(t, Options{})
-	sock := make(chan *Socket, 1)
-	env.io.OnConnection(func(s *Socket) { sock <- s })
-	c := env.dial("")
-	c.connect("/", "")
-	s := <-sock
+	c, s := env.connectedSocket()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := s.EmitWithAck(ctx, "q"); !errors.Is(err, ErrTimeout) {
@@ -200,11 +196,7 @@ func TestBinaryEvents(t *testing.T) {
 
 func TestReservedAndInvalid(t *testing.T) {
 	env := newEnv(t, Options{})
-	sock := make(chan *Socket, 1)
-	env.io.OnConnection(func(s *Socket) { sock <- s })
-	c := env.dial("")
-	c.connect("/", "")
-	s := <-sock
+	_, s := env.connectedSocket()
 	for _, ev := range []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"} {
 		if err := s.Emit(ev); !errors.Is(err, ErrReservedEvent) {
 			t.Errorf("socket Emit(%q) = %v", ev, err)
