@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
+// harness is a Supervisor running under a test (startSupervisor).
 type harness struct {
 	t    testing.TB
 	s    *Supervisor
@@ -84,27 +84,14 @@ func runSupervisor(t testing.TB, opts Options, want int) *harness {
 
 // testLogger returns a debug logger writing to a log buffer, printed when
 // the test fails (or always with STICKYD_TEST_VERBOSE set).
-func testLogger(t testing.TB) (hclog.Logger, *logBuffer) {
-	logs := &logBuffer{}
+func testLogger(t testing.TB) (hclog.Logger, *testutil.LogBuffer) {
+	logs := &testutil.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("STICKYD_TEST_VERBOSE") != "" {
 			t.Logf("supervisor log:\n%s", logs.String())
 		}
 	})
 	return hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}), logs
-}
-
-// logBuffer collects a Supervisor's log for assertions.
-type logBuffer struct{ testutil.LogBuffer }
-
-// exitStatuses maps instance id to the exit status the Supervisor logged.
-func (l *logBuffer) exitStatuses() map[string]string {
-	re := regexp.MustCompile(`worker exited: .*instance=(\d+).*status="([^"]+)"`)
-	out := map[string]string{}
-	for _, m := range re.FindAllStringSubmatch(l.String(), -1) {
-		out[m[1]] = m[2]
-	}
-	return out
 }
 
 func (h *harness) readyCount() int {

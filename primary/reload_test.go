@@ -19,7 +19,7 @@ import (
 // fake worker mode mode, started through sh so that while the file flag
 // exists new workers run in mode flagMode instead ("exit" makes them exit 1
 // at once).
-func startSwitchable(t *testing.T, mode, flagMode string, opts Options) (*harness, string, *logBuffer) {
+func startSwitchable(t *testing.T, mode, flagMode string, opts Options) (*harness, string, *testutil.LogBuffer) {
 	t.Helper()
 	flag := filepath.Join(t.TempDir(), "flag")
 	alt := fakeWorkerEnv + "=" + flagMode + ` exec "$0"`
@@ -79,7 +79,7 @@ func TestReloadRollsToNewGeneration(t *testing.T) {
 		return nil
 	})
 	for id, pid := range old {
-		if got := logs.exitStatuses()[fmt.Sprint(id)]; got != "exit status 0" {
+		if got := testutil.ExitStatuses(logs.String())[fmt.Sprint(id)]; got != "exit status 0" {
 			t.Errorf("old instance %d: %q, want exit status 0", id, got)
 		}
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
@@ -189,7 +189,7 @@ func TestDrainedWorkerClosingItsLinkIsNotKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id := range old {
-		if got := logs.exitStatuses()[fmt.Sprint(id)]; got != "exit status 0" {
+		if got := testutil.ExitStatuses(logs.String())[fmt.Sprint(id)]; got != "exit status 0" {
 			t.Errorf("instance %d: %q, want exit status 0 (drained, not killed)", id, got)
 		}
 	}
@@ -243,22 +243,8 @@ func TestSupervisorNotifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	watchdogs := 0
-	next := func() string {
-		t.Helper()
-		for {
-			msg := ns.Next()
-			switch {
-			case msg == "WATCHDOG=1":
-				watchdogs++
-			case strings.HasPrefix(msg, "STATUS="):
-			default:
-				return msg
-			}
-		}
-	}
 	h, _, _ := startSwitchable(t, "ok", "ok", Options{Workers: 2, Notifier: n})
-	if got, want := next(), "READY=1\nSTATUS=2/2 workers ready (generation 0), 0 sessions"; got != want {
+	if got, want := ns.NextNotice(), "READY=1\nSTATUS=2/2 workers ready (generation 0), 0 sessions"; got != want {
 		t.Fatalf("first notification %q, want %q", got, want)
 	}
 	if h.readyCount() != 2 {
@@ -267,22 +253,15 @@ func TestSupervisorNotifies(t *testing.T) {
 	if err := h.s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := next(); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") || !strings.HasSuffix(got, "\nSTATUS=reloading: starting generation 1") {
+	if got := ns.NextNotice(); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") || !strings.HasSuffix(got, "\nSTATUS=reloading: starting generation 1") {
 		t.Errorf("at reload %q, want RELOADING=1 with MONOTONIC_USEC", got)
 	}
-	if got, want := next(), "READY=1\nSTATUS=2/2 workers ready (generation 1)"; !strings.HasPrefix(got, want) {
+	if got, want := ns.NextNotice(), "READY=1\nSTATUS=2/2 workers ready (generation 1)"; !strings.HasPrefix(got, want) {
 		t.Errorf("after reload %q, want prefix %q", got, want)
 	}
-	for watchdogs < 2 {
-		switch got := ns.Next(); {
-		case got == "WATCHDOG=1":
-			watchdogs++
-		case !strings.HasPrefix(got, "STATUS="):
-			t.Fatalf("unexpected %q while waiting for watchdog pings", got)
-		}
-	}
+	ns.WaitWatchdogs(2)
 	h.stop()
-	if got := next(); !strings.HasPrefix(got, "STOPPING=1") {
+	if got := ns.NextNotice(); !strings.HasPrefix(got, "STOPPING=1") {
 		t.Errorf("at shutdown %q, want STOPPING=1", got)
 	}
 }
