@@ -64,7 +64,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	// A worker answers before the primary has counted its hand-off: poll.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		after := testutil.Scrape(t, base+"/metrics")
 		moved := func(d string) float64 { return decision(after, d) - decision(before, d) }
 		switch {
@@ -83,14 +83,14 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if got := testutil.MetricSum(testutil.Scrape(t, base+"/metrics"), "stickyd_worker_sessions"); got != 1 {
 			return fmt.Errorf("stickyd_worker_sessions sum %v with one session open, want 1", got)
 		}
 		return nil
 	})
 	s.post(t, "1") // Engine.IO close
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if got := testutil.MetricSum(testutil.Scrape(t, base+"/metrics"), "stickyd_worker_sessions"); got != 0 {
 			return fmt.Errorf("stickyd_worker_sessions sum %v after close, want 0", got)
 		}
@@ -109,7 +109,7 @@ func TestInfoLogHasNoPerRequestLines(t *testing.T) {
 	base := metricsBase(t, c)
 	// The worker's own start-up line comes through its stderr pipe and may
 	// follow the ready message: wait for it before counting.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if !strings.Contains(c.Logs(), "refapp: serving") {
 			return fmt.Errorf("worker start-up line not logged yet")
 		}
@@ -136,7 +136,7 @@ func TestInfoLogHasNoPerRequestLines(t *testing.T) {
 	}
 	// Every connection has been routed or answered once the counters say
 	// so; only then is the log complete.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		fams := testutil.Scrape(t, base+"/metrics")
 		var got float64
 		for _, d := range []string{"balanced", "unknown_sid", "rejected_bad_request", "tls_or_h2"} {
