@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -151,13 +153,18 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	addrc := make(chan string, 1)
-	var logs bytes.Buffer
+	var logs testutil.LogBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stickyd log:\n%s", logs.String())
+		}
+	})
 	logDone := make(chan struct{})
 	go func() {
 		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
+			logs.Write([]byte(sc.Text() + "\n"))
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) != nil {
 				continue
@@ -192,18 +199,14 @@ func TestEndToEnd(t *testing.T) {
 		return resp.StatusCode, string(b), err
 	}
 	var sid string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		code, body, err := get("/sid")
-		if err == nil && code == 200 {
-			sid = body
-			break
+		if err != nil || code != 200 {
+			return fmt.Errorf("no worker ready: %d %q %v", code, body, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no worker ready: %d %q %v\n%s", code, body, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		sid = body
+		return nil
+	})
 	pids := map[string]bool{}
 	var owner string
 	for k := 0; k < 10; k++ {
