@@ -253,7 +253,7 @@ func TestEndToEnd(t *testing.T) {
 	select {
 	case err := <-waitc:
 		if err != nil {
-			t.Fatalf("stickyd exited with %v, want 0\n%s", err, logs.String())
+			t.Fatalf("stickyd exited with %v, want 0", err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("stickyd did not exit after SIGTERM")
