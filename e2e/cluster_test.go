@@ -195,6 +195,17 @@ func (c *cluster) stop() {
 	}
 }
 
+// waitExit waits up to within for stickyd to exit, failing the test with
+// what (e.g. "after SIGTERM") when it does not.
+func (c *cluster) waitExit(t testing.TB, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(within):
+		t.Fatalf("stickyd did not exit within %v %s", within, what)
+	}
+}
+
 // jsDir is the folder of the JavaScript client tests.
 func jsDir() string { return filepath.Join(bins.root, "testdata", "jsclient") }
 

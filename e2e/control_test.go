@@ -253,11 +253,7 @@ func TestStatusCommand(t *testing.T) {
 	if code, out, errs := ctl(t, "stop", "--control", path); code != 0 || out != "stopping\n" {
 		t.Fatalf("stickyd stop: exit %d %q %s", code, out, errs)
 	}
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("stickyd did not exit after `stickyd stop`")
-	}
+	c.waitExit(t, 15*time.Second, "of `stickyd stop`")
 	if c.err != nil {
 		t.Errorf("stickyd exited with %v after stop, want 0", c.err)
 	}

@@ -114,11 +114,7 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("worker %d holds the activated listener", pid)
 	}
 	c.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("stickyd did not stop")
-	}
+	c.waitExit(t, 15*time.Second, "of SIGTERM")
 }
 
 // listenInode returns the socket inode of the TCP listener on addr
@@ -153,11 +149,7 @@ func TestSIGTERMDrainsWorkers(t *testing.T) {
 	if err := ws.waitClosed(10 * time.Second); err != nil {
 		t.Errorf("WebSocket on SIGTERM: %v", err)
 	}
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("stickyd did not exit within 10 s of SIGTERM (shutdown timeout 4 s)")
-	}
+	c.waitExit(t, 10*time.Second, "of SIGTERM (shutdown timeout 4 s)")
 	if took := time.Since(start); took > 6*time.Second {
 		t.Errorf("stickyd took %v to stop, shutdown timeout 4 s", took)
 	}
@@ -199,11 +191,7 @@ func TestSecondSignalKills(t *testing.T) {
 	})
 	start := time.Now()
 	c.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("stickyd did not exit within 10 s of the second SIGTERM")
-	}
+	c.waitExit(t, 10*time.Second, "of the second SIGTERM")
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("second signal took %v to stop stickyd", took)
 	}
