@@ -22,6 +22,18 @@ type reasons struct {
 }
 
 func (r *reasons) add(s string) { r.mu.Lock(); r.got = append(r.got, s); r.mu.Unlock() }
+
+// connectWatched dials a client and connects it to the main namespace,
+// whose server-side socket adds its disconnect reasons to the returned
+// reasons.
+func (e *testEnv) connectWatched() (*tclient, *reasons) {
+	e.t.Helper()
+	rs := &reasons{}
+	e.io.OnConnection(func(s *Socket) { s.OnDisconnect(rs.add) })
+	c := e.dial("")
+	c.connect("/", "")
+	return c, rs
+}
 func (r *reasons) wait(t *testing.T, want ...string) {
 	t.Helper()
 	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
