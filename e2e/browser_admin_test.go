@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -29,7 +30,7 @@ func TestBrowserAdminUI(t *testing.T) {
 	// A wrong password: the server refuses it (and logs so), the dialog
 	// stays open with the UI's message for "invalid credentials".
 	ui.adminLogin(c.URL+"/admin/", "root", "wrong")
-	checkFor(t, browserTimeout, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, browserTimeout, 20*time.Millisecond, func() error {
 		if !strings.Contains(c.Logs(), "admin login refused: username=root") {
 			return fmt.Errorf("no refused login of root in the log")
 		}

@@ -63,13 +63,6 @@ func buildAndRun(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// checkFor polls fn every interval until it returns nil or timeout passes,
-// then fails the test with fn's last error.
-func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	testutil.CheckFor(t, timeout, interval, fn)
-}
-
 // cluster is one running stickyd with its workers.
 type cluster struct {
 	t    testing.TB
@@ -161,7 +154,7 @@ func launchApp(t testing.TB, workers int, wrapper []string, args []string, files
 // probe; until then new connections may get 503.
 func (c *cluster) waitReady(n int) {
 	c.t.Helper()
-	checkFor(c.t, 30*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(c.t, 30*time.Second, 20*time.Millisecond, func() error {
 		got := c.readyWorkers()
 		if got < n {
 			return fmt.Errorf("%d of %d workers ready", got, n)
@@ -206,6 +199,17 @@ func (c *cluster) stop() {
 	}
 	if c.t.Failed() {
 		c.t.Logf("stickyd log:\n%s", c.Logs())
+	}
+}
+
+// waitExit waits up to within for stickyd to exit, failing the test with
+// what (e.g. "after SIGTERM") when it does not.
+func (c *cluster) waitExit(t testing.TB, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(within):
+		t.Fatalf("stickyd did not exit within %v %s", within, what)
 	}
 }
 

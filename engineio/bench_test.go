@@ -226,7 +226,7 @@ func BenchmarkFrameFanout(b *testing.B) {
 // "mixed" alternates them with 4 KiB frames (referenced buffers: a
 // writev). A reader goroutine drains the other end.
 func BenchmarkWSBatchWrite(b *testing.B) {
-	nc, peer := tcpPair(b)
+	nc, peer := testutil.TCPPair(b)
 	go func() { _, _ = io.Copy(io.Discard, peer) }()
 	rc := rawConnOf(nc)
 	small := NewTextFrame([]byte(strings.Repeat("s", 100)))

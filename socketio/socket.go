@@ -26,7 +26,9 @@ type Handshake struct {
 	Address string `json:"address"`
 	// XDomain is true when the handshake request had an Origin header.
 	XDomain bool `json:"xdomain"`
-	// Secure is true over TLS.
+	// Secure is true when this process's http.Server terminated TLS for
+	// the handshake (r.TLS set); behind stickyd --tls-cert the primary
+	// terminates TLS and relays plaintext, so it is false there.
 	Secure bool `json:"secure"`
 	// Issued is the connection time in Unix milliseconds.
 	Issued int64 `json:"issued"`
