@@ -118,12 +118,17 @@ func (c *Client) Instances() []uint32 {
 }
 
 // ServerCount is the number of live instances, this one included: 1 once
-// the link is lost.
+// the link is lost. When the host is in a Redis fleet, the hub lists one
+// instance per server of the other hosts and the bridge (BridgeInstance),
+// which is not counted: the count is then the fleet's.
 func (c *Client) ServerCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lost || len(c.live) == 0 {
 		return 1
+	}
+	if slices.Contains(c.live, BridgeInstance) {
+		return len(c.live) - 1 // the bridge stands for the remote servers listed
 	}
 	return len(c.live)
 }
