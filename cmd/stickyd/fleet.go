@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/primary"
@@ -16,6 +18,9 @@ import (
 // (stickyd_redis_*) go on metrics' registry when metrics is not nil. stop
 // closes the bridge, then the peer.
 func joinFleet(relay *hub.Server, cfg *config, metrics *primary.Metrics, log hclog.Logger) (stop func(), err error) {
+	// go-redis logs each failed dial on its own (process-wide) logger: at
+	// debug level here, the peer logs each state change once.
+	redis.SetLogger(redisLog{log.Named("redis")})
 	peer, err := redisadapter.New(redisadapter.Options{URL: cfg.redisURL, Prefix: cfg.redisPrefix, Logger: log.Named("redis")})
 	if err != nil {
 		return nil, fmt.Errorf("--redis: %w", err)
@@ -37,4 +42,11 @@ func joinFleet(relay *hub.Server, cfg *config, metrics *primary.Metrics, log hcl
 		bridge.Close()
 		peer.Close()
 	}, nil
+}
+
+// redisLog sends go-redis's own messages to hclog at debug level.
+type redisLog struct{ log hclog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
 }
