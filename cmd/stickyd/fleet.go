@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/go-hclog"
@@ -11,6 +12,20 @@ import (
 	"github.com/stickyd/stickyd/primary"
 	"github.com/stickyd/stickyd/redisadapter"
 )
+
+// validateFleet checks --redis and --redis-prefix.
+func validateFleet(cfg *config) error {
+	if cfg.redisPrefix == "" {
+		return errors.New("--redis-prefix must not be empty")
+	}
+	if cfg.redisURL == "" {
+		return nil
+	}
+	if _, err := redis.ParseURL(cfg.redisURL); err != nil {
+		return fmt.Errorf("--redis: want redis://[user:pass@]host:port[/db] or rediss://…: %w", err)
+	}
+	return nil
+}
 
 // joinFleet makes relay this host's peer of the Redis fleet at
 // cfg.redisURL: a redisadapter.Peer (connecting in the background: Redis

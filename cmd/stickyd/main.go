@@ -166,6 +166,9 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 			return nil, fs, fmt.Errorf("--metrics: %w", err)
 		}
 	}
+	if err := validateFleet(cfg); err != nil {
+		return nil, fs, err
+	}
 	cfg.listenGiven = cfg.listen != ""
 	if cfg.listen == "" {
 		cfg.listen = ":3000"

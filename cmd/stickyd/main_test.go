@@ -48,6 +48,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--tls-cert", "c.pem", "--", "/bin/true"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--tls-key", "k.pem", "--", "/bin/true"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--trusted-proxy", "10.0.0.0/8", "--client-addr", "x-forwarded-for", "--", "/bin/true"}, 2, "needs a plain listener"},
+		{[]string{"--redis", "http://127.0.0.1:6379", "--", "/bin/true"}, 2, "--redis: want redis://"},
+		{[]string{"--redis", "redis://127.0.0.1:6379/notadb", "--", "/bin/true"}, 2, "--redis: want redis://"},
+		{[]string{"--redis-prefix", "", "--", "/bin/true"}, 2, "--redis-prefix must not be empty"},
 		{[]string{"--tls-cert", "/no/such/cert.pem", "--tls-key", "/no/such/key.pem", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot load the TLS certificate"},
 	}
 	for _, tt := range tests {
