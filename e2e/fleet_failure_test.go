@@ -15,6 +15,27 @@ import (
 	"github.com/stickyd/stickyd/internal/redistest"
 )
 
+// twoHostFleet is a fleet of two stickyd hosts (2 and 1 workers) on a
+// fresh Redis, a sender client on host a, and a member of room on each
+// host.
+type twoHostFleet struct {
+	redis                 *redistest.Server
+	a, b                  *cluster
+	sender, local, remote *sioClient
+}
+
+func startTwoHostFleet(t *testing.T, room string) *twoHostFleet {
+	t.Helper()
+	f := &twoHostFleet{redis: redistest.Start(t)}
+	f.a = fleetHost(t, f.redis.URL, 2)
+	f.b = fleetHost(t, f.redis.URL, 1)
+	waitFleetServers(t, 3, f.a, f.b)
+	f.sender = fleetClient(t, f.a.Addr, "")
+	f.local = fleetClient(t, f.a.Addr, room)
+	f.remote = fleetClient(t, f.b.Addr, room)
+	return f
+}
+
 // fleetClient dials addr and joins room (unless empty).
 func fleetClient(t *testing.T, addr, room string) *sioClient {
 	t.Helper()
@@ -81,13 +102,8 @@ func fdCount(t *testing.T, pid int) int {
 // down returns the local answer in bounded time, the metrics and logs
 // tell, and the primary's descriptors stay flat meanwhile.
 func TestFleetRedisRestart(t *testing.T) {
-	r := redistest.Start(t)
-	a := fleetHost(t, r.URL, 2)
-	b := fleetHost(t, r.URL, 1)
-	waitFleetServers(t, 3, a, b)
-	sender := fleetClient(t, a.Addr, "")
-	local := fleetClient(t, a.Addr, "r")
-	remote := fleetClient(t, b.Addr, "r")
+	f := startTwoHostFleet(t, "r")
+	r, a, sender, local, remote := f.redis, f.a, f.sender, f.local, f.remote
 	seq := 0
 	tick := func() {
 		seq++
@@ -166,13 +182,8 @@ const redisRestartSlack = 0
 // message (INFO commandstats counts PUBLISH calls), and reaches the room's
 // sockets on both hosts once.
 func TestFleetOnePublishPerBroadcast(t *testing.T) {
-	r := redistest.Start(t)
-	a := fleetHost(t, r.URL, 2)
-	b := fleetHost(t, r.URL, 1)
-	waitFleetServers(t, 3, a, b)
-	sender := fleetClient(t, a.Addr, "")
-	local := fleetClient(t, a.Addr, "p")
-	remote := fleetClient(t, b.Addr, "p")
+	f := startTwoHostFleet(t, "p")
+	r, sender, local, remote := f.redis, f.sender, f.local, f.remote
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rc.Close()
 	publishes := func() int {

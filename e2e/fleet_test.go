@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stickyd/stickyd/internal/redistest"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // fleetHost starts a stickyd host of workers workers (the refapp with
@@ -38,48 +39,12 @@ func nodeFleetServer(t *testing.T, redisURL string) string {
 	cmd := exec.Command("node", "server.js")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PORT=0", "REDIS_URL="+redisURL)
+	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	addr := make(chan string, 1)
-	go func() {
-		defer close(done)
-		buf := make([]byte, 4096)
-		var seen strings.Builder
-		for {
-			n, err := out.Read(buf)
-			seen.Write(buf[:n])
-			if m := nodeListeningRE.FindStringSubmatch(seen.String()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-			if err != nil {
-				_ = cmd.Wait()
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	select {
-	case a := <-addr:
-		return a
-	case <-done:
-		t.Fatal("node fleet server exited before listening")
-	case <-time.After(20 * time.Second):
-		t.Fatal("node fleet server not listening within 20 s")
-	}
-	return ""
+	return testutil.StartProcess(t, "node fleet server", cmd, out, nodeListeningRE)
 }
 
 // Two stickyd hosts (2 workers each) and one Node server on one Redis: the

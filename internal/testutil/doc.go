@@ -2,7 +2,8 @@
 // polling with a deadline instead of sleeping (CheckFor), counting this
 // process's open file descriptors (FDCount), checking that a test leaves
 // no goroutines or fds behind (CheckNoLeaks, Baseline), connected Unix
-// socket pairs (SocketPair) and a log sink to assert on (LogBuffer).
+// socket pairs (SocketPair), a log sink to assert on (LogBuffer), and a
+// child process started until it logs its address (StartProcess).
 //
 // It is for tests only: import it from _test.go files, never from a
 // package's production code. Being under internal/, it is not part of
