@@ -172,3 +172,34 @@ func TestRedisBridgeServerCount(t *testing.T) {
 	}
 	f.workers[0].waitMembers(t, 1, 2, 3, remoteInstanceBase, BridgeInstance)
 }
+
+// The host's weight follows its live workers, and a bridge link the hub
+// cut is reattached: broadcasts are published again.
+func TestRedisBridgeFollowsWorkersAndReattaches(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	f := startBridgeFixture(t)
+	numSub := func(want int64) {
+		testutil.CheckFor(t, hubWait, 10*time.Millisecond, func() error {
+			n, err := f.rc.PubSubNumSub(context.Background(), f.ch.Request).Result()
+			if err != nil || n[f.ch.Request] != want {
+				return fmt.Errorf("NUMSUB %v (%v), want %d", n, err, want)
+			}
+			return nil
+		})
+	}
+	f.h.WorkerGone(3)
+	f.workers[2].waitEnd(t)
+	numSub(2)
+	f.h.WorkerGone(BridgeInstance) // as a slow-consumer cut would
+	f.workers[0].waitMembers(t, 1, 2)
+	f.workers[0].waitMembers(t, 1, 2, BridgeInstance)
+	f.workers[1].send(t, ipc.HubMessage{Type: ipc.HubBroadcast, Nsp: "/",
+		Payload: packetPayload(eventPacket(t, "after"), nil, socketio.BroadcastFlags{})})
+	msg, err := f.watch.ReceiveMessage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := redisproto.DecodeBroadcast([]byte(msg.Payload), "/"); err != nil || b.Packet.Encoded().Text != `2["ev","after"]` {
+		t.Fatalf("published %q after the reattach: %v", msg.Payload, err)
+	}
+}
