@@ -191,8 +191,16 @@ func (b *RedisBridge) attach() error {
 		return fmt.Errorf("%w: join: %w", ErrBridge, err)
 	}
 	b.mu.Lock()
-	b.link = link
+	running := b.running
+	if running {
+		b.link = link
+	}
 	b.mu.Unlock()
+	if !running { // Close ran meanwhile: it may have missed this link
+		link.Close()
+		served.Close()
+		return fmt.Errorf("%w: closed", ErrBridge)
+	}
 	return nil
 }
 

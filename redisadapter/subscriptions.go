@@ -15,7 +15,7 @@ import (
 // Publish, never wait on Redis there). msg is owned by the callee.
 //
 // The socketio adapter of this package is one Handler; the primary's hub
-// (the host design of docs/architecture.md) is to be another.
+// (hub.RedisBridge, one per namespace) is another.
 type Handler interface {
 	// HandleBroadcast gets a message of the broadcast pattern; channel is
 	// "<prefix>#<nsp>#" or a room's channel.
