@@ -110,7 +110,9 @@ func (c *Client) Instance() uint32 {
 	return c.self
 }
 
-// Instances returns the live instances, ascending, this one included.
+// Instances returns the live instances, ascending, this one included
+// (with a Redis bridge: also BridgeInstance and one placeholder per server
+// of the other hosts, see ServerCount).
 func (c *Client) Instances() []uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
