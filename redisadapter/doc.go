@@ -16,8 +16,10 @@
 //
 // The Peer's connection half is usable without socketio: a Handler gets
 // one namespace's messages (Subscribe), Publish and NumSub send; the
-// socketio Adapter is one such Handler, and the primary's hub is meant to
-// be another (docs/architecture.md, "Fleet (Redis)").
+// socketio Adapter is one such Handler, and the primary's hub
+// (hub.RedisBridge) is another; SetRequestWeight makes one Peer count as
+// several servers, as a stickyd host of several workers does
+// (docs/architecture.md, "Fleet (Redis)").
 //
 // Where it does better than the Node adapter:
 //   - answers go to the requester's own response channel, not to every
@@ -39,7 +41,8 @@
 //
 // A Peer runs two goroutines: the subscriber (it decodes every message and
 // applies it, in the order Redis delivered them) and the publisher (it
-// sends queued messages in order, pipelined). Messages of one peer are
+// sends queued messages in order, pipelined), plus one reader per passive
+// subscriber of SetRequestWeight, each ended by Close or a lower weight. Messages of one peer are
 // therefore applied elsewhere in the order it sent them. All methods of
 // Peer and Adapter are safe for concurrent use; socketio callbacks
 // (onClientCount, onAck) are called without the adapter's lock held.

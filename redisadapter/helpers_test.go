@@ -1,10 +1,8 @@
 package redisadapter
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -17,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/stickyd/stickyd/internal/redistest"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/socketio"
 )
 
@@ -192,44 +191,7 @@ func startNodePeer(t testing.TB, redisURL string) *nodePeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &nodePeer{addr: startProcess(t, "node peer", cmd, out, listeningRE)}
-}
-
-// startProcess starts cmd, kills it when the test ends, and returns the
-// address the first line of out matching re names (its group 1); the other
-// lines are logged.
-func startProcess(t testing.TB, what string, cmd *exec.Cmd, out io.Reader, re *regexp.Regexp) string {
-	t.Helper()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan struct{})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			} else {
-				t.Log(what + ": " + sc.Text())
-			}
-		}
-		_ = cmd.Wait()
-		close(waited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-waited
-	})
-	select {
-	case a := <-addr:
-		return a
-	case <-waited:
-		t.Fatalf("%s exited before listening", what)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s not listening within 20 s", what)
-	}
-	return ""
+	return &nodePeer{addr: testutil.StartProcess(t, "node peer", cmd, out, listeningRE)}
 }
 
 func startRedis(t testing.TB) *redistest.Server { return redistest.Start(t) }

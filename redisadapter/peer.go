@@ -96,6 +96,9 @@ type Peer struct {
 	syncs    map[string]chan struct{}
 	syncSeq  uint64
 
+	weightMu sync.Mutex // serialises SetRequestWeight with the passives' subscriptions
+	passives []*passive // SetRequestWeight's extra request subscribers
+
 	up                                       atomic.Bool
 	published, publishErrors, dropped        atomic.Uint64
 	received, badMessages, reconnects, downs atomic.Uint64
@@ -169,6 +172,9 @@ func (p *Peer) startGoroutine(fn func()) bool {
 	return true
 }
 
+// Prefix is the key prefix of this peer's channels.
+func (p *Peer) Prefix() string { return p.opts.Prefix }
+
 // UID is this peer's uid on the wire.
 func (p *Peer) UID() string { return p.uid }
 
@@ -203,6 +209,7 @@ func (p *Peer) Close() error {
 		h.PeerClosed()
 	}
 	p.stopOnce.Do(func() { close(p.stop) })
+	p.closePassives()
 	err := p.pubsub.Close()
 	p.wg.Wait()
 	if cerr := p.client.Close(); err == nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/socketio"
 )
 
@@ -30,7 +31,7 @@ func startRefapp(t *testing.T, redisURL string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startProcess(t, "refapp", cmd, errs, servingRE)
+	return testutil.StartProcess(t, "refapp", cmd, errs, servingRE)
 }
 
 // The reference app with REDIS_URL is one fleet peer like the bench kit's

@@ -15,7 +15,7 @@ import (
 // Publish, never wait on Redis there). msg is owned by the callee.
 //
 // The socketio adapter of this package is one Handler; the primary's hub
-// (the host design of docs/architecture.md) is to be another.
+// (hub.RedisBridge, one per namespace) is another.
 type Handler interface {
 	// HandleBroadcast gets a message of the broadcast pattern; channel is
 	// "<prefix>#<nsp>#" or a room's channel.
@@ -74,6 +74,7 @@ func (p *Peer) Subscribe(name string, h Handler) error {
 	if err := p.pubsub.Subscribe(ctx, sub.plainChannels()...); err != nil {
 		p.log.Warn("subscribe failed; retried on reconnection", "nsp", name, "error", err)
 	}
+	p.passivesFollow(ch.Request, true)
 	return nil
 }
 
@@ -99,6 +100,7 @@ func (p *Peer) Unsubscribe(name string, h Handler) {
 	defer cancel()
 	_ = p.pubsub.PUnsubscribe(ctx, sub.ch.Pattern)
 	_ = p.pubsub.Unsubscribe(ctx, sub.plainChannels()...)
+	p.passivesFollow(sub.ch.Request, false)
 }
 
 // dispatch hands a message to the handler of its channel or pattern.

@@ -61,6 +61,8 @@ type config struct {
 	argv            []string
 	ops             opsConfig
 	listenGiven     bool
+	redisURL        string
+	redisPrefix     string
 }
 
 func newFlagSet(cfg *config) *flag.FlagSet {
@@ -89,6 +91,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.redisURL, "redis", "", "join a Redis fleet (Node's @socket.io/redis-adapter 8.x): redis://[user:pass@]host:port[/db] or rediss://…; the hub relays rooms and cluster requests to the other hosts; off when empty")
+	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "socket.io", "key prefix of the fleet's Redis channels (Node's \"key\" option); every server of the fleet uses the same")
 	addOpsFlags(fs, &cfg.ops)
 	return fs
 }
@@ -162,6 +166,9 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 			return nil, fs, fmt.Errorf("--metrics: %w", err)
 		}
 	}
+	if err := validateFleet(cfg); err != nil {
+		return nil, fs, err
+	}
 	cfg.listenGiven = cfg.listen != ""
 	if cfg.listen == "" {
 		cfg.listen = ":3000"
@@ -220,6 +227,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	relay := hub.NewServer(hub.Options{Logger: log.Named("hub"), Metrics: hubMetrics})
 	defer relay.Close()
+	if cfg.redisURL != "" {
+		stopFleet, err := joinFleet(relay, cfg, metrics, log)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "stickyd: %v\n", err)
+			return exitUsage
+		}
+		defer stopFleet()
+	}
 	s, err := primary.New(primary.Options{
 		Hub:                relay,
 		Argv:               cfg.argv,

@@ -4,7 +4,8 @@
 // no goroutines or fds behind (CheckNoLeaks, Baseline), connected Unix
 // socket and loopback TCP pairs (SocketPair, Linux only, and TCPPair), a
 // log sink to assert on (LogBuffer) and the primary's logged worker exit
-// statuses (ExitStatuses), Prometheus scrapes and series readers (Scrape,
+// statuses (ExitStatuses), a child process started until it logs its
+// address (StartProcess), Prometheus scrapes and series readers (Scrape,
 // Gather, MetricValue, Metric, MetricSum, WantMetric, HTTPStatus), a real
 // NOTIFY_SOCKET (ListenNotify) and the listening-socket lookups of
 // /proc/net/tcp (ListeningInode, HoldsListener).
