@@ -147,4 +147,48 @@ func TestCloseEndsPendingRequests(t *testing.T) {
 	if a.pending() != 0 {
 		t.Fatalf("%d requests pending after Close", a.pending())
 	}
+	if err := g.peer.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := g.peer.Sync(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Sync after Close: %v, want ErrClosed", err)
+	}
+}
+
+// A request whose context ends before every server answered returns an
+// error wrapping both socketio.ErrTimeout and the context's error, and is
+// forgotten.
+func TestRequestContextEnds(t *testing.T) {
+	r := startRedis(t)
+	g := startGoPeer(t, r.URL, "go", func(o *Options) { o.RequestTimeout = time.Minute })
+	silent := rawClient(t, r.URL).Subscribe(context.Background(), "socket.io-request#/#")
+	defer silent.Close()
+	if _, err := silent.Receive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.io.FetchSockets(ctx)
+		done <- err
+	}()
+	a := g.io.Of("/").Adapter().(*Adapter)
+	testutil.CheckFor(t, 2*time.Second, 5*time.Millisecond, func() error {
+		if a.pending() != 1 {
+			return errors.New("request not pending yet")
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, socketio.ErrTimeout) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("fetch with its context cancelled: %v, want ErrTimeout and context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("fetch not ended by its context")
+	}
+	if n := a.pending(); n != 0 {
+		t.Fatalf("%d requests pending", n)
+	}
 }
