@@ -1,0 +1,289 @@
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/stickyd/stickyd/internal/testutil"
+	"github.com/stickyd/stickyd/socketio"
+)
+
+// wireClient is a minimal Socket.IO v5 client of one namespace over
+// websocket, speaking what @socket.io/admin-ui's UI (or a plain app
+// client) sends: it answers pings and records every packet of its
+// namespace.
+type wireClient struct {
+	ws      *websocket.Conn
+	nsp     string // "/" or "/admin"
+	writeMu sync.Mutex
+	packets chan string // packets of nsp, namespace prefix removed
+	done    chan struct{}
+}
+
+func dialWire(t *testing.T, addr, nsp, auth string) *wireClient {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	ws, _, err := d.Dial("ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	c := &wireClient{ws: ws, nsp: nsp, packets: make(chan string, 1024), done: make(chan struct{})}
+	t.Cleanup(func() { _ = ws.Close(); <-c.done })
+	go c.read()
+	c.send(t, "0", auth)
+	return c
+}
+
+func (c *wireClient) read() {
+	defer close(c.done)
+	for {
+		_, msg, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		s := string(msg)
+		switch {
+		case s == "2":
+			c.writeMu.Lock()
+			_ = c.ws.WriteMessage(websocket.TextMessage, []byte("3"))
+			c.writeMu.Unlock()
+		case strings.HasPrefix(s, "4"):
+			typ, rest := s[1:2], s[2:]
+			if c.nsp != "/" {
+				var ok bool
+				if rest, ok = strings.CutPrefix(rest, c.nsp+","); !ok {
+					continue
+				}
+			} else if strings.HasPrefix(rest, "/") {
+				continue
+			}
+			c.packets <- typ + rest
+		}
+	}
+}
+
+// send writes a Socket.IO packet of type typ with payload to the namespace.
+func (c *wireClient) send(t *testing.T, typ, payload string) {
+	t.Helper()
+	prefix := ""
+	if c.nsp != "/" {
+		prefix = c.nsp + ","
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte("4"+typ+prefix+payload)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// emit sends event with args (JSON values).
+func (c *wireClient) emit(t *testing.T, event string, args ...string) {
+	t.Helper()
+	ev, _ := json.Marshal(event)
+	c.send(t, "2", "["+strings.Join(append([]string{string(ev)}, args...), ",")+"]")
+}
+
+// packet returns the next packet (type digit, then payload).
+func (c *wireClient) packet(t *testing.T) string {
+	t.Helper()
+	select {
+	case p := <-c.packets:
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: no packet within 5 s", c.nsp)
+		return ""
+	}
+}
+
+// connected waits for the CONNECT answer and returns the socket id.
+func (c *wireClient) connected(t *testing.T) string {
+	t.Helper()
+	p := c.packet(t)
+	var ack struct{ Sid string }
+	if p[0] != '0' || json.Unmarshal([]byte(p[1:]), &ack) != nil || ack.Sid == "" {
+		t.Fatalf("%s: %q, want a CONNECT answer", c.nsp, p)
+	}
+	return ack.Sid
+}
+
+// expect skips events until one named event whose first argument matches
+// first ("" for any) and returns its arguments.
+func (c *wireClient) expect(t *testing.T, event, first string) []json.RawMessage {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		p := c.packet(t)
+		if p[0] != '2' {
+			continue
+		}
+		var args []json.RawMessage
+		if json.Unmarshal([]byte(p[1:]), &args) != nil || len(args) == 0 {
+			t.Fatalf("%s: bad event %q", c.nsp, p)
+		}
+		if string(args[0]) != `"`+event+`"` {
+			continue
+		}
+		if first == "" || (len(args) > 1 && string(args[1]) == first) {
+			return args[1:]
+		}
+	}
+	t.Fatalf("%s: no %s %s within 5 s", c.nsp, event, first)
+	return nil
+}
+
+func startInstrumented(t *testing.T, opts Options) (*socketio.Server, *Admin, string) {
+	t.Helper()
+	base := testutil.TakeBaseline(t)
+	t.Cleanup(func() { base.Check(t) }) // runs last: after the clients and the server closed
+	io := socketio.NewServer(socketio.Options{})
+	opts.RoomScanInterval = 10 * time.Millisecond
+	a, err := Instrument(io, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(io)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		_ = a.Close()
+		_ = io.Close()
+	})
+	return io, a, strings.TrimPrefix(srv.URL, "http://")
+}
+
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// What the Admin UI 0.5.1 gets on the wire, event by event, and its
+// actions applied: config and all_sockets on connecting, then
+// socket_connected, room_joined (a server-side join and the UI's own),
+// event_received, room_left, the UI's emit reaching the socket, and
+// socket_disconnected after the UI's _disconnect.
+func TestUIFeedAndActions(t *testing.T) {
+	io, _, addr := startInstrumented(t, Options{ServerID: "w1"})
+	ui := dialWire(t, addr, "/admin", "")
+	ui.connected(t)
+	config := ui.expect(t, "config", "")
+	var cfg struct{ SupportedFeatures []string }
+	if json.Unmarshal(config[0], &cfg) != nil || !slices.Contains(cfg.SupportedFeatures, "MJOIN") || !slices.Contains(cfg.SupportedFeatures, "ALL_EVENTS") {
+		t.Fatalf("config %s", config)
+	}
+	if all := ui.expect(t, "all_sockets", ""); string(all[0]) != "[]" {
+		t.Fatalf("all_sockets %s, want []", all)
+	}
+
+	user := dialWire(t, addr, "/", "")
+	sid := user.connected(t)
+	connected := ui.expect(t, "socket_connected", "")
+	var view socketView
+	if err := json.Unmarshal(connected[0], &view); err != nil || view.ID != sid || view.Nsp != "/" || view.Transport != "websocket" || !slices.Contains(view.Rooms, sid) {
+		t.Fatalf("socket_connected %s (%v), want socket %s", connected, err, sid)
+	}
+
+	io.Of("/").In(sid).SocketsJoin("lobby")
+	joined := ui.expect(t, "room_joined", `"/"`)
+	if string(joined[1]) != `"lobby"` || string(joined[2]) != quote(sid) {
+		t.Fatalf("room_joined %s", joined)
+	}
+	ui.emit(t, "join", `"/"`, `"vip"`, quote(sid))
+	if joined := ui.expect(t, "room_joined", `"/"`); string(joined[1]) != `"vip"` {
+		t.Fatalf("room_joined %s, want vip", joined)
+	}
+	if rooms := io.Of("/").Socket(sid).Rooms(); !slices.Contains(rooms, "vip") {
+		t.Fatalf("rooms %v after the UI's join", rooms)
+	}
+
+	user.emit(t, "hello", "1")
+	received := ui.expect(t, "event_received", `"/"`)
+	if string(received[1]) != quote(sid) || string(received[2]) != `["hello",1]` {
+		t.Fatalf("event_received %s", received)
+	}
+
+	ui.emit(t, "leave", `"/"`, `"lobby"`, quote(sid))
+	if left := ui.expect(t, "room_left", `"/"`); string(left[1]) != `"lobby"` {
+		t.Fatalf("room_left %s, want lobby", left)
+	}
+
+	ui.emit(t, "emit", `"/"`, quote(sid), `"note"`, `{"x":1}`)
+	if note := user.expect(t, "note", ""); string(note[0]) != `{"x":1}` {
+		t.Fatalf("the UI's emit reached the socket as %s", note)
+	}
+
+	ui.emit(t, "_disconnect", `"/"`, "false", quote(sid))
+	if gone := ui.expect(t, "socket_disconnected", `"/"`); string(gone[1]) != quote(sid) {
+		t.Fatalf("socket_disconnected %s", gone)
+	}
+}
+
+// Bad input: actions with wrong arguments or naming a namespace that is
+// not instrumented are ignored (logged); the UI stays connected and later
+// actions work; no namespace gets created.
+func TestUIBadActions(t *testing.T) {
+	logs := &testutil.LogBuffer{}
+	io, _, addr := startInstrumented(t, Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})})
+	ui := dialWire(t, addr, "/admin", "")
+	ui.connected(t)
+	user := dialWire(t, addr, "/", "")
+	sid := user.connected(t)
+	ui.expect(t, "socket_connected", "")
+	ui.emit(t, "join", `"/nope"`, `"r"`)
+	ui.emit(t, "join", `42`, `"r"`)
+	ui.emit(t, "emit", `"/"`)
+	ui.emit(t, "_disconnect", `"/"`, `"yes"`)
+	ui.emit(t, "join", `"/"`, `"ok"`, quote(sid))
+	if joined := ui.expect(t, "room_joined", `"/"`); string(joined[1]) != `"ok"` {
+		t.Fatalf("room_joined %s, want ok", joined)
+	}
+	if !io.Of("/").Socket(sid).Connected() {
+		t.Fatal("a bad _disconnect disconnected the socket")
+	}
+	testutil.CheckFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+		for _, want := range []string{"namespace not instrumented: ignored: namespace=/nope", "bad arguments: ignored: action=join", "action=emit", "action=_disconnect"} {
+			if !strings.Contains(logs.String(), want) {
+				return fmt.Errorf("log %q lacks %q", logs.String(), want)
+			}
+		}
+		return nil
+	})
+}
+
+// The UI's login on the wire: a wrong password gets the connect error the
+// UI recognises ("invalid credentials"); the right one is admitted and
+// gets a session id first, with which the UI reconnects without password.
+func TestUILogin(t *testing.T) {
+	auth := &BasicAuth{Username: "admin", PasswordHash: hashOf(t, "secret")}
+	_, _, addr := startInstrumented(t, Options{Auth: auth})
+	wrong := dialWire(t, addr, "/admin", `{"username":"admin","password":"guess"}`)
+	if p := wrong.packet(t); p != `4{"message":"invalid credentials"}` {
+		t.Fatalf("wrong password: %q, want the connect error", p)
+	}
+	noAuth := dialWire(t, addr, "/admin", "")
+	if p := noAuth.packet(t); p[0] != '4' {
+		t.Fatalf("no credentials: %q, want a connect error", p)
+	}
+
+	ui := dialWire(t, addr, "/admin", `{"username":"admin","password":"secret"}`)
+	ui.connected(t)
+	session := ui.expect(t, "session", "")
+	var id string
+	if json.Unmarshal(session[0], &id) != nil || id == "" {
+		t.Fatalf("session %s", session)
+	}
+	ui.expect(t, "config", "")
+
+	again := dialWire(t, addr, "/admin", `{"sessionId":`+quote(id)+`}`)
+	again.connected(t)
+	again.expect(t, "config", "")
+	forged := dialWire(t, addr, "/admin", `{"sessionId":`+quote(id+"0")+`}`)
+	if p := forged.packet(t); p[0] != '4' {
+		t.Fatalf("forged session id: %q, want a connect error", p)
+	}
+}
