@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -31,8 +32,14 @@ type wireClient struct {
 
 func dialWire(t *testing.T, addr, nsp, auth string) *wireClient {
 	t.Helper()
+	return dialWireHeader(t, addr, nsp, auth, nil)
+}
+
+// dialWireHeader is dialWire with HTTP headers on the handshake.
+func dialWireHeader(t *testing.T, addr, nsp, auth string, header http.Header) *wireClient {
+	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.Dial("ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
+	ws, _, err := d.Dial("ws://"+addr+"/socket.io/?EIO=4&transport=websocket", header)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -180,12 +187,20 @@ func TestUIFeedAndActions(t *testing.T) {
 		t.Fatalf("all_sockets %s, want []", all)
 	}
 
-	user := dialWire(t, addr, "/", "")
+	user := dialWireHeader(t, addr, "/", "", http.Header{"X-Forwarded-For": {"203.0.113.7"}})
 	sid := user.connected(t)
 	connected := ui.expect(t, "socket_connected", "")
 	var view socketView
-	if err := json.Unmarshal(connected[0], &view); err != nil || view.ID != sid || view.Nsp != "/" || view.Transport != "websocket" || !slices.Contains(view.Rooms, sid) {
-		t.Fatalf("socket_connected %s (%v), want socket %s", connected, err, sid)
+	if err := json.Unmarshal(connected[0], &view); err != nil || view.ID != sid || view.Nsp != "/" || view.Transport != "websocket" ||
+		!slices.Contains(view.Rooms, sid) || view.Handshake.Address != "203.0.113.7" {
+		t.Fatalf("socket_connected %s (%v), want socket %s from 203.0.113.7", connected, err, sid)
+	}
+
+	behindCloudflare := dialWireHeader(t, addr, "/", "", http.Header{"X-Forwarded-For": {"10.0.0.1"}, "Cf-Connecting-Ip": {"198.51.100.9"}})
+	behindCloudflare.connected(t)
+	connected = ui.expect(t, "socket_connected", "")
+	if err := json.Unmarshal(connected[0], &view); err != nil || view.Handshake.Address != "198.51.100.9" {
+		t.Fatalf("socket_connected %s (%v), want the address of cf-connecting-ip", connected, err)
 	}
 
 	io.Of("/").In(sid).SocketsJoin("lobby")
