@@ -44,9 +44,10 @@
 // socketio has no room hooks, so each server looks at its local sockets'
 // rooms every Options.RoomScanInterval (default 500 ms) and sends
 // room_joined and room_left for the differences: O(local sockets) per
-// scan, about 1.5 ms of CPU for 10k unchanged sockets (nothing allocated
-// for them beyond socketio's Sockets and Rooms lists). A join and leave
-// between two scans is not shown.
+// scan: comparing 10k unchanged sockets takes about 1.5 ms and allocates
+// nothing (BenchmarkRoomScanUnchanged10k), on top of socketio's Sockets
+// and per-socket Rooms lists. A join and leave between two scans is not
+// shown.
 //
 // # Cost
 //
