@@ -125,6 +125,9 @@ func New(opts Options) (*Peer, error) {
 		opts.PublishQueue = DefaultPublishQueue
 	}
 	ropts.MaxRetries = -1 // a failed publish is counted, never retried for seconds
+	// Callers' contexts bound each command (go-redis otherwise waits its
+	// own read timeout: a silent Redis held FetchSockets 2 s past its ctx).
+	ropts.ContextTimeoutEnabled = true
 	ropts.DialTimeout = time.Second
 	ropts.ReadTimeout = 2 * time.Second
 	ropts.WriteTimeout = 2 * time.Second
