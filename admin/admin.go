@@ -93,6 +93,7 @@ type Admin struct {
 	started  time.Time
 	events   *eventBuffer
 	rooms    *roomTracker
+	upgrades *upgradeWatch
 
 	ctx    context.Context // ends with Close: stops the loops and gatherings
 	cancel context.CancelFunc
@@ -120,7 +121,7 @@ func Instrument(io *socketio.Server, opts Options) (*Admin, error) {
 	a := &Admin{
 		io: io, opts: opts, watched: map[string]*socketio.Namespace{},
 		features: features(opts.ReadOnly), started: time.Now(),
-		events: &eventBuffer{}, rooms: newRoomTracker(), running: true,
+		events: &eventBuffer{}, rooms: newRoomTracker(), upgrades: newUpgradeWatch(), running: true,
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.nsp = io.Of(opts.Namespace)

@@ -21,16 +21,22 @@ func (a *Admin) onSocket(ns *socketio.Namespace) func(*socketio.Socket) {
 		a.events.push("rawConnection", "")
 		_ = a.nsp.Emit("socket_connected", view, jsDate(time.Now()))
 		id := s.ID()
+		conn, key := s.Conn(), socketKey{name, id}
 		s.OnAny(func(event string, args []json.RawMessage) {
 			a.events.push("packetsIn", "")
 			ev, _ := json.Marshal(event)
 			all := append([]json.RawMessage{ev}, args...)
 			_ = a.nsp.Emit("event_received", name, id, all, jsDate(time.Now()))
 		})
-		s.Conn().OnUpgrade(func() {
-			_ = a.nsp.Emit("socket_updated", map[string]string{"id": id, "nsp": name, "transport": s.Conn().Transport()})
-		})
+		if conn.Transport() == "polling" { // a websocket connection never upgrades
+			a.upgrades.add(conn, key, func(keys []socketKey) {
+				for _, k := range keys {
+					_ = a.nsp.Emit("socket_updated", map[string]string{"id": k.id, "nsp": k.nsp, "transport": conn.Transport()})
+				}
+			})
+		}
 		s.OnDisconnect(func(reason string) {
+			a.upgrades.remove(conn, key, reason != "client namespace disconnect")
 			a.rooms.forget(name, id)
 			a.events.push("rawDisconnection", reason)
 			_ = a.nsp.Emit("socket_disconnected", name, id, reason, jsDate(time.Now()))

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -300,5 +301,155 @@ func TestUILogin(t *testing.T) {
 	forged := dialWire(t, addr, "/admin", `{"sessionId":`+quote(id+"0")+`}`)
 	if p := forged.packet(t); p[0] != '4' {
 		t.Fatalf("forged session id: %q, want a connect error", p)
+	}
+}
+
+// pollingClient is a Socket.IO client on the polling transport, able to
+// upgrade to websocket as browsers do.
+type pollingClient struct {
+	base string // http://addr/socket.io/?EIO=4&transport=polling&sid=...
+	sid  string // the engine's session id
+}
+
+func dialPolling(t *testing.T, addr string) *pollingClient {
+	t.Helper()
+	body := httpDo(t, "GET", "http://"+addr+"/socket.io/?EIO=4&transport=polling", "")
+	var open struct{ Sid string }
+	if !strings.HasPrefix(body, "0") || json.Unmarshal([]byte(body[1:]), &open) != nil {
+		t.Fatalf("polling handshake %q", body)
+	}
+	return &pollingClient{base: "http://" + addr + "/socket.io/?EIO=4&transport=polling&sid=" + open.Sid, sid: open.Sid}
+}
+
+func httpDo(t *testing.T, method, url, body string) string {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %d %q %v", method, url, resp.StatusCode, b, err)
+	}
+	return string(b)
+}
+
+// send posts one packet; poll reads what the server has queued.
+func (c *pollingClient) send(t *testing.T, packet string) { httpDo(t, "POST", c.base, packet) }
+func (c *pollingClient) poll(t *testing.T) string         { return httpDo(t, "GET", c.base, "") }
+
+// connect joins namespace "/" and returns the socket id.
+func (c *pollingClient) connect(t *testing.T) string {
+	t.Helper()
+	c.send(t, "40")
+	for _, p := range strings.Split(c.poll(t), "\x1e") {
+		var ack struct{ Sid string }
+		if strings.HasPrefix(p, "40") && json.Unmarshal([]byte(p[2:]), &ack) == nil {
+			return ack.Sid
+		}
+	}
+	t.Fatal("no CONNECT answer on polling")
+	return ""
+}
+
+// upgrade moves the connection to websocket (probe, then upgrade).
+func (c *pollingClient) upgrade(t *testing.T, addr string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/socket.io/?EIO=4&transport=websocket&sid="+c.sid, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("2probe")); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != "3probe" {
+		t.Fatalf("probe answered %q %v", msg, err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("5")); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// A polling socket's upgrade reaches the UI as socket_updated; a client
+// joining and leaving a namespace over and over on one connection hooks
+// the connection once (engineio keeps every upgrade handler for the
+// connection's life), and nothing is hooked once it upgraded, nor ever for
+// a websocket connection.
+func TestUIUpgradeOnePerConnection(t *testing.T) {
+	_, a, addr := startInstrumented(t, Options{})
+	ui := dialWire(t, addr, "/admin", "")
+	ui.connected(t)
+
+	// socketio closes a connection that connects a namespace again before
+	// it handled its DISCONNECT: wait for it in between.
+	left := func(sid string) {
+		t.Helper()
+		testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+			if a.io.Of("/").Socket(sid) != nil {
+				return fmt.Errorf("socket %s still connected", sid)
+			}
+			return nil
+		})
+	}
+	ws := dialWire(t, addr, "/", "")
+	sid := ws.connected(t)
+	for range 20 {
+		ws.send(t, "1", "")
+		left(sid)
+		ws.send(t, "0", "")
+		sid = ws.connected(t)
+	}
+	if n := a.upgrades.hooked(); n != 0 {
+		t.Fatalf("%d connections hooked for websocket clients", n)
+	}
+
+	c := dialPolling(t, addr)
+	for range 20 {
+		sid = c.connect(t)
+		c.send(t, "41")
+		left(sid)
+	}
+	sid = c.connect(t)
+	conn := a.io.Of("/").Socket(sid).Conn()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error { // the connection handler runs after the answer
+		a.upgrades.mu.Lock()
+		defer a.upgrades.mu.Unlock()
+		if hooked, sockets := len(a.upgrades.sockets), len(a.upgrades.sockets[conn]); hooked != 1 || sockets != 1 {
+			return fmt.Errorf("after 21 connects on one polling connection: %d connections hooked, %d sockets, want 1 and 1", hooked, sockets)
+		}
+		return nil
+	})
+	c.upgrade(t, addr)
+	updated := ui.expect(t, "socket_updated", "")
+	var u map[string]string
+	if json.Unmarshal(updated[0], &u) != nil || u["id"] != sid || u["transport"] != "websocket" || u["nsp"] != "/" {
+		t.Fatalf("socket_updated %s, want %s on websocket", updated, sid)
+	}
+	if n := a.upgrades.hooked(); n != 0 {
+		t.Fatalf("%d connections hooked after the upgrade", n)
+	}
+	// Nothing more about the upgrade (a handler per socket would announce
+	// the 20 sockets gone too): count until a marker sent after it.
+	a.io.Of("/").In(sid).SocketsJoin("marker")
+	extra := 0
+	for {
+		p := ui.packet(t)
+		if strings.HasPrefix(p, `2["socket_updated"`) {
+			extra++
+		}
+		if strings.HasPrefix(p, `2["room_joined","/","marker"`) {
+			break
+		}
+	}
+	if extra != 0 {
+		t.Fatalf("%d more socket_updated after the upgrade, want none", extra)
 	}
 }
