@@ -93,10 +93,13 @@ type Admin struct {
 	started  time.Time
 	events   *eventBuffer
 	rooms    *roomTracker
+	upgrades *upgradeWatch
+
+	ctx    context.Context // ends with Close: stops the loops and gatherings
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	running bool
-	stop    chan struct{}
 	wg      sync.WaitGroup
 }
 
@@ -118,8 +121,9 @@ func Instrument(io *socketio.Server, opts Options) (*Admin, error) {
 	a := &Admin{
 		io: io, opts: opts, watched: map[string]*socketio.Namespace{},
 		features: features(opts.ReadOnly), started: time.Now(),
-		events: &eventBuffer{}, rooms: newRoomTracker(), running: true, stop: make(chan struct{}),
+		events: &eventBuffer{}, rooms: newRoomTracker(), upgrades: newUpgradeWatch(), running: true,
 	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.nsp = io.Of(opts.Namespace)
 	if auth != nil {
 		a.nsp.Use(auth.middleware)
@@ -187,7 +191,7 @@ func (a *Admin) Close() error {
 	a.mu.Lock()
 	if a.running {
 		a.running = false
-		close(a.stop)
+		a.cancel()
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
@@ -205,7 +209,7 @@ func (a *Admin) onAdminConnection(s *socketio.Socket) {
 	}
 	_ = s.Emit("config", map[string]any{"supportedFeatures": a.features})
 	a.goStart(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestTimeout)
+		ctx, cancel := context.WithTimeout(a.ctx, a.opts.RequestTimeout) // Close ends it
 		defer cancel()
 		_ = s.Emit("all_sockets", a.allSockets(ctx))
 	})

@@ -54,7 +54,7 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	a.Close() // the stats loop drains the events too: stop it first
 	a.events.push("rawConnection", "")
 	a.events.push("rawConnection", "")
 	st := a.stats()

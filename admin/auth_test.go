@@ -67,22 +67,3 @@ func TestBadPasswordHash(t *testing.T) {
 		}
 	}
 }
-
-func TestRoomTracker(t *testing.T) {
-	tr := newRoomTracker()
-	if j, l := tr.update("/", "s1", []string{"a"}); j != nil || l != nil {
-		t.Fatalf("a socket never seeded reports %v %v", j, l)
-	}
-	tr.seed("/", "s1", []string{"s1", "a"})
-	j, l := tr.update("/", "s1", []string{"s1", "b", "c"})
-	if strings.Join(j, ",") != "b,c" || strings.Join(l, ",") != "a" {
-		t.Fatalf("joined %v left %v, want [b c] [a]", j, l)
-	}
-	if j, l := tr.update("/", "s1", []string{"s1", "b", "c"}); j != nil || l != nil {
-		t.Fatalf("no change reports %v %v", j, l)
-	}
-	tr.forget("/", "s1")
-	if j, l := tr.update("/", "s1", nil); j != nil || l != nil {
-		t.Fatalf("a forgotten socket reports %v %v", j, l)
-	}
-}

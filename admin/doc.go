@@ -33,15 +33,28 @@
 // login gets a session id (event "session") the UI reconnects with. A
 // session id is signed with an HMAC keyed by the password hash, so every
 // server of the cluster accepts the ids any of them issued, until
-// Options.SessionTTL passes. Without Options.Auth anyone who reaches the
-// namespace is admitted (Instrument logs a warning).
+// Options.SessionTTL passes. The hash is therefore a secret as much as the
+// password: whoever reads it (a config file, the environment) can forge
+// session ids without cracking it, where the Node package's random ids
+// in its store cannot be forged. Without Options.Auth anyone who reaches
+// the namespace is admitted (Instrument logs a warning).
 //
 // # Room changes
 //
 // socketio has no room hooks, so each server looks at its local sockets'
 // rooms every Options.RoomScanInterval (default 500 ms) and sends
 // room_joined and room_left for the differences: O(local sockets) per
-// scan.
+// scan: comparing 10k unchanged sockets takes about 1.5 ms and allocates
+// nothing (BenchmarkRoomScanUnchanged10k), on top of socketio's Sockets
+// and per-socket Rooms lists. A join and leave between two scans is not
+// shown.
+//
+// # Cost
+//
+// As in the Node package, the feed is sent whether or not a UI is
+// watching: every connection, disconnection, room change and received
+// event of a watched namespace is one broadcast on the admin namespace,
+// which the cluster adapter relays to every server.
 //
 // # Concurrency
 //

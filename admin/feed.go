@@ -21,16 +21,22 @@ func (a *Admin) onSocket(ns *socketio.Namespace) func(*socketio.Socket) {
 		a.events.push("rawConnection", "")
 		_ = a.nsp.Emit("socket_connected", view, jsDate(time.Now()))
 		id := s.ID()
+		conn, key := s.Conn(), socketKey{name, id}
 		s.OnAny(func(event string, args []json.RawMessage) {
 			a.events.push("packetsIn", "")
 			ev, _ := json.Marshal(event)
 			all := append([]json.RawMessage{ev}, args...)
 			_ = a.nsp.Emit("event_received", name, id, all, jsDate(time.Now()))
 		})
-		s.Conn().OnUpgrade(func() {
-			_ = a.nsp.Emit("socket_updated", map[string]string{"id": id, "nsp": name, "transport": s.Conn().Transport()})
-		})
+		if conn.Transport() == "polling" { // a websocket connection never upgrades
+			a.upgrades.add(conn, key, func(keys []socketKey) {
+				for _, k := range keys {
+					_ = a.nsp.Emit("socket_updated", map[string]string{"id": k.id, "nsp": k.nsp, "transport": conn.Transport()})
+				}
+			})
+		}
 		s.OnDisconnect(func(reason string) {
+			a.upgrades.remove(conn, key, reason != "client namespace disconnect")
 			a.rooms.forget(name, id)
 			a.events.push("rawDisconnection", reason)
 			_ = a.nsp.Emit("socket_disconnected", name, id, reason, jsDate(time.Now()))
@@ -133,7 +139,7 @@ func (a *Admin) statsLoop() {
 	for {
 		_ = a.nsp.Emit("server_stats", a.stats())
 		select {
-		case <-a.stop:
+		case <-a.ctx.Done():
 			return
 		case <-ticker.C:
 		}
@@ -145,7 +151,7 @@ func (a *Admin) roomScanLoop() {
 	defer ticker.Stop()
 	for {
 		select {
-		case <-a.stop:
+		case <-a.ctx.Done():
 			return
 		case <-ticker.C:
 		}
@@ -154,12 +160,17 @@ func (a *Admin) roomScanLoop() {
 }
 
 // scanRooms sends room_joined and room_left for the local sockets whose
-// rooms changed since the last scan (or their connection).
+// rooms changed since the last scan (or their connection). A socket whose
+// rooms did not change costs its Rooms call and a map lookup per room:
+// nothing is allocated or formatted for it.
 func (a *Admin) scanRooms() {
 	for _, ns := range a.watchedList() {
 		name := ns.Name()
 		for _, s := range ns.Sockets() {
 			joined, left := a.rooms.update(name, s.ID(), s.Rooms())
+			if len(joined) == 0 && len(left) == 0 {
+				continue
+			}
 			now := jsDate(time.Now())
 			for _, room := range joined {
 				_ = a.nsp.Emit("room_joined", name, room, s.ID(), now)
@@ -171,54 +182,68 @@ func (a *Admin) scanRooms() {
 	}
 }
 
-// roomTracker remembers the rooms last reported of each local socket.
+// socketKey names a local socket of a watched namespace.
+type socketKey struct{ nsp, id string }
+
+// roomTracker remembers the rooms last reported of each local socket: an
+// entry from its connection (seed) to its disconnection (forget), so it
+// holds at most the local sockets. Safe for concurrent use.
 type roomTracker struct {
 	mu    sync.Mutex
-	rooms map[string]map[string]bool // nsp + "\x00" + id -> rooms
+	rooms map[socketKey]map[string]bool
 }
 
 func newRoomTracker() *roomTracker {
-	return &roomTracker{rooms: map[string]map[string]bool{}}
+	return &roomTracker{rooms: map[socketKey]map[string]bool{}}
 }
 
 func (t *roomTracker) seed(nsp, id string, rooms []string) {
-	set := make(map[string]bool, len(rooms))
-	for _, r := range rooms {
-		set[r] = true
-	}
 	t.mu.Lock()
-	t.rooms[nsp+"\x00"+id] = set
+	t.rooms[socketKey{nsp, id}] = roomSet(rooms)
 	t.mu.Unlock()
 }
 
 func (t *roomTracker) forget(nsp, id string) {
 	t.mu.Lock()
-	delete(t.rooms, nsp+"\x00"+id)
+	delete(t.rooms, socketKey{nsp, id})
 	t.mu.Unlock()
 }
 
-// update records rooms as the socket's and returns the rooms it joined
-// and left since; a socket not seeded (or forgotten) is left alone.
+// update records rooms (a set: no room twice) as the socket's and returns
+// the rooms it joined and left since, both sorted; a socket not seeded (or
+// forgotten) is left alone. Unchanged rooms allocate nothing.
 func (t *roomTracker) update(nsp, id string, rooms []string) (joined, left []string) {
+	key := socketKey{nsp, id}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old, ok := t.rooms[nsp+"\x00"+id]
+	old, ok := t.rooms[key]
 	if !ok {
 		return nil, nil
 	}
-	now := make(map[string]bool, len(rooms))
 	for _, r := range rooms {
-		now[r] = true
 		if !old[r] {
 			joined = append(joined, r)
 		}
 	}
+	if len(joined) == 0 && len(rooms) == len(old) {
+		return nil, nil // every room known and as many: the same set
+	}
+	now := roomSet(rooms)
 	for r := range old {
 		if !now[r] {
 			left = append(left, r)
 		}
 	}
+	sort.Strings(joined)
 	sort.Strings(left)
-	t.rooms[nsp+"\x00"+id] = now
+	t.rooms[key] = now
 	return joined, left
+}
+
+func roomSet(rooms []string) map[string]bool {
+	set := make(map[string]bool, len(rooms))
+	for _, r := range rooms {
+		set[r] = true
+	}
+	return set
 }

@@ -42,8 +42,10 @@ func viewOf(s *socketio.Socket, nsp string) socketView {
 			headers[lowerASCII(k)] = v[0]
 		}
 	}
-	address := h.Address
-	if fwd := h.Headers.Get("X-Forwarded-For"); fwd != "" {
+	address := h.Address // shown as the Node package does: a proxy's header first
+	if fwd := h.Headers.Get("Cf-Connecting-Ip"); fwd != "" {
+		address = fwd
+	} else if fwd := h.Headers.Get("X-Forwarded-For"); fwd != "" {
 		address = fwd
 	}
 	return socketView{

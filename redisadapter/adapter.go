@@ -139,10 +139,10 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 // servers did not answer in time or Redis is down.
 func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
 	rooms := a.InMemoryAdapter.Rooms()
-	r, expected, err := a.startRequest(ctx, redisproto.TypeAllRooms, nil)
+	r, err := a.startRequest(ctx, redisproto.TypeAllRooms, nil)
 	if r != nil {
 		var remote []string
-		remote, err = a.waitRooms(ctx, r, expected)
+		remote, err = a.waitRooms(ctx, r)
 		rooms = append(rooms, remote...)
 	}
 	slices.Sort(rooms)

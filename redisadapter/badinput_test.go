@@ -116,25 +116,7 @@ func TestSilentServerCostsOneTimeout(t *testing.T) {
 
 // Close ends pending requests at once with ErrClosed.
 func TestCloseEndsPendingRequests(t *testing.T) {
-	r := startRedis(t)
-	g := startGoPeer(t, r.URL, "go", func(o *Options) { o.RequestTimeout = time.Minute })
-	silent := rawClient(t, r.URL).Subscribe(context.Background(), "socket.io-request#/#")
-	defer silent.Close()
-	if _, err := silent.Receive(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := g.io.FetchSockets(context.Background())
-		done <- err
-	}()
-	a := g.io.Of("/").Adapter().(*Adapter)
-	testutil.CheckFor(t, 2*time.Second, 5*time.Millisecond, func() error {
-		if a.pending() != 1 {
-			return errors.New("request not pending yet")
-		}
-		return nil
-	})
+	g, a, done := fetchFromSilentServer(t, context.Background())
 	_ = g.peer.Close()
 	select {
 	case err := <-done:
@@ -147,4 +129,57 @@ func TestCloseEndsPendingRequests(t *testing.T) {
 	if a.pending() != 0 {
 		t.Fatalf("%d requests pending after Close", a.pending())
 	}
+	if err := g.peer.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := g.peer.Sync(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Sync after Close: %v, want ErrClosed", err)
+	}
+}
+
+// A request whose context ends before every server answered returns an
+// error wrapping both socketio.ErrTimeout and the context's error, and is
+// forgotten.
+func TestRequestContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	_, a, done := fetchFromSilentServer(t, ctx)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, socketio.ErrTimeout) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("fetch with its context cancelled: %v, want ErrTimeout and context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("fetch not ended by its context")
+	}
+	if n := a.pending(); n != 0 {
+		t.Fatalf("%d requests pending", n)
+	}
+}
+
+// fetchFromSilentServer starts a Go peer (request timeout one minute) and
+// a second subscriber of its request channel that never answers, and runs
+// FetchSockets(ctx) until its request is pending; done gets its error.
+func fetchFromSilentServer(t *testing.T, ctx context.Context) (*goPeer, *Adapter, chan error) {
+	t.Helper()
+	r := startRedis(t)
+	g := startGoPeer(t, r.URL, "go", func(o *Options) { o.RequestTimeout = time.Minute })
+	silent := rawClient(t, r.URL).Subscribe(context.Background(), "socket.io-request#/#")
+	t.Cleanup(func() { _ = silent.Close() })
+	if _, err := silent.Receive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.io.FetchSockets(ctx)
+		done <- err
+	}()
+	a := g.io.Of("/").Adapter().(*Adapter)
+	testutil.CheckFor(t, 2*time.Second, 5*time.Millisecond, func() error {
+		if a.pending() != 1 {
+			return errors.New("request not pending yet")
+		}
+		return nil
+	})
+	return g, a, done
 }

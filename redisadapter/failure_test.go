@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stickyd/stickyd/internal/testutil"
+	"github.com/stickyd/stickyd/socketio"
 )
 
 // Redis killed and restarted during a fan-out: the sending peer's own
@@ -107,4 +109,60 @@ func TestRedisKilledDuringFanout(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A Redis that accepts connections and never answers (a hung server, a
+// black-holed proxy): a fleet request ends when its context does, not
+// after go-redis' own read timeout, with the local results and an error
+// wrapping ErrUnavailable; creating a namespace waits at most
+// subscribeTimeout.
+func TestSilentRedisHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	var mu sync.Mutex
+	var held []net.Conn
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		conns.Wait()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	p, err := New(Options{URL: "redis://" + ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	start := time.Now()
+	io := socketio.NewServer(socketio.Options{Adapter: p.Adapter}) // subscribes "/"
+	defer io.Close()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("creating a namespace took %v", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = io.FetchSockets(ctx)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("FetchSockets on a silent redis: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("FetchSockets with a 200 ms context took %v", d)
+	}
 }

@@ -29,9 +29,7 @@ func (a *Adapter) onBroadcast(channel string, msg []byte) {
 	if b.UID == a.peer.uid {
 		return // our own, delivered locally already
 	}
-	b.Opts.Flags.Local = true
-	b.Opts.Flags.Timeout = 0
-	a.InMemoryAdapter.Broadcast(b.Packet, b.Opts)
+	a.InMemoryAdapter.Broadcast(b.Packet, localOpts(b.Opts))
 }
 
 // localOpts are opts applied to this server only.

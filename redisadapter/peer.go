@@ -43,8 +43,9 @@ type Options struct {
 	// Logger receives state changes (Redis up/down) and dropped input;
 	// default hclog.NewNullLogger().
 	Logger hclog.Logger
-	// MaxMessageBytes drops larger messages from Redis unread (counted as
-	// bad). Default DefaultMaxMessageBytes.
+	// MaxMessageBytes drops larger messages from Redis undecoded (counted
+	// as bad; go-redis has read them already). Default
+	// DefaultMaxMessageBytes.
 	MaxMessageBytes int
 	// PublishQueue is how many messages may wait to be published; a
 	// message beyond it is dropped and counted. Default DefaultPublishQueue.
@@ -78,15 +79,14 @@ type outgoing struct {
 // adapters of every namespace. Create it with New, install Adapter as
 // socketio.Options.Adapter, Close it after the Socket.IO server.
 type Peer struct {
-	opts     Options
-	log      hclog.Logger
-	uid      string
-	client   *redis.Client
-	pubsub   *redis.PubSub
-	queue    chan outgoing
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	opts   Options
+	log    hclog.Logger
+	uid    string
+	client *redis.Client
+	pubsub *redis.PubSub
+	queue  chan outgoing
+	stop   chan struct{} // closed by Close
+	wg     sync.WaitGroup
 
 	mu       sync.RWMutex
 	running  bool
@@ -128,6 +128,9 @@ func New(opts Options) (*Peer, error) {
 		opts.PublishQueue = DefaultPublishQueue
 	}
 	ropts.MaxRetries = -1 // a failed publish is counted, never retried for seconds
+	// Callers' contexts bound each command (go-redis otherwise waits its
+	// own read timeout: a silent Redis held FetchSockets 2 s past its ctx).
+	ropts.ContextTimeoutEnabled = true
 	ropts.DialTimeout = time.Second
 	ropts.ReadTimeout = 2 * time.Second
 	ropts.WriteTimeout = 2 * time.Second
@@ -191,10 +194,16 @@ func (p *Peer) Stats() Stats {
 }
 
 // Close stops the Peer: pending requests of every adapter end with
-// ErrClosed, queued messages are dropped, both connections close. Safe to
-// call more than once.
+// ErrClosed, queued messages are dropped, both connections close, and its
+// goroutines have ended when it returns. Idempotent: later calls wait for
+// the same and return nil.
 func (p *Peer) Close() error {
 	p.mu.Lock()
+	if !p.running {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return nil
+	}
 	p.running = false
 	handlers := make([]Handler, 0, len(p.subs))
 	for _, sub := range p.subs {
@@ -208,7 +217,7 @@ func (p *Peer) Close() error {
 	for _, h := range handlers {
 		h.PeerClosed()
 	}
-	p.stopOnce.Do(func() { close(p.stop) })
+	close(p.stop)
 	p.closePassives()
 	err := p.pubsub.Close()
 	p.wg.Wait()
@@ -219,7 +228,8 @@ func (p *Peer) Close() error {
 }
 
 // Sync waits until every subscription issued so far is in place on Redis
-// (a PING queued behind them was answered), or ctx ends.
+// (a PING queued behind them was answered), or ctx ends (an error wrapping
+// ErrUnavailable and ctx's error), or the Peer closes (ErrClosed).
 func (p *Peer) Sync(ctx context.Context) error {
 	p.mu.Lock()
 	if !p.running {
@@ -242,7 +252,9 @@ func (p *Peer) Sync(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		case <-p.stop:
+			return ErrClosed
 		case <-time.After(minBackoff):
 		}
 	}
@@ -253,7 +265,7 @@ func (p *Peer) Sync(ctx context.Context) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 }
 

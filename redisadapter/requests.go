@@ -59,18 +59,18 @@ func (r *request) finish() {
 // startRequest counts the other servers and, when there are some,
 // publishes a request of type typ (fill adds its fields). It returns nil
 // when no other server exists, and an error when Redis is down.
-func (a *Adapter) startRequest(ctx context.Context, typ redisproto.RequestType, fill func(*redisproto.Request)) (*request, int, error) {
+func (a *Adapter) startRequest(ctx context.Context, typ redisproto.RequestType, fill func(*redisproto.Request)) (*request, error) {
 	n, err := a.peer.NumSub(ctx, a.ch.Request)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	expected := n - 1
 	if expected <= 0 {
-		return nil, 0, nil
+		return nil, nil
 	}
 	r := a.newRequest(typ, expected)
 	if r == nil {
-		return nil, 0, ErrClosed
+		return nil, ErrClosed
 	}
 	req := &redisproto.Request{UID: a.peer.uid, RequestID: r.id, Type: typ}
 	if fill != nil {
@@ -78,9 +78,9 @@ func (a *Adapter) startRequest(ctx context.Context, typ redisproto.RequestType, 
 	}
 	if !a.publishEncoded(req) {
 		a.drop(r)
-		return nil, 0, fmt.Errorf("%w: request not encodable", ErrUnavailable)
+		return nil, fmt.Errorf("%w: request not encodable", ErrUnavailable)
 	}
-	return r, expected, nil
+	return r, nil
 }
 
 func (a *Adapter) drop(r *request) {
@@ -90,7 +90,8 @@ func (a *Adapter) drop(r *request) {
 }
 
 // wait waits for r until it is complete, ctx ends or timeout passes, then
-// forgets it. The error wraps socketio.ErrTimeout when answers are missing.
+// forgets it. The error wraps socketio.ErrTimeout when answers are missing
+// (and ctx's error when ctx ended).
 func (a *Adapter) wait(ctx context.Context, r *request, timeout time.Duration) error {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -107,6 +108,9 @@ func (a *Adapter) wait(ctx context.Context, r *request, timeout time.Duration) e
 		return ErrClosed
 	case r.got < r.expected:
 		r.finish()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %d of %d servers answered: %w", socketio.ErrTimeout, r.got, r.expected, err)
+		}
 		return fmt.Errorf("%w: %d of %d servers answered", socketio.ErrTimeout, r.got, r.expected)
 	}
 	return nil
@@ -128,7 +132,7 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptio
 	if opts.Flags.Local {
 		return local, nil
 	}
-	r, _, err := a.startRequest(ctx, redisproto.TypeRemoteFetch, func(req *redisproto.Request) {
+	r, err := a.startRequest(ctx, redisproto.TypeRemoteFetch, func(req *redisproto.Request) {
 		req.HasOpts = true
 		req.Opts = socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
 	})
@@ -143,7 +147,7 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptio
 }
 
 // waitRooms collects the answers of an ALL_ROOMS request.
-func (a *Adapter) waitRooms(ctx context.Context, r *request, _ int) ([]string, error) {
+func (a *Adapter) waitRooms(ctx context.Context, r *request) ([]string, error) {
 	err := a.wait(ctx, r, a.peer.opts.RequestTimeout)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -159,7 +163,7 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wa
 		a.publishEncoded(&redisproto.Request{UID: a.peer.uid, Type: redisproto.TypeServerSideEmit, Data: args})
 		return nil, nil
 	}
-	r, _, err := a.startRequest(ctx, redisproto.TypeServerSideEmit, func(req *redisproto.Request) { req.Data = args })
+	r, err := a.startRequest(ctx, redisproto.TypeServerSideEmit, func(req *redisproto.Request) { req.Data = args })
 	if r == nil {
 		return nil, err
 	}

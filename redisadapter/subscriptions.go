@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -30,6 +31,12 @@ type Handler interface {
 	PeerClosed()
 }
 
+// subscribeTimeout bounds the (un)subscribe commands of Subscribe and
+// Unsubscribe, which run when socketio creates or closes a namespace: a
+// hung Redis must not hold that up (go-redis keeps the subscriptions and
+// makes them on reconnection; Sync waits for them).
+const subscribeTimeout = time.Second
+
 // subscription is one namespace's channels and their handler.
 type subscription struct {
 	name     string
@@ -44,9 +51,9 @@ func (s *subscription) plainChannels() []string {
 
 // Subscribe subscribes the channels of namespace name (its pattern, its
 // request channel, the common response channel and this peer's own) and
-// hands their messages to h. Redis being down is not an error: go-redis
-// keeps the subscriptions and makes them on (re)connection (Sync waits for
-// them). It fails with ErrNamespaceTaken when name is subscribed already,
+// hands their messages to h. Redis being down or hung is not an error
+// (it waits at most subscribeTimeout): go-redis keeps the subscriptions
+// and makes them on (re)connection (Sync waits for them). It fails with ErrNamespaceTaken when name is subscribed already,
 // ErrClosed after Close.
 func (p *Peer) Subscribe(name string, h Handler) error {
 	ch := redisproto.NewChannels(p.opts.Prefix, name)
@@ -66,7 +73,7 @@ func (p *Peer) Subscribe(name string, h Handler) error {
 		p.channels[c] = sub
 	}
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
 	defer cancel()
 	if err := p.pubsub.PSubscribe(ctx, ch.Pattern); err != nil {
 		p.log.Warn("psubscribe failed; retried on reconnection", "pattern", ch.Pattern, "error", err)
@@ -96,7 +103,7 @@ func (p *Peer) Unsubscribe(name string, h Handler) {
 	if !running {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
 	defer cancel()
 	_ = p.pubsub.PUnsubscribe(ctx, sub.ch.Pattern)
 	_ = p.pubsub.Unsubscribe(ctx, sub.plainChannels()...)

@@ -31,7 +31,8 @@ import (
 // ErrBadURL is returned by New for a URL go-redis cannot parse.
 var ErrBadURL = errors.New("redisemitter: bad redis URL")
 
-// ErrPublish wraps a failed publication.
+// ErrPublish wraps a failed publication and go-redis' error (a timeout
+// after Options.Timeout).
 var ErrPublish = errors.New("redisemitter: publish failed")
 
 // Options configure an Emitter.
@@ -40,7 +41,8 @@ type Options struct {
 	URL string
 	// Prefix is the fleet's key prefix (default "socket.io").
 	Prefix string
-	// Timeout bounds one publication (default 5 s).
+	// Timeout bounds one publication, connecting included (default 5 s);
+	// a failed publication is not retried.
 	Timeout time.Duration
 }
 
@@ -63,6 +65,11 @@ func New(opts Options) (*Emitter, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
+	// Without these go-redis waits its own timeouts (and retries), not
+	// the publication's context: a silent Redis held Emit for 5 s.
+	ropts.ContextTimeoutEnabled = true
+	ropts.DialTimeout = opts.Timeout
+	ropts.MaxRetries = -1
 	if opts.Prefix == "" {
 		opts.Prefix = redisproto.DefaultPrefix
 	}
@@ -164,7 +171,7 @@ func (e *Emitter) publish(channel string, msg []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
 	defer cancel()
 	if err := e.client.Publish(ctx, channel, msg).Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrPublish, err)
+		return fmt.Errorf("%w: %w", ErrPublish, err)
 	}
 	return nil
 }

@@ -95,23 +95,35 @@ func handshakeFromJSON(raw []byte) (socketio.Handshake, error) {
 	return h, nil
 }
 
-// jsonStrings reads a string, a number or an array of them.
+// jsonStrings reads a string, a number or an array of them (one level:
+// anything nested deeper is dropped, so that a hostile message costs
+// linear time, not a re-parse per nesting level).
 func jsonStrings(raw json.RawMessage) []string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := jsonScalar(raw); ok {
 		return []string{s}
 	}
 	var list []json.RawMessage
-	if json.Unmarshal(raw, &list) == nil {
-		out := make([]string, 0, len(list))
-		for _, it := range list {
-			out = append(out, jsonStrings(it)...)
+	if json.Unmarshal(raw, &list) != nil {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, it := range list {
+		if s, ok := jsonScalar(it); ok {
+			out = append(out, s)
 		}
-		return out
+	}
+	return out
+}
+
+// jsonScalar reads a JSON string or number as a string.
+func jsonScalar(raw json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
 	}
 	var f float64
 	if json.Unmarshal(raw, &f) == nil {
-		return []string{strconv.FormatFloat(f, 'f', -1, 64)}
+		return strconv.FormatFloat(f, 'f', -1, 64), true
 	}
-	return nil
+	return "", false
 }

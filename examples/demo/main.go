@@ -20,6 +20,12 @@
 //	-admin-user NAME     Admin UI login (default admin)
 //	-admin-password-hash HASH  bcrypt hash of its password (also
 //	                     $DEMO_ADMIN_PASSWORD_HASH); none: no login
+//
+// # Concurrency
+//
+// The chat's handlers run on socketio's goroutines and share nothing but
+// immutable fields; every room list is rebuilt from FetchSockets. main
+// alone handles SIGTERM and SIGINT (a context that ends the serving).
 package main
 
 import (
