@@ -60,6 +60,7 @@ type config struct {
 	tlsKey          string
 	argv            []string
 	ops             opsConfig
+	fleet           fleetConfig
 	listenGiven     bool
 }
 
@@ -90,6 +91,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		return nil
 	})
 	addOpsFlags(fs, &cfg.ops)
+	addFleetFlags(fs, &cfg.fleet)
 	return fs
 }
 
@@ -140,6 +142,12 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 		return nil, fs, errors.New("--peek-timeout, --start-timeout and --shutdown-timeout must be positive")
 	}
 	if err := cfg.ops.validate(); err != nil {
+		return nil, fs, err
+	}
+	if f := fs.Lookup("redis"); f != nil {
+		cfg.fleet.redis = f.Value.String() // --redis serves the fleet and the room traffic alike
+	}
+	if err := cfg.fleet.validate(cfg.tlsCert != ""); err != nil {
 		return nil, fs, err
 	}
 	if _, err := exec.LookPath(cfg.argv[0]); err != nil {
@@ -218,6 +226,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.listen, "error", err)
 		return exitError
 	}
+	fl, err := joinFleet(&cfg.fleet, ln.Addr(), log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot join the fleet", "error", err)
+		return exitError
+	}
+	if fl != nil {
+		defer fl.Close()
+	}
 	relay := hub.NewServer(hub.Options{Logger: log.Named("hub"), Metrics: hubMetrics})
 	defer relay.Close()
 	s, err := primary.New(primary.Options{
@@ -238,6 +255,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ClientAddr:         cfg.clientAddr,
 		TrustedProxies:     cfg.trustedProxies,
 		TLS:                tlsConf,
+		Fleet:              fl,
 	})
 	if err != nil {
 		ln.Close()

@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stickyd/stickyd/internal/redistest"
+)
+
+// Any host routes any session: two stickyd hosts on one Redis behind
+// HAProxy round robin (mode http, no stickiness): the official client
+// over polling only, websocket only and polling then upgrade, every
+// request reaching the worker that owns its session (the node tests
+// fail on any error). Both hosts relayed, and `stickyd status` lists
+// the fleet.
+func TestAnyHostHAProxyOfficialClient(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startFleetHost(t, srv.URL, 2)
+	b := startFleetHost(t, srv.URL, 2)
+	waitFleet(t, a, 2)
+	waitFleet(t, b, 2)
+	front := startHAProxy(t, a.Addr, b.Addr)
+	runNode(t, "http://"+front, 4, "transports.test.mjs")
+	relayed := promSum(promScrape(t, a.metrics), "stickyd_fleet_relays_total", "outcome", "relayed") +
+		promSum(promScrape(t, b.metrics), "stickyd_fleet_relays_total", "outcome", "relayed")
+	if relayed == 0 {
+		t.Fatal("no connection was relayed between the hosts")
+	}
+	for _, h := range []*fleetHost{a, b} {
+		if n := promSum(promScrape(t, h.metrics), "stickyd_fleet_relays_total", "outcome", "failed"); n != 0 {
+			t.Fatalf("%s: %v failed relays", h.Addr, n)
+		}
+	}
+	code, out, errs := ctl(t, "status", "--control", a.control)
+	if code != 0 || !strings.Contains(out, "fleet: 2 hosts") || !strings.Contains(out, a.Addr) || !strings.Contains(out, b.Addr) {
+		t.Fatalf("stickyd status: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// waitFleet waits until h's status lists n hosts.
+func waitFleet(t *testing.T, h *fleetHost, n int) {
+	t.Helper()
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if got := len(statusOf(t, h.control).Fleet); got != n {
+			return fmt.Errorf("%d of %d hosts: %w", got, n, errNotYet)
+		}
+		return nil
+	})
+}
+
+// A keep-alive connection to host A carries requests of a session on A
+// and of one on B, alternately: the first request for B is relayed there
+// with the connection; the next one for A is handed back by B's worker
+// and given back to A, which routes it to its own worker; every request
+// reaches its worker, over one TCP connection.
+func TestAnyHostKeepAliveAlternatesHosts(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startFleetHost(t, srv.URL, 1)
+	b := startFleetHost(t, srv.URL, 1)
+	waitFleet(t, a, 2)
+	waitFleet(t, b, 2)
+	onA := newPollClient(a.URL, 1).open(t)
+	other := newPollClient(b.URL, 1)
+	onB := other.open(t)
+	pidA, pidB := onA.whoami(t), onB.whoami(t)
+	other.close()
+
+	pc := newPollClient(a.URL, 1)
+	defer pc.close()
+	onA.pc, onB.pc = pc, pc
+	for i := 0; i < 20; i++ {
+		if got := onB.whoami(t); got != pidB {
+			t.Fatalf("round %d: session on B answered by pid %d, want %d", i, got, pidB)
+		}
+		if got := onA.whoami(t); got != pidA {
+			t.Fatalf("round %d: session on A answered by pid %d, want %d", i, got, pidA)
+		}
+	}
+	if got := pc.dials.Load(); got != 1 {
+		t.Fatalf("client dialled %d connections, want 1", got)
+	}
+	if n := promSum(promScrape(t, b.metrics), "stickyd_fleet_relays_total", "outcome", "gave_back"); n < 10 {
+		t.Fatalf("B gave back %v connections, want one per round", n)
+	}
+}
