@@ -74,6 +74,9 @@ type Fleet struct {
 	client  *redis.Client
 	members atomic.Pointer[map[uint16]string] // others, by id
 
+	refreshMu   sync.Mutex // serialises refreshes on a miss; guards lastRefresh
+	lastRefresh time.Time
+
 	mu      sync.Mutex // guards running and the start of loop
 	running bool
 	stop    chan struct{}
@@ -157,10 +160,42 @@ func (f *Fleet) Addr(id uint16) (string, bool) {
 	return addr, ok
 }
 
-// IsMember reports whether id is this host or a live member.
+// Lookup is Addr, but on a miss it reads the records from Redis again
+// first (at most every MinRefreshInterval): a host that joined since the
+// last poll is found at once. It may block for a Redis round trip.
+func (f *Fleet) Lookup(id uint16) (string, bool) {
+	if addr, ok := f.Addr(id); ok || id == f.self {
+		return addr, ok
+	}
+	f.refresh()
+	return f.Addr(id)
+}
+
+// IsMember reports whether id is this host or a live member, reading
+// the records again on a miss as Lookup does.
 func (f *Fleet) IsMember(id uint16) bool {
-	_, ok := f.Addr(id)
+	_, ok := f.Lookup(id)
 	return ok || id == f.self
+}
+
+// MinRefreshInterval bounds how often a miss makes Lookup read Redis.
+const MinRefreshInterval = 100 * time.Millisecond
+
+// refresh polls the records now unless a refresh ran within
+// MinRefreshInterval (Redis only).
+func (f *Fleet) refresh() {
+	if f.client == nil {
+		return
+	}
+	f.refreshMu.Lock()
+	defer f.refreshMu.Unlock()
+	if time.Since(f.lastRefresh) < MinRefreshInterval {
+		return
+	}
+	f.lastRefresh = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	f.poll(ctx)
 }
 
 // Members returns the fleet's hosts, this one included, by id.

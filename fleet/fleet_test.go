@@ -105,3 +105,27 @@ func checkFor(t *testing.T, cond func() bool) {
 		return nil
 	})
 }
+
+// TestAnyHostFleetLookupRefreshes: a host that joined after the last poll
+// is found by Lookup at once (it reads Redis on a miss), not a poll later.
+func TestAnyHostFleetLookupRefreshes(t *testing.T) {
+	srv := redistest.Start(t)
+	a, err := Join(context.Background(), Options{HostID: 1, Advertise: "127.0.0.1:1001", Secret: testSecret, RedisURL: srv.URL, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := join(t, srv.URL, 2, "127.0.0.1:1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.Addr(b.Self()); ok {
+		t.Fatal("a saw b before any poll: the test proves nothing")
+	}
+	if addr, ok := a.Lookup(b.Self()); !ok || addr != "127.0.0.1:1002" {
+		t.Fatalf("Lookup of a new host: %q %v", addr, ok)
+	}
+	if !a.IsMember(2) || a.IsMember(3) {
+		t.Fatal("IsMember")
+	}
+}

@@ -87,7 +87,7 @@ type hostConn struct {
 // dialHost connects to host and writes a header of kind (for a relay, a
 // fresh relay id; for a give-back, relayID) and then payload.
 func (s *Supervisor) dialHost(host uint16, kind fleet.Kind, relayID uint64, client netip.AddrPort, payload []byte) (hostConn, error) {
-	target, ok := s.opts.Fleet.Addr(host)
+	target, ok := s.opts.Fleet.Lookup(host)
 	if !ok {
 		return hostConn{}, fmt.Errorf("host %d is not a live member", host)
 	}

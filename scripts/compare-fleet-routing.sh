@@ -11,7 +11,8 @@
 # Environment: KIT (bench kit with peer/node_modules and loadgen/loadgen,
 # default /tmp/kit), DURATION (8s), WORKERS (workers per stickyd host, 1),
 # ONLY (subset of: fleet single node), SMOKE=1 (handshake -d 2s through the
-# fleet only). Every process started here is stopped by pid.
+# fleet only), REDIS_PORT FRONT_PORT P1 P2 (6391 8090 3201 3202). Every
+# process started here is stopped by pid.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KIT="${KIT:-/tmp/kit}"
@@ -21,7 +22,7 @@ DURATION="${DURATION:-8s}"
 WORKERS="${WORKERS:-1}"
 ONLY="${ONLY:-fleet single node}"
 HAPROXY="${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}"
-REDIS_PORT=6391 FRONT_PORT=8090 P1=3201 P2=3202
+REDIS_PORT="${REDIS_PORT:-6391}" FRONT_PORT="${FRONT_PORT:-8090}" P1="${P1:-3201}" P2="${P2:-3202}"
 mkdir -p "$OUT/bin"
 (cd "$ROOT" && go build -o "$OUT/bin/" ./cmd/stickyd ./testdata/refapp)
 printf 'bench-fleet-secret-%s\n' "$RANDOM$RANDOM$RANDOM" >"$OUT/fleet.secret"
@@ -76,7 +77,12 @@ for what in $ONLY; do
   case "$what" in
   fleet) # two stickyd hosts behind HAProxy round robin
     start_redis; start_stickyd "$P1" host1; start_stickyd "$P2" host2; start_haproxy
-    "$OUT/bin/stickyd" status --control "$OUT/host1.sock" | tee "$OUT/fleet-status.txt"
+    for _ in $(seq 1 50); do # both hosts see the fleet
+      "$OUT/bin/stickyd" status --control "$OUT/host1.sock" >"$OUT/fleet-status.txt"
+      grep -q "fleet: 2 hosts" "$OUT/fleet-status.txt" && break
+      sleep 0.1
+    done
+    cat "$OUT/fleet-status.txt"
     workloads fleet "http://127.0.0.1:$FRONT_PORT"
     stop_all ;;
   single) # one stickyd host alone, directly
