@@ -26,11 +26,7 @@ const unknownSIDBody = `{"code":1,"message":"Session ID unknown"}`
 // connect), a new handshake reaches the live host, and the sessions of
 // the live host are untouched.
 func TestAnyHostKilledHost(t *testing.T) {
-	srv := redistest.Start(t)
-	a := startFleetHost(t, srv.URL, 1)
-	b := startFleetHost(t, srv.URL, 1)
-	waitFleet(t, a, 2)
-	waitFleet(t, b, 2)
+	a, b := startTwoHosts(t, 1)
 	front := "http://" + startHAProxy(t, a.Addr, b.Addr)
 	onA := newPollClient(a.URL, 1).open(t)
 	onB := newPollClient(b.URL, 1).open(t)

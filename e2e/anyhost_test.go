@@ -16,11 +16,7 @@ import (
 // fail on any error). Both hosts relayed, and `stickyd status` lists
 // the fleet.
 func TestAnyHostHAProxyOfficialClient(t *testing.T) {
-	srv := redistest.Start(t)
-	a := startFleetHost(t, srv.URL, 2)
-	b := startFleetHost(t, srv.URL, 2)
-	waitFleet(t, a, 2)
-	waitFleet(t, b, 2)
+	a, b := startTwoHosts(t, 2)
 	front := startHAProxy(t, a.Addr, b.Addr)
 	runNode(t, "http://"+front, 4, "transports.test.mjs")
 	relayed := promSum(promScrape(t, a.metrics), "stickyd_fleet_relays_total", "outcome", "relayed") +
@@ -37,6 +33,18 @@ func TestAnyHostHAProxyOfficialClient(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "fleet: 2 hosts") || !strings.Contains(out, a.Addr) || !strings.Contains(out, b.Addr) {
 		t.Fatalf("stickyd status: exit %d\n%s%s", code, out, errs)
 	}
+}
+
+// startTwoHosts starts a redis-server and two fleet hosts on it with
+// workers workers each, and waits until each sees the other.
+func startTwoHosts(t *testing.T, workers int) (a, b *fleetHost) {
+	t.Helper()
+	srv := redistest.Start(t)
+	a = startFleetHost(t, srv.URL, workers)
+	b = startFleetHost(t, srv.URL, workers)
+	waitFleet(t, a, 2)
+	waitFleet(t, b, 2)
+	return a, b
 }
 
 // waitFleet waits until h's status lists n hosts.
@@ -56,11 +64,7 @@ func waitFleet(t *testing.T, h *fleetHost, n int) {
 // and given back to A, which routes it to its own worker; every request
 // reaches its worker, over one TCP connection.
 func TestAnyHostKeepAliveAlternatesHosts(t *testing.T) {
-	srv := redistest.Start(t)
-	a := startFleetHost(t, srv.URL, 1)
-	b := startFleetHost(t, srv.URL, 1)
-	waitFleet(t, a, 2)
-	waitFleet(t, b, 2)
+	a, b := startTwoHosts(t, 1)
 	onA := newPollClient(a.URL, 1).open(t)
 	other := newPollClient(b.URL, 1)
 	onB := other.open(t)
