@@ -199,6 +199,9 @@ func (s *Supervisor) noteFleetIn(c clientConn, id uint64) {
 // fleetInOf returns (and forgets) the origin of the relayed-in connection
 // handed off under id, or nil.
 func (s *Supervisor) fleetInOf(id uint64) *fleetOrigin {
+	if s.opts.Fleet == nil {
+		return nil
+	}
 	f := &s.fleet
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -236,7 +236,7 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 	if r := s.relayOf(m.ConnID); r != nil {
 		// The end of a TLS relay's socket pair: no IP peer of its own.
 		c, addr = &pairConn{&fileConn{f}, r}, r.peer
-	} else if o := s.fleetInOf(m.ConnID); o != nil {
+	} else if o := s.fleetInOf(m.ConnID); o != nil { // (nil outside a fleet)
 		// A connection another host relayed here.
 		c, addr = &fleetInConn{&fileConn{f}, o}, netip.AddrPortFrom(o.client.Addr().Unmap(), o.client.Port())
 	} else if rc, err := f.SyscallConn(); err == nil {
