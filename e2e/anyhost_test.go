@@ -37,11 +37,11 @@ func TestAnyHostHAProxyOfficialClient(t *testing.T) {
 
 // startTwoHosts starts a redis-server and two fleet hosts on it with
 // workers workers each, and waits until each sees the other.
-func startTwoHosts(t *testing.T, workers int) (a, b *fleetHost) {
+func startTwoHosts(t *testing.T, workers int, extra ...string) (a, b *fleetHost) {
 	t.Helper()
 	srv := redistest.Start(t)
-	a = startFleetHost(t, srv.URL, workers)
-	b = startFleetHost(t, srv.URL, workers)
+	a = startFleetHost(t, srv.URL, workers, extra...)
+	b = startFleetHost(t, srv.URL, workers, extra...)
 	waitFleet(t, a, 2)
 	waitFleet(t, b, 2)
 	return a, b
@@ -62,9 +62,11 @@ func waitFleet(t *testing.T, h *fleetHost, n int) {
 // and of one on B, alternately: the first request for B is relayed there
 // with the connection; the next one for A is handed back by B's worker
 // and given back to A, which routes it to its own worker; every request
-// reaches its worker, over one TCP connection.
+// reaches its worker, over one TCP connection, also after the connection
+// idled longer than the peek timeout (a relay is not bound by it).
 func TestAnyHostKeepAliveAlternatesHosts(t *testing.T) {
-	a, b := startTwoHosts(t, 1)
+	const peekTimeout = 300 * time.Millisecond
+	a, b := startTwoHosts(t, 1, "--peek-timeout", peekTimeout.String())
 	onA := newPollClient(a.URL, 1).open(t)
 	other := newPollClient(b.URL, 1)
 	onB := other.open(t)
@@ -77,6 +79,9 @@ func TestAnyHostKeepAliveAlternatesHosts(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		if got := onB.whoami(t); got != pidB {
 			t.Fatalf("round %d: session on B answered by pid %d, want %d", i, got, pidB)
+		}
+		if i == 0 {
+			time.Sleep(2 * peekTimeout) // idle while relayed (not synchronisation: the test is about elapsed time)
 		}
 		if got := onA.whoami(t); got != pidA {
 			t.Fatalf("round %d: session on A answered by pid %d, want %d", i, got, pidA)

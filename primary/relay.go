@@ -67,6 +67,7 @@ func (s *Supervisor) runRelay(c clientConn, addr netip.AddrPort, prefix []byte, 
 		respondAndClose(c, respUnknownSID)
 		return
 	}
+	c.SetReadDeadline(time.Time{}) // the peek deadline ends here: a relay lives as long as its client
 	r := &outRelay{id: up.relayID, host: host, client: c, upstream: up.conn, addr: addr, counters: counters}
 	if !s.addRelay(r) {
 		c.Close()
