@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stickyd/stickyd/internal/redistest"
+	"github.com/stickyd/stickyd/ipc"
 )
 
 // Any host routes any session: two stickyd hosts on one Redis behind
@@ -92,5 +93,34 @@ func TestAnyHostKeepAliveAlternatesHosts(t *testing.T) {
 	}
 	if n := promSum(promScrape(t, b.metrics), "stickyd_fleet_relays_total", "outcome", "gave_back"); n < 10 {
 		t.Fatalf("B gave back %v connections, want one per round", n)
+	}
+}
+
+// A static fleet without Redis (--host-id, --peer): a session of B is
+// reached through A, and a sid of a host not in the list gets 400.
+func TestAnyHostStaticPeers(t *testing.T) {
+	p1, p2 := freePort(t), freePort(t)
+	secret := secretFile(t, anyHostSecret)
+	host := func(id, port, peerID, peerPort int) *cluster {
+		return startCluster(t, 1, []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--control", controlPath(t),
+			"--fleet-secret-file", secret, "--host-id", fmt.Sprint(id), "--peer", fmt.Sprintf("%d=127.0.0.1:%d", peerID, peerPort)}, fastPings...)
+	}
+	a := host(1, p1, 2, p2)
+	b := host(2, p2, 1, p1)
+	other := newPollClient(b.URL, 1)
+	onB := other.open(t)
+	pidB := onB.whoami(t)
+	other.close()
+	pc := newPollClient(a.URL, 1)
+	defer pc.close()
+	onB.pc = pc
+	for i := 0; i < 5; i++ {
+		if got := onB.whoami(t); got != pidB {
+			t.Fatalf("session on B through A answered by pid %d, want %d", got, pidB)
+		}
+	}
+	sid, _ := ipc.NewSID(ipc.HostInstance(3, 1))
+	if code, body, _ := pc.do("GET", "&sid="+sid, ""); code != 400 || body != unknownSIDBody {
+		t.Fatalf("sid of host 3: %d %q, want 400 %s", code, body, unknownSIDBody)
 	}
 }
