@@ -30,6 +30,7 @@ func sees(f *Fleet, id uint16, addr string) func() bool {
 // one (no renewal) after its lease; a record without the secret's MAC is
 // ignored.
 func TestAnyHostFleetRedis(t *testing.T) {
+	testutil.CheckNoLeaks(t)
 	srv := redistest.Start(t)
 	a, err := join(t, srv.URL, 0, "127.0.0.1:1001")
 	if err != nil || a.Self() == 0 {
@@ -109,6 +110,7 @@ func checkFor(t *testing.T, cond func() bool) {
 // TestAnyHostFleetLookupRefreshes: a host that joined after the last poll
 // is found by Lookup at once (it reads Redis on a miss), not a poll later.
 func TestAnyHostFleetLookupRefreshes(t *testing.T) {
+	testutil.CheckNoLeaks(t)
 	srv := redistest.Start(t)
 	a, err := Join(context.Background(), Options{HostID: 1, Advertise: "127.0.0.1:1001", Secret: testSecret, RedisURL: srv.URL, PollInterval: time.Hour})
 	if err != nil {
