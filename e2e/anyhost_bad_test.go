@@ -64,7 +64,7 @@ func TestAnyHostKilledHost(t *testing.T) {
 // a host that is not a live member: the connection is closed with nothing
 // written (a reset, as the request behind the header stays unread), and
 // counted as refused. A sid naming an unknown host: 400
-// Session ID unknown. A host id another live host holds: stickyd exits 1
+// Session ID unknown, also on a member's relay (never relayed on). A host id another live host holds: stickyd exits 1
 // at start-up, saying so.
 func TestAnyHostBadInput(t *testing.T) {
 	srv := redistest.Start(t)
@@ -108,6 +108,13 @@ func TestAnyHostBadInput(t *testing.T) {
 	code, body, _ := newPollClient(a.URL, 1).do("GET", "&sid="+sid, "")
 	if code != 400 || body != unknownSIDBody {
 		t.Fatalf("sid of an unknown host: %d %q, want 400 %s", code, body, unknownSIDBody)
+	}
+
+	// A member's relay whose request names yet another host is answered
+	// 400, never relayed on (no loops between hosts whose views differ).
+	got, err := exchange(a.Addr, append(sealed(anyHostSecret, 101), "GET /socket.io/?EIO=4&transport=polling&sid="+sid+" HTTP/1.1\r\nHost: x\r\n\r\n"...))
+	if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 400 ") || !strings.HasSuffix(string(got), unknownSIDBody) {
+		t.Fatalf("relay naming a third host: %q %v, want 400 %s", got, err, unknownSIDBody)
 	}
 
 	cmd := exec.Command(bins.stickyd, "--listen", "127.0.0.1:0", "--workers", "1", "--control", controlPath(t),

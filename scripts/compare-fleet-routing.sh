@@ -12,7 +12,9 @@
 # default /tmp/kit), DURATION (8s), WORKERS (workers per stickyd host, 1),
 # ONLY (subset of: fleet single node), SMOKE=1 (handshake -d 2s through the
 # fleet only), REDIS_PORT FRONT_PORT P1 P2 (6391 8090 3201 3202). Every
-# process started here is stopped by pid.
+# process started here is stopped by pid. The hosts serve metrics on
+# P1+1000 and P2+1000; fleet-metrics-*.txt hold their relayed bytes and CPU
+# seconds after the fleet's workloads (for CPU per relayed MB).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KIT="${KIT:-/tmp/kit}"
@@ -46,8 +48,8 @@ start_redis() {
   for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0; sleep 0.1; done
 }
 
-start_stickyd() { # PORT NAME
-  "$OUT/bin/stickyd" --workers "$WORKERS" --listen "127.0.0.1:$1" --log-level warn \
+start_stickyd() { # PORT NAME (metrics on PORT+1000)
+  "$OUT/bin/stickyd" --workers "$WORKERS" --listen "127.0.0.1:$1" --log-level warn --metrics "127.0.0.1:$(($1 + 1000))" \
     --control "$OUT/$2.sock" --fleet-secret-file "$OUT/fleet.secret" --redis "redis://127.0.0.1:$REDIS_PORT" \
     -- "$OUT/bin/refapp" >"$OUT/$2.log" 2>&1 &
   PIDS+=($!)
@@ -84,6 +86,9 @@ for what in $ONLY; do
     done
     cat "$OUT/fleet-status.txt"
     workloads fleet "http://127.0.0.1:$FRONT_PORT"
+    for p in "$P1" "$P2"; do # relayed bytes and CPU of each host, for CPU per relayed MB
+      curl -s "http://127.0.0.1:$((p + 1000))/metrics" | grep -E '^(stickyd_fleet_|process_cpu_seconds_total)' >"$OUT/fleet-metrics-$p.txt"
+    done
     stop_all ;;
   single) # one stickyd host alone, directly
     [ -n "${SMOKE:-}" ] && continue
