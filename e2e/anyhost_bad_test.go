@@ -63,9 +63,9 @@ func TestAnyHostKilledHost(t *testing.T) {
 // secret (a non-member relaying), one sealed with the secret but naming
 // a host that is not a live member: the connection is closed with nothing
 // written (a reset, as the request behind the header stays unread), and
-// counted as refused. A sid naming an unknown host: 400
-// Session ID unknown, also on a member's relay (never relayed on). A host id another live host holds: stickyd exits 1
-// at start-up, saying so.
+// counted as refused. A sid naming an unknown host: 400 Session ID
+// unknown, also on a member's relay (never relayed on). A host id
+// another live host holds: stickyd exits 1 at start-up, saying so.
 func TestAnyHostBadInput(t *testing.T) {
 	srv := redistest.Start(t)
 	a := startFleetHost(t, srv.URL, 1, "--host-id", "101")
