@@ -79,8 +79,9 @@ func haproxyBinary(t testing.TB) string {
 }
 
 // haproxyConfig is scripts/haproxy-rr.cfg's shape: round robin over the
-// hosts in mode http, no stickiness of any kind.
-func haproxyConfig(listen string, hosts []string) string {
+// hosts in mode http, no stickiness of any kind; backendExtra is added to
+// the backend section.
+func haproxyConfig(listen, backendExtra string, hosts []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
   maxconn 4000
@@ -98,7 +99,8 @@ frontend fe
   default_backend hosts
 backend hosts
   balance roundrobin
-`, listen)
+%s
+`, listen, backendExtra)
 	for i, h := range hosts {
 		fmt.Fprintf(&b, "  server host%d %s\n", i+1, h)
 	}
@@ -109,10 +111,16 @@ backend hosts
 // address; it is stopped when the test ends.
 func startHAProxy(t testing.TB, hosts ...string) string {
 	t.Helper()
+	return startHAProxyWith(t, "", hosts...)
+}
+
+// startHAProxyWith is startHAProxy with backendExtra in the backend.
+func startHAProxyWith(t testing.TB, backendExtra string, hosts ...string) string {
+	t.Helper()
 	bin := haproxyBinary(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig(addr, hosts)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(haproxyConfig(addr, backendExtra, hosts)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-db", "-f", cfg)

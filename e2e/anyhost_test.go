@@ -124,3 +124,58 @@ func TestAnyHostStaticPeers(t *testing.T) {
 		t.Fatalf("sid of host 3: %d %q, want 400 %s", code, body, unknownSIDBody)
 	}
 }
+
+// Through HAProxy round robin with `http-reuse always` (its server
+// connections shared by every client, so one carries requests of sessions
+// of both hosts), sessions of both hosts share two kept-alive client
+// connections through it, with requests of several sessions in flight at
+// once:
+// every request reaches the worker that owns its session, and relayed
+// connections are given back to the host that relayed them.
+func TestAnyHostHAProxyKeepAliveShared(t *testing.T) {
+	a, b := startTwoHosts(t, 1)
+	front := "http://" + startHAProxyWith(t, "  http-reuse always", a.Addr, b.Addr)
+	pc := newPollClient(front, 2)
+	defer pc.close()
+	sessions := make([]*session, 6)
+	pids := make([]int, len(sessions))
+	for i := range sessions { // on A and B in turn
+		opener := newPollClient([]string{a.URL, b.URL}[i%2], 1)
+		sessions[i] = opener.open(t)
+		pids[i] = sessions[i].whoami(t)
+		opener.close()
+		sessions[i].pc = pc
+	}
+	errs := make(chan string, len(sessions))
+	for i, s := range sessions {
+		go func() {
+			g := &goTB{} // its Fatalf ends this goroutine (Goexit): the deferred send reports it
+			msg := ""
+			defer func() {
+				if f := g.failures(); len(f) > 0 {
+					msg = fmt.Sprintf("session %d: %s", i, strings.Join(f, "; "))
+				}
+				errs <- msg
+			}()
+			for round := 0; round < 15; round++ {
+				if got := s.whoami(g); got != pids[i] {
+					msg = fmt.Sprintf("session %d round %d: pid %d, want %d", i, round, got, pids[i])
+					return
+				}
+			}
+		}()
+	}
+	for range sessions {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+	if got := pc.dials.Load(); got > 2 {
+		t.Fatalf("client dialled %d connections, want at most 2", got)
+	}
+	gaveBack := promSum(promScrape(t, a.metrics), "stickyd_fleet_relays_total", "outcome", "gave_back") +
+		promSum(promScrape(t, b.metrics), "stickyd_fleet_relays_total", "outcome", "gave_back")
+	if gaveBack == 0 {
+		t.Fatal("no relayed connection was given back")
+	}
+}
