@@ -28,8 +28,8 @@ type twoHostFleet struct {
 func startTwoHostFleet(t *testing.T, room string) *twoHostFleet {
 	t.Helper()
 	f := &twoHostFleet{redis: redistest.Start(t)}
-	f.a = fleetHost(t, f.redis.URL, 2)
-	f.b = fleetHost(t, f.redis.URL, 1)
+	f.a = startRedisHost(t, f.redis.URL, 2)
+	f.b = startRedisHost(t, f.redis.URL, 1)
 	waitFleetServers(t, 3, f.a, f.b)
 	f.sender = fleetClient(t, f.a.Addr, "")
 	f.local = fleetClient(t, f.a.Addr, room)

@@ -14,10 +14,10 @@ import (
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
-// fleetHost starts a stickyd host of workers workers (the refapp with
+// startRedisHost starts a stickyd host of workers workers (the refapp with
 // CLUSTER_OPS, no REDIS_URL: its workers use the cluster adapter) that
 // joins the fleet on redisURL.
-func fleetHost(t *testing.T, redisURL string, workers int, flags ...string) *cluster {
+func startRedisHost(t *testing.T, redisURL string, workers int, flags ...string) *cluster {
 	t.Helper()
 	args := append([]string{"--redis", redisURL, "--metrics", "127.0.0.1:0", "--log-level", "debug"}, flags...)
 	return startCluster(t, workers, args, "CLUSTER_OPS=1")
@@ -54,8 +54,8 @@ func nodeFleetServer(t *testing.T, redisURL string) string {
 func TestFleetTwoHostsAndNode(t *testing.T) {
 	requireNode(t)
 	r := redistest.Start(t)
-	a := fleetHost(t, r.URL, 2)
-	b := fleetHost(t, r.URL, 2)
+	a := startRedisHost(t, r.URL, 2)
+	b := startRedisHost(t, r.URL, 2)
 	node := nodeFleetServer(t, r.URL)
 	waitFleetServers(t, 5, a, b)
 	runNode(t, a.URL, 2, "fleet.test.mjs",

@@ -60,6 +60,7 @@ type config struct {
 	tlsKey          string
 	argv            []string
 	ops             opsConfig
+	fleet           fleetConfig
 	listenGiven     bool
 	redisURL        string
 	redisPrefix     string
@@ -94,6 +95,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.redisURL, "redis", "", "join a Redis fleet (Node's @socket.io/redis-adapter 8.x): redis://[user:pass@]host:port[/db] or rediss://…; the hub relays rooms and cluster requests to the other hosts; off when empty")
 	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "socket.io", "key prefix of the fleet's Redis channels (Node's \"key\" option); every server of the fleet uses the same")
 	addOpsFlags(fs, &cfg.ops)
+	addFleetFlags(fs, &cfg.fleet)
 	return fs
 }
 
@@ -146,6 +148,12 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 	if err := cfg.ops.validate(); err != nil {
 		return nil, fs, err
 	}
+	if f := fs.Lookup("redis"); f != nil {
+		cfg.fleet.redis = f.Value.String() // --redis serves the fleet and the room traffic alike
+	}
+	if err := cfg.fleet.validate(cfg.tlsCert != ""); err != nil {
+		return nil, fs, err
+	}
 	if _, err := exec.LookPath(cfg.argv[0]); err != nil {
 		return nil, fs, fmt.Errorf("app %q: %w", cfg.argv[0], err)
 	}
@@ -166,7 +174,7 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 			return nil, fs, fmt.Errorf("--metrics: %w", err)
 		}
 	}
-	if err := validateFleet(cfg); err != nil {
+	if err := validateRedisRooms(cfg); err != nil {
 		return nil, fs, err
 	}
 	cfg.listenGiven = cfg.listen != ""
@@ -225,16 +233,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.listen, "error", err)
 		return exitError
 	}
+	fl, err := joinFleet(&cfg.fleet, ln.Addr(), log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot join the fleet", "error", err)
+		return exitError
+	}
+	if fl != nil {
+		defer fl.Close()
+	}
 	relay := hub.NewServer(hub.Options{Logger: log.Named("hub"), Metrics: hubMetrics})
 	defer relay.Close()
 	if cfg.redisURL != "" {
-		stopFleet, err := joinFleet(relay, cfg, metrics, log)
+		stopRooms, err := joinRedisRooms(relay, cfg, metrics, log)
 		if err != nil {
 			ln.Close()
 			fmt.Fprintf(stderr, "stickyd: %v\n", err)
 			return exitUsage
 		}
-		defer stopFleet()
+		defer stopRooms()
 	}
 	s, err := primary.New(primary.Options{
 		Hub:                relay,
@@ -254,6 +271,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ClientAddr:         cfg.clientAddr,
 		TrustedProxies:     cfg.trustedProxies,
 		TLS:                tlsConf,
+		Fleet:              fl,
 	})
 	if err != nil {
 		ln.Close()
