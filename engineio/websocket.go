@@ -184,7 +184,7 @@ func (t *wsTransport) collectLocked() bool {
 	}
 	var frames []*Frame
 	if s.ws == t && !s.holdQueue {
-		frames = s.takeQueueLocked()
+		frames = s.takeWriteLocked()
 	}
 	b.addFrames(t.ctrl, frames)
 	clear(t.ctrl)
