@@ -97,9 +97,9 @@ func (c *client) runInline(f func()) {
 
 func newClient(srv *Server, conn *engineio.Socket) *client {
 	c := &client{
-		srv:        srv,
-		conn:       conn,
-		dec:        decoder{maxAttachments: srv.opts.MaxAttachments},
+		srv:     srv,
+		conn:    conn,
+		dec:     decoder{maxAttachments: srv.opts.MaxAttachments},
 		sockets: map[string]*Socket{},
 	}
 	conn.OnMessage(c.onMessage)
