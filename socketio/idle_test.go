@@ -38,7 +38,7 @@ func measureIdle(tb testing.TB, n int, open func(addr, path string) (io.Closer, 
 		tb.Fatal(err)
 	}
 	defer warm.Close()
-	cost, conns, err := idlecost.Measure(n, func() (io.Closer, error) { return open(addr, path) })
+	cost, conns, err := idlecost.Measure(n, 1500*time.Millisecond, func() (io.Closer, error) { return open(addr, path) })
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,14 +51,16 @@ func measureIdle(tb testing.TB, n int, open func(addr, path string) (io.Closer, 
 
 // TestIdleSessionCost opens 2,000 idle Socket.IO sessions of each kind
 // and checks, loosely, what each costs (the precise figures:
-// BenchmarkIdleSession): one goroutine per websocket (its reader), none
-// per polling session between polls.
+// BenchmarkIdleSession): no goroutine per websocket (parked, on Linux;
+// elsewhere one, its reader), none per polling session between polls.
 func TestIdleSessionCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens thousands of connections")
 	}
 	limits := map[string]struct{ goroutines, bytes float64 }{
-		"websocket": {1.05, 20 << 10}, // -race grows stacks
+		// At most the reader (where engineio does not park idle
+		// websockets; its own test checks that it does on Linux).
+		"websocket": {1.05, 20 << 10},
 		"polling":   {0.05, 8 << 10},
 	}
 	for _, kind := range idleKinds {

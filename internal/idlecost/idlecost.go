@@ -70,27 +70,28 @@ func settle() sample {
 }
 
 // quiesce waits (at most timeout) until the goroutine count has stayed the
-// same for a few consecutive samples: the goroutines of the handshakes
-// just served have ended.
-func quiesce(timeout time.Duration) {
+// same for quiet: the goroutines of the handshakes just served have ended,
+// and so have the readers of websockets that park when idle.
+func quiesce(quiet, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	last, same := -1, 0
-	for same < 5 && time.Now().Before(deadline) {
-		n := runtime.NumGoroutine()
-		if n == last {
-			same++
-		} else {
-			last, same = n, 0
+	last, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		if n := runtime.NumGoroutine(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= quiet {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 // Measure opens n sessions with open, one after another, and returns their
-// cost per session. The closers it returns (the sessions' client sides)
-// are the caller's to close; on error it closes what it opened.
-func Measure(n int, open func() (io.Closer, error)) (Cost, []io.Closer, error) {
-	quiesce(5 * time.Second)
+// cost per session, once the goroutine count has not changed for quiet
+// (longer than the server takes to park an idle websocket). The closers it
+// returns (the sessions' client sides) are the caller's to close; on error
+// it closes what it opened.
+func Measure(n int, quiet time.Duration, open func() (io.Closer, error)) (Cost, []io.Closer, error) {
+	quiesce(quiet, 10*time.Second)
 	before := settle()
 	conns := make([]io.Closer, 0, n)
 	for range n {
@@ -101,7 +102,7 @@ func Measure(n int, open func() (io.Closer, error)) (Cost, []io.Closer, error) {
 		}
 		conns = append(conns, c)
 	}
-	quiesce(10 * time.Second)
+	quiesce(quiet, 20*time.Second)
 	after := settle()
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 	return Cost{
