@@ -213,7 +213,7 @@ func readTextFrame(br *bufio.Reader, prefix string) error {
 		return err
 	}
 	if h[0]&0x0f != 1 || !bytes.HasPrefix(p, []byte(prefix)) {
-		return fmt.Errorf("%w: frame %q, want %q...", ErrBadAnswer, p, prefix)
+		return fmt.Errorf("%w: frame %q, want prefix %q", ErrBadAnswer, p, prefix)
 	}
 	return nil
 }
