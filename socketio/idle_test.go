@@ -2,7 +2,6 @@ package socketio
 
 import (
 	"io"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,12 +14,9 @@ const idleSessions = 2000
 
 // idleKinds are the idle Socket.IO sessions measured, each connected to
 // the main namespace: over websocket, and over polling between two polls.
-var idleKinds = []struct {
-	name string
-	open func(addr, path string) (io.Closer, error)
-}{
-	{"websocket", func(addr, path string) (io.Closer, error) { return idlecost.DialWebSocket(addr, path, "/") }},
-	{"polling", func(addr, path string) (io.Closer, error) { return idlecost.DialPolling(addr, path, "/", false) }},
+var idleKinds = []idlecost.Kind{
+	{Name: "websocket", Open: func(addr, path string) (io.Closer, error) { return idlecost.DialWebSocket(addr, path, "/") }},
+	{Name: "polling", Open: func(addr, path string) (io.Closer, error) { return idlecost.DialPolling(addr, path, "/", false) }},
 }
 
 // measureIdle opens n idle sessions against a new server whose connection
@@ -29,24 +25,9 @@ func measureIdle(tb testing.TB, n int, open func(addr, path string) (io.Closer, 
 	tb.Helper()
 	srv := NewServer(Options{Options: engineio.Options{PingInterval: time.Hour, PingTimeout: time.Hour}})
 	srv.Of("/").OnConnection(func(s *Socket) { s.Join("lobby") })
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
 	defer srv.Close()
-	addr, path := ts.Listener.Addr().String(), srv.Engine().Options().Path
-	warm, err := open(addr, path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer warm.Close()
-	cost, conns, err := idlecost.Measure(n, 1500*time.Millisecond, func() (io.Closer, error) { return open(addr, path) })
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer idlecost.CloseAll(conns)
-	if got := srv.Engine().ClientsCount(); got != n+1 {
-		tb.Errorf("%d sessions open, want %d", got, n+1)
-	}
-	return cost
+	// The engine parks an idle websocket after a second.
+	return idlecost.MeasureServer(tb, srv, srv.Engine().Options().Path, n, 1500*time.Millisecond, open, srv.Engine().ClientsCount)
 }
 
 // TestIdleSessionCost opens 2,000 idle Socket.IO sessions of each kind
@@ -57,40 +38,17 @@ func TestIdleSessionCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens thousands of connections")
 	}
-	limits := map[string]struct{ goroutines, bytes float64 }{
+	limits := map[string]idlecost.Limit{
 		// At most the reader (where engineio does not park idle
 		// websockets; its own test checks that it does on Linux).
-		"websocket": {1.05, 20 << 10},
-		"polling":   {0.05, 8 << 10},
+		"websocket": {Goroutines: 1.05, Bytes: 20 << 10},
+		"polling":   {Goroutines: 0.05, Bytes: 8 << 10},
 	}
-	for _, kind := range idleKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			cost := measureIdle(t, idleSessions, kind.open)
-			t.Log(cost)
-			lim := limits[kind.name]
-			if cost.Goroutines > lim.goroutines {
-				t.Errorf("%.2f goroutines per idle %s session, want <= %.2f", cost.Goroutines, kind.name, lim.goroutines)
-			}
-			if cost.Total() > lim.bytes {
-				t.Errorf("%.0f bytes per idle %s session, want <= %.0f", cost.Total(), kind.name, lim.bytes)
-			}
-		})
-	}
+	idlecost.TestKinds(t, idleKinds, idleSessions, measureIdle, limits)
 }
 
 // BenchmarkIdleSession reports what one idle Socket.IO session costs:
 // goroutines, live heap and stack bytes. Each op measures 2,000 sessions.
 func BenchmarkIdleSession(b *testing.B) {
-	for _, kind := range idleKinds {
-		b.Run(kind.name, func(b *testing.B) {
-			var cost idlecost.Cost
-			for range b.N {
-				cost = measureIdle(b, idleSessions, kind.open)
-			}
-			b.ReportMetric(cost.Goroutines, "goroutines/session")
-			b.ReportMetric(cost.HeapBytes, "heap-B/session")
-			b.ReportMetric(cost.StackBytes, "stack-B/session")
-			b.ReportMetric(cost.Total(), "B/session")
-		})
-	}
+	idlecost.BenchmarkKinds(b, idleKinds, idleSessions, measureIdle)
 }

@@ -25,8 +25,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -51,6 +53,69 @@ func (c Cost) Total() float64 { return c.HeapBytes + c.StackBytes }
 func (c Cost) String() string {
 	return fmt.Sprintf("%d sessions: %.2f goroutines, %.0f B heap, %.0f B stack, %.0f B total per session",
 		c.Sessions, c.Goroutines, c.HeapBytes, c.StackBytes, c.Total())
+}
+
+// Limit is the most a kind of idle session may cost: goroutines and
+// bytes (Total) per session.
+type Limit struct {
+	Goroutines float64
+	Bytes      float64
+}
+
+// Check logs c and fails tb (Errorf) where c exceeds lim.
+func (c Cost) Check(tb testing.TB, kind string, lim Limit) {
+	tb.Helper()
+	tb.Log(c)
+	if c.Goroutines > lim.Goroutines {
+		tb.Errorf("%.2f goroutines per idle %s session, want <= %.2f", c.Goroutines, kind, lim.Goroutines)
+	}
+	if c.Total() > lim.Bytes {
+		tb.Errorf("%.0f bytes per idle %s session, want <= %.0f", c.Total(), kind, lim.Bytes)
+	}
+}
+
+// Report reports c as b's metrics, per session.
+func (c Cost) Report(b *testing.B) {
+	b.ReportMetric(c.Goroutines, "goroutines/session")
+	b.ReportMetric(c.HeapBytes, "heap-B/session")
+	b.ReportMetric(c.StackBytes, "stack-B/session")
+	b.ReportMetric(c.Total(), "B/session")
+}
+
+// Kind is a kind of idle session: its name and how a client opens one on
+// the server at addr (host:port) and path.
+type Kind struct {
+	Name string
+	Open func(addr, path string) (io.Closer, error)
+}
+
+// Measurer measures n idle sessions opened with open on a server of its
+// own.
+type Measurer func(tb testing.TB, n int, open func(addr, path string) (io.Closer, error)) Cost
+
+// TestKinds runs a subtest per kind that measures n sessions and checks
+// them against limits[kind.Name].
+func TestKinds(t *testing.T, kinds []Kind, n int, measure Measurer, limits map[string]Limit) {
+	t.Helper()
+	for _, kind := range kinds {
+		t.Run(kind.Name, func(t *testing.T) {
+			measure(t, n, kind.Open).Check(t, kind.Name, limits[kind.Name])
+		})
+	}
+}
+
+// BenchmarkKinds runs a sub-benchmark per kind that measures n sessions
+// per op and reports the cost per session.
+func BenchmarkKinds(b *testing.B, kinds []Kind, n int, measure Measurer) {
+	for _, kind := range kinds {
+		b.Run(kind.Name, func(b *testing.B) {
+			var cost Cost
+			for range b.N {
+				cost = measure(b, n, kind.Open)
+			}
+			cost.Report(b)
+		})
+	}
 }
 
 type sample struct {
@@ -111,6 +176,33 @@ func Measure(n int, quiet time.Duration, open func() (io.Closer, error)) (Cost, 
 		HeapBytes:  per(after.heap, before.heap),
 		StackBytes: per(after.stack, before.stack),
 	}, conns, nil
+}
+
+// MeasureServer serves h on a new loopback test server and measures n
+// sessions opened with open at path (after one that warms the accept
+// loop, pools and timers up), as Measure with quiet; count must report the
+// sessions open, which it checks (n+1). It closes the sessions and the
+// test server before it returns.
+func MeasureServer(tb testing.TB, h http.Handler, path string, n int, quiet time.Duration,
+	open func(addr, path string) (io.Closer, error), count func() int) Cost {
+	tb.Helper()
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	addr := ts.Listener.Addr().String()
+	warm, err := open(addr, path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer warm.Close()
+	cost, conns, err := Measure(n, quiet, func() (io.Closer, error) { return open(addr, path) })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer CloseAll(conns)
+	if got := count(); got != n+1 {
+		tb.Errorf("%d sessions open, want %d", got, n+1)
+	}
+	return cost
 }
 
 // CloseAll closes every closer.
