@@ -1,11 +1,18 @@
 //go:build linux && !stickyd_portable
 
 // Idle websockets on Linux: no goroutine per idle connection. A reader
-// that found nothing to read for Options-independent idleAfter parks its
-// transport in the server's readPoller (an epoll instance of its own) and
-// returns; when bytes arrive, the poller starts a new reader. readpoll_other.go
-// is the path of every other OS (and of the stickyd_portable build tag):
-// the reader stays, blocked in its read.
+// that found nothing to read for the server's idleAfter (wsIdleAfter)
+// parks its transport in the server's readPoller (an epoll instance of its
+// own) and returns; when bytes arrive, the poller starts a new reader.
+// readpoll_other.go is the path of every other OS (and of the
+// stickyd_portable build tag): the reader stays, blocked in its read.
+//
+// # Concurrency
+//
+// readPoller's state is guarded by its mu; park and unpark are called
+// with the transport's session mu held (lock order: session, poller), the
+// poller's goroutine takes only its own mu and starts readers after
+// releasing it.
 
 package engineio
 
