@@ -73,7 +73,7 @@
 // take at once go to a writer goroutine of the session, which batches
 // everything queued meanwhile into one write and exits when the queue is
 // empty. An idle websocket session therefore costs no goroutine on Linux
-// (one elsewhere), a 1 KiB read buffer and no write buffer.
+// (one elsewhere), a 512-byte read buffer and no write buffer.
 // (Inline writes are Linux's: elsewhere, see Platforms, the writer
 // goroutine writes every batch.)
 //

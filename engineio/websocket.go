@@ -17,9 +17,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsReadBufferSize is the websocket read buffer; messages larger than it
-// are read straight into their destination.
-const wsReadBufferSize = 1024
+// wsReadBufferSize is the websocket read buffer, which every connection
+// holds, idle or not; messages larger than it are read straight into
+// their destination.
+const wsReadBufferSize = 512
 
 // wsCloseGrace is how long a closing websocket waits for the client's close
 // frame before the connection is dropped.
