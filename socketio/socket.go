@@ -19,6 +19,9 @@ import (
 // Handshake is what the server knows of a socket's connection, as Node's
 // socket.handshake.
 type Handshake struct {
+	// Headers are the handshake request's headers: the engine's map
+	// (engineio.Socket.Request), shared by every socket of the connection
+	// as in Node, not a copy (an idle connection holds one). Read only.
 	Headers http.Header `json:"headers"`
 	// Time is the connection time formatted as JavaScript's Date.toString.
 	Time string `json:"time"`
@@ -47,7 +50,7 @@ func newHandshake(r *http.Request, auth json.RawMessage) Handshake {
 		Auth:   auth,
 	}
 	if r != nil {
-		h.Headers = r.Header.Clone()
+		h.Headers = r.Header
 		h.XDomain = r.Header.Get("Origin") != ""
 		h.Secure = r.TLS != nil
 		h.URL = r.RequestURI
