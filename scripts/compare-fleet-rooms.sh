@@ -9,8 +9,8 @@
 # followed by the same workload against one stickyd host alone (one URL),
 # to read the p50 that crossing hosts adds.
 #
-#   RATES="1000" scripts/compare-fleet.sh [OUTDIR]
-#   NODE_RATES="1000 1500" STICKYD_RATES="3000 5000" scripts/compare-fleet.sh
+#   RATES="1000" scripts/compare-fleet-rooms.sh [OUTDIR]
+#   NODE_RATES="1000 1500" STICKYD_RATES="3000 5000" scripts/compare-fleet-rooms.sh
 #
 # Environment: REPS (3), D (10s), C (1000), ROOMS (10), KIT (as
 # compare-anchor.sh: its peer/ needs node_modules).

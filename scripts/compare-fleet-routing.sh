@@ -10,7 +10,9 @@
 #
 # Environment: KIT (bench kit with peer/node_modules and loadgen/loadgen,
 # default /tmp/kit), DURATION (8s), WORKERS (workers per stickyd host, 1),
-# ONLY (subset of: fleet single node), SMOKE=1 (handshake -d 2s through the
+# ONLY (subset of: fleet single haproxy-single node; haproxy-single is one
+# host listed twice behind the same HAProxy, to tell HAProxy's cost from the
+# relays'), SMOKE=1 (handshake -d 2s through the
 # fleet only), REDIS_PORT FRONT_PORT P1 P2 (6391 8090 3201 3202). Every
 # process started here is stopped by pid. The hosts serve metrics on
 # P1+1000 and P2+1000; fleet-metrics-*.txt hold their relayed bytes and CPU
@@ -22,7 +24,7 @@ LG="${LG:-$KIT/loadgen/loadgen}"
 OUT="${1:-$(mktemp -d /tmp/stickyd-fleet.XXXXXX)}"
 DURATION="${DURATION:-8s}"
 WORKERS="${WORKERS:-1}"
-ONLY="${ONLY:-fleet single node}"
+ONLY="${ONLY:-fleet single haproxy-single node}"
 HAPROXY="${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}"
 REDIS_PORT="${REDIS_PORT:-6391}" FRONT_PORT="${FRONT_PORT:-8090}" P1="${P1:-3201}" P2="${P2:-3202}"
 mkdir -p "$OUT/bin"
@@ -56,8 +58,8 @@ start_stickyd() { # PORT NAME (metrics on PORT+1000)
   wait_http "http://127.0.0.1:$1"
 }
 
-start_haproxy() {
-  FRONT="127.0.0.1:$FRONT_PORT" HOST1="127.0.0.1:$P1" HOST2="127.0.0.1:$P2" \
+start_haproxy() { # [SECOND_HOST_PORT]
+  FRONT="127.0.0.1:$FRONT_PORT" HOST1="127.0.0.1:$P1" HOST2="127.0.0.1:${1:-$P2}" \
     "$HAPROXY" -db -f "$ROOT/scripts/haproxy-rr.cfg" >"$OUT/haproxy.log" 2>&1 &
   PIDS+=($!)
   wait_http "http://127.0.0.1:$FRONT_PORT"
@@ -94,6 +96,11 @@ for what in $ONLY; do
     [ -n "${SMOKE:-}" ] && continue
     start_redis; start_stickyd "$P1" single
     workloads single "http://127.0.0.1:$P1"
+    stop_all ;;
+  haproxy-single) # one stickyd host listed twice behind the same HAProxy: HAProxy's own cost
+    [ -n "${SMOKE:-}" ] && continue
+    start_redis; start_stickyd "$P1" hsingle; start_haproxy "$P1"
+    workloads haproxy-single "http://127.0.0.1:$FRONT_PORT"
     stop_all ;;
   node) # the Node fleet (redis-adapter) behind the same HAProxy
     [ -n "${SMOKE:-}" ] && continue
