@@ -70,7 +70,10 @@ func TestRedisKilledDuringFanout(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(200 * time.Millisecond) // let the reconnect loops reach their steady state
+	// Let the reconnect loops reach their steady state, and cb's reader,
+	// idle while redis is down, park: engineio then starts its server's
+	// readiness watcher (a goroutine and its epoll fds, once per server).
+	time.Sleep(1500 * time.Millisecond)
 	goroutines, fds := runtime.NumGoroutine(), testutil.FDCount(t)
 	start := time.Now()
 	_, err := a.io.FetchSockets(context.Background())
