@@ -98,9 +98,15 @@ func startCluster(t testing.TB, workers int, flags []string, env ...string) *clu
 // (without --listen when files carry the listener).
 func launch(t testing.TB, workers int, wrapper []string, args []string, files []*os.File, env ...string) *cluster {
 	t.Helper()
+	return launchApp(t, workers, wrapper, args, []string{bins.refapp}, files, env...)
+}
+
+// launchApp is launch with app as the worker command.
+func launchApp(t testing.TB, workers int, wrapper, args, app []string, files []*os.File, env ...string) *cluster {
+	t.Helper()
 	all := []string{"--workers", fmt.Sprint(workers), "--log-level", "debug"}
 	all = append(all, args...)
-	all = append(all, "--", bins.refapp)
+	all = append(append(all, "--"), app...)
 	argv := append(append(append([]string(nil), wrapper...), bins.stickyd), all...)
 	c := &cluster{t: t, done: make(chan struct{})}
 	c.cmd = exec.Command(argv[0], argv[1:]...)

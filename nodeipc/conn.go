@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -99,14 +100,18 @@ func (c *Conn) Read() (Message, error) {
 			return Message{Body: body, Value: v}, err
 		}
 		n, oobn, _, _, err := c.uc.ReadMsgUnix(c.rbuf, c.oob)
-		closeRights(c.oob[:oobn])
-		if n == 0 {
-			switch {
-			case err == nil:
-				return Message{}, io.EOF
-			case errors.Is(err, net.ErrClosed):
-				return Message{}, ErrClosed
-			}
+		if oobn > 0 {
+			closeRights(c.oob[:oobn])
+		}
+		switch {
+		case n > 0: // bytes first; an error comes back on the next read
+		case err == nil:
+			return Message{}, io.EOF
+		case errors.Is(err, net.ErrClosed):
+			return Message{}, ErrClosed
+		case errors.Is(err, syscall.ECONNRESET):
+			return Message{}, io.EOF
+		default:
 			return Message{}, fmt.Errorf("nodeipc: read: %w", err)
 		}
 		c.buf = append(c.buf, c.rbuf[:n]...)

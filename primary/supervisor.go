@@ -16,6 +16,7 @@ import (
 	"github.com/stickyd/stickyd/balance"
 	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/systemd"
+	"github.com/stickyd/stickyd/nodeipc"
 )
 
 // Defaults for the zero values of Options.
@@ -92,6 +93,25 @@ type Options struct {
 	// Unix socket pair (see serveTLSClient). ClientAddr must then be the
 	// peer's address.
 	TLS *tls.Config
+	// WorkerKind is WorkerKindGo, WorkerKindNode or WorkerKindAuto ("" is
+	// auto: node when Argv runs node). Node workers are unmodified
+	// @socket.io/sticky apps spoken to over Node's IPC channel
+	// (docs/node.md); the options below apply to them only.
+	WorkerKind string
+	// NodeSerialization is the Node channel's serialization, "json" ("")
+	// or "advanced" (Buffers cross workers intact).
+	NodeSerialization string
+	// NodeAckTimeout bounds how long a Node worker may take to acknowledge
+	// a connection handed to it before it is restarted
+	// (DefaultNodeAckTimeout when 0).
+	NodeAckTimeout time.Duration
+	// SIDWait bounds how long a request whose sid no Node worker has
+	// registered yet waits for the registration before it gets 400
+	// (DefaultSIDWait when 0; negative: no wait).
+	SIDWait time.Duration
+	// AdapterRelay relays @socket.io/cluster-adapter messages between Node
+	// workers; nil means a relay of the Supervisor's own.
+	AdapterRelay *hub.AdapterRelay
 }
 
 // Supervisor is the primary: it spawns and supervises the workers, accepts
@@ -103,6 +123,10 @@ type Supervisor struct {
 	policy balance.Policy
 	hub    hub.Hub
 	uid    int
+	// kind is the resolved worker kind; nodeMode the Node channel's mode.
+	kind     string
+	nodeMode nodeipc.Mode
+	relay    *hub.AdapterRelay
 
 	dir      string // private socket directory
 	ctlPath  string
@@ -124,6 +148,8 @@ type Supervisor struct {
 	closing   bool
 	changed   chan struct{} // closed at the next state change (watchLocked)
 	reloads   reloadState
+	sids      map[string]uint32 // Node sessions: sid -> instance (nodesids.go)
+	sidAdded  chan struct{}     // closed at the next sid registration
 
 	clientsMu     sync.Mutex              // guards clients, peeking and clientsClosed
 	clients       map[clientConn]struct{} // connections on the slow path, for shutdown to close
@@ -143,6 +169,9 @@ type Supervisor struct {
 
 	slotRunners goroutineGroup // superviseSlot and trialSlot, one per slot
 	background  goroutineGroup // notify loop, old-generation drainers, Drain senders
+	// nodeGoroutines are the Node links' reader, hand-off and writer
+	// goroutines; each ends when its link is closed.
+	nodeGoroutines goroutineGroup
 	connWG      sync.WaitGroup // client connection goroutines
 	linkWG      sync.WaitGroup // control and hub link goroutines
 }
@@ -178,6 +207,19 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.MaxGenerations < 0 {
 		return nil, fmt.Errorf("%w: max generations must be >= 1, got %d", ErrBadOptions, opts.MaxGenerations)
 	}
+	kind, err := ResolveWorkerKind(opts.WorkerKind, opts.Argv)
+	if err != nil {
+		return nil, err
+	}
+	mode := nodeipc.JSON
+	if opts.NodeSerialization != "" {
+		if mode, err = nodeipc.ParseMode(opts.NodeSerialization); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+		}
+	}
+	if opts.NodeAckTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative node ack timeout %v", ErrBadOptions, opts.NodeAckTimeout)
+	}
 	policy, err := balance.New(opts.Balance)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
@@ -209,11 +251,20 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.Env == nil {
 		opts.Env = os.Environ()
 	}
+	def(&opts.NodeAckTimeout, DefaultNodeAckTimeout)
+	def(&opts.SIDWait, DefaultSIDWait)
+	if opts.AdapterRelay == nil {
+		opts.AdapterRelay = hub.NewAdapterRelay(opts.Logger.Named("adapter-relay"))
+	}
 	return &Supervisor{
 		opts:      opts,
 		log:       opts.Logger,
 		policy:    policy,
 		hub:       opts.Hub,
+		kind:      kind,
+		nodeMode:  mode,
+		relay:     opts.AdapterRelay,
+		sids:      make(map[string]uint32),
 		uid:       os.Getuid(),
 		stopping:  make(chan struct{}),
 		instances: make(map[uint32]*instance),
@@ -291,6 +342,8 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	hubLn.Close()
 	s.closeLinks()
 	s.linkWG.Wait()
+	s.nodeGoroutines.stop()
+	s.nodeGoroutines.wait()
 	s.clientsMu.Lock()
 	s.clientsClosed = true
 	for c := range s.clients {

@@ -59,6 +59,10 @@ type config struct {
 	tlsCert         string
 	tlsKey          string
 	argv            []string
+	workerKind      string
+	nodeSerial      string
+	nodeAckTimeout  time.Duration
+	sidWait         time.Duration
 	ops             opsConfig
 	listenGiven     bool
 }
@@ -89,6 +93,10 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.workerKind, "worker-kind", primary.WorkerKindAuto, "go (workers link stickyd's worker package), node (unmodified @socket.io/sticky apps over Node's IPC channel, see docs/node.md) or auto (node when the command is node)")
+	fs.StringVar(&cfg.nodeSerial, "node-serialization", "json", "Node workers' IPC serialization: json or advanced (Buffers cross workers intact; as cluster.setupPrimary({serialization}))")
+	fs.DurationVar(&cfg.nodeAckTimeout, "node-ack-timeout", primary.DefaultNodeAckTimeout, "how long a Node worker may take to acknowledge a handed-off connection before it is restarted")
+	fs.DurationVar(&cfg.sidWait, "node-sid-wait", primary.DefaultSIDWait, "how long a request whose sid no Node worker has registered yet waits for the registration before it gets 400 (0: the default; negative: no wait)")
 	addOpsFlags(fs, &cfg.ops)
 	return fs
 }
@@ -238,6 +246,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ClientAddr:         cfg.clientAddr,
 		TrustedProxies:     cfg.trustedProxies,
 		TLS:                tlsConf,
+		WorkerKind:         cfg.workerKind,
+		NodeSerialization:  cfg.nodeSerial,
+		NodeAckTimeout:     cfg.nodeAckTimeout,
+		SIDWait:            cfg.sidWait,
 	})
 	if err != nil {
 		ln.Close()
