@@ -1,6 +1,7 @@
 package primary
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,6 +29,14 @@ const (
 	WorkerKindNode = "node"
 	// WorkerKindAuto: node when the command is node, go otherwise.
 	WorkerKindAuto = "auto"
+)
+
+// Node session ids (Options.NodeSIDs).
+const (
+	// NodeSIDsStickyd: the shim makes Engine.IO issue stickyd sids.
+	NodeSIDsStickyd = "stickyd"
+	// NodeSIDsRandom: Engine.IO's random sids, routed by the sid table.
+	NodeSIDsRandom = "random"
 )
 
 // Defaults of the Node worker options.
@@ -76,14 +86,37 @@ func nodeChannel(mode nodeipc.Mode) (*nodeipc.Conn, *os.File, error) {
 	return nodeipc.NewConn(fc.(*net.UnixConn), mode), os.NewFile(uintptr(fds[1]), "node-channel-child"), nil
 }
 
-// nodeEnv is the environment that makes Node open its IPC channel on fd 3
-// and take itself for cluster worker id (never reused: the instance id).
-func (in *instance) nodeEnv(mode nodeipc.Mode) []string {
+// nodeEnv is the environment that makes Node open its IPC channel on fd 3,
+// take itself for cluster worker id (never reused: the instance id) and
+// preload stickyd's shim (nodeshim.js) after the NODE_OPTIONS of env.
+func (s *Supervisor) nodeEnv(in *instance, env []string) []string {
+	options := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "NODE_OPTIONS="); ok {
+			options = v + " "
+		}
+	}
 	return []string{
 		"NODE_CHANNEL_FD=3",
-		"NODE_CHANNEL_SERIALIZATION_MODE=" + mode.String(),
+		"NODE_CHANNEL_SERIALIZATION_MODE=" + s.nodeMode.String(),
 		"NODE_UNIQUE_ID=" + strconv.FormatUint(uint64(in.id), 10),
+		"NODE_OPTIONS=" + options + "--require " + strconv.Quote(s.shimPath),
+		"STICKYD_NODE_SIDS=" + s.opts.NodeSIDs,
 	}
+}
+
+// nodeShim is the preload of Node workers.
+//
+//go:embed nodeshim.js
+var nodeShim []byte
+
+// writeNodeShim writes the shim into the private socket directory dir.
+func (s *Supervisor) writeNodeShim(dir string) error {
+	s.shimPath = filepath.Join(dir, "node-shim.js")
+	if err := os.WriteFile(s.shimPath, nodeShim, 0o600); err != nil {
+		return fmt.Errorf("primary: node shim: %w", err)
+	}
+	return nil
 }
 
 // startNodeLink attaches conn, the channel of in's freshly started Node
@@ -165,7 +198,7 @@ func (s *Supervisor) handleNode(in *instance, l *nodeLink, m nodeipc.Message, lo
 	case "NODE_CLUSTER":
 		switch act, _ := obj["act"].(string); act {
 		case "online":
-			s.nodeOnline(in)
+			log.Debug("node worker online; ready once its app has called setupWorker")
 		case "queryServer":
 			log.Error("node worker calls listen(); under stickyd workers take connections from @socket.io/sticky's setupWorker only", "message", obj)
 		default:
@@ -177,6 +210,8 @@ func (s *Supervisor) handleNode(in *instance, l *nodeLink, m nodeipc.Message, lo
 		return
 	}
 	switch typ, _ := obj["type"].(string); typ {
+	case "stickyd:ready":
+		s.nodeOnline(in)
 	case "sticky:connection":
 		if sid, ok := obj["data"].(string); ok && sid != "" {
 			s.registerSID(in, sid)
@@ -188,7 +223,8 @@ func (s *Supervisor) handleNode(in *instance, l *nodeLink, m nodeipc.Message, lo
 	}
 }
 
-// nodeOnline makes in Ready on the worker's first online message.
+// nodeOnline makes in Ready on its worker's first stickyd:ready message:
+// the shim sends it once the app has called setupWorker.
 func (s *Supervisor) nodeOnline(in *instance) {
 	s.routingMu.Lock()
 	first := in.state == Starting

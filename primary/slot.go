@@ -98,7 +98,7 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 		}
 		defer child.Close()
 		files = []*os.File{child}
-		env = append(env, in.nodeEnv(s.nodeMode)...)
+		env = append(env, s.nodeEnv(in, env)...)
 	}
 	p, err := startProcess(s.opts.Argv, env, files, s.log.With("slot", sl.id, "instance", in.id))
 	s.routingMu.Lock()

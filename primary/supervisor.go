@@ -109,6 +109,10 @@ type Options struct {
 	// registered yet waits for the registration before it gets 400
 	// (DefaultSIDWait when 0; negative: no wait).
 	SIDWait time.Duration
+	// NodeSIDs is NodeSIDsStickyd ("" too: Node sids name their worker,
+	// so no request waits for the sid table) or NodeSIDsRandom (Engine.IO's
+	// own sids, routed through the sid table).
+	NodeSIDs string
 	// AdapterRelay relays @socket.io/cluster-adapter messages between Node
 	// workers; nil means a relay of the Supervisor's own.
 	AdapterRelay *hub.AdapterRelay
@@ -126,6 +130,7 @@ type Supervisor struct {
 	// kind is the resolved worker kind; nodeMode the Node channel's mode.
 	kind     string
 	nodeMode nodeipc.Mode
+	shimPath string // the Node preload, in dir
 	relay    *hub.AdapterRelay
 
 	dir      string // private socket directory
@@ -172,8 +177,8 @@ type Supervisor struct {
 	// nodeGoroutines are the Node links' reader, hand-off and writer
 	// goroutines; each ends when its link is closed.
 	nodeGoroutines goroutineGroup
-	connWG      sync.WaitGroup // client connection goroutines
-	linkWG      sync.WaitGroup // control and hub link goroutines
+	connWG         sync.WaitGroup // client connection goroutines
+	linkWG         sync.WaitGroup // control and hub link goroutines
 }
 
 // New validates opts and returns a Supervisor. It starts nothing.
@@ -216,6 +221,13 @@ func New(opts Options) (*Supervisor, error) {
 		if mode, err = nodeipc.ParseMode(opts.NodeSerialization); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
 		}
+	}
+	switch opts.NodeSIDs {
+	case "":
+		opts.NodeSIDs = NodeSIDsStickyd
+	case NodeSIDsStickyd, NodeSIDsRandom:
+	default:
+		return nil, fmt.Errorf("%w: node sids %q (want stickyd or random)", ErrBadOptions, opts.NodeSIDs)
 	}
 	if opts.NodeAckTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative node ack timeout %v", ErrBadOptions, opts.NodeAckTimeout)
@@ -304,6 +316,12 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	s.dir = dir
 	s.ctlPath = filepath.Join(dir, "ctl.sock")
 	s.hubPath = filepath.Join(dir, "hub.sock")
+	if s.kind == WorkerKindNode {
+		if err := s.writeNodeShim(dir); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	ctl, hubLn, err := s.listenLinks()
 	if err != nil {
 		ln.Close()

@@ -63,6 +63,7 @@ type config struct {
 	nodeSerial      string
 	nodeAckTimeout  time.Duration
 	sidWait         time.Duration
+	nodeSIDs        string
 	ops             opsConfig
 	listenGiven     bool
 }
@@ -97,6 +98,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.nodeSerial, "node-serialization", "json", "Node workers' IPC serialization: json or advanced (Buffers cross workers intact; as cluster.setupPrimary({serialization}))")
 	fs.DurationVar(&cfg.nodeAckTimeout, "node-ack-timeout", primary.DefaultNodeAckTimeout, "how long a Node worker may take to acknowledge a handed-off connection before it is restarted")
 	fs.DurationVar(&cfg.sidWait, "node-sid-wait", primary.DefaultSIDWait, "how long a request whose sid no Node worker has registered yet waits for the registration before it gets 400 (0: the default; negative: no wait)")
+	fs.StringVar(&cfg.nodeSIDs, "node-sids", primary.NodeSIDsStickyd, "Node workers' session ids: stickyd (stickyd's preload makes Engine.IO issue ids that name their worker: no request waits) or random (Engine.IO's own, routed by the table @socket.io/sticky fills)")
 	addOpsFlags(fs, &cfg.ops)
 	return fs
 }
@@ -250,6 +252,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		NodeSerialization:  cfg.nodeSerial,
 		NodeAckTimeout:     cfg.nodeAckTimeout,
 		SIDWait:            cfg.sidWait,
+		NodeSIDs:           cfg.nodeSIDs,
 	})
 	if err != nil {
 		ln.Close()
