@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/ipc"
@@ -43,10 +44,35 @@ const nodeMaxOut = 64 << 20
 // parent retries 3 times).
 const nodeNackRetries = 3
 
-// stickyConnection is the message every handle travels with: what
-// @socket.io/sticky's primary sends. The data is empty because the primary
-// only peeked: the request is still in the socket.
-var stickyConnection = map[string]any{"type": "sticky:connection", "data": ""}
+// stickyConnection is the message a handle travels with: what
+// @socket.io/sticky's primary sends. data is what the primary consumed of
+// the connection (the request head of a TLS relay), usually nothing: the
+// primary only peeks, so the request is still in the socket. It is a
+// Buffer in advanced mode; in json mode a string (a Buffer's JSON form
+// when the bytes are not UTF-8, which only sticky 1.x reads).
+func stickyConnection(mode nodeipc.Mode, prefix []byte) map[string]any {
+	var data any = ""
+	switch {
+	case len(prefix) == 0:
+	case mode == nodeipc.Advanced:
+		data = prefix
+	case utf8.Valid(prefix):
+		data = string(prefix)
+	default:
+		bytes := make([]any, len(prefix))
+		for i, b := range prefix {
+			bytes[i] = int(b)
+		}
+		data = map[string]any{"type": "Buffer", "data": bytes}
+	}
+	return map[string]any{"type": "sticky:connection", "data": data}
+}
+
+// handoff is a connection waiting for its hand-off.
+type handoff struct {
+	fd     int
+	prefix []byte
+}
 
 // nodeLink is the primary's end of one Node worker's IPC channel. It
 // implements workerLink: a Conn message queues the connection's fd (a
@@ -62,8 +88,8 @@ type nodeLink struct {
 
 	mu      sync.Mutex
 	cond    *sync.Cond
-	handles []int    // fds waiting for their hand-off
-	out     [][]byte // adapter message bodies waiting to be written
+	handles []handoff // connections waiting for their hand-off (our dups)
+	out     [][]byte  // adapter message bodies waiting to be written
 	outSize int
 	closed  bool
 }
@@ -78,7 +104,7 @@ func newNodeLink(conn *nodeipc.Conn, proc *process) *nodeLink {
 func (l *nodeLink) Send(m *ipc.Message, fd int) error {
 	switch m.Type {
 	case ipc.MsgConn:
-		return l.queueHandle(fd)
+		return l.queueHandle(fd, m.Prefix)
 	case ipc.MsgDrain:
 		l.proc.Terminate()
 		return nil
@@ -101,8 +127,8 @@ func (l *nodeLink) Close() error {
 		return nil
 	}
 	l.closed = true
-	for _, fd := range l.handles {
-		unix.Close(fd)
+	for _, h := range l.handles {
+		unix.Close(h.fd)
 	}
 	l.handles, l.out = nil, nil
 	l.cond.Broadcast()
@@ -110,7 +136,7 @@ func (l *nodeLink) Close() error {
 	return l.conn.Close()
 }
 
-func (l *nodeLink) queueHandle(fd int) error {
+func (l *nodeLink) queueHandle(fd int, prefix []byte) error {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("primary: dup: %w", err)
@@ -125,7 +151,7 @@ func (l *nodeLink) queueHandle(fd int) error {
 		unix.Close(dup)
 		return errNodeQueueFull
 	}
-	l.handles = append(l.handles, dup)
+	l.handles = append(l.handles, handoff{dup, append([]byte(nil), prefix...)})
 	l.cond.Broadcast()
 	return nil
 }
@@ -156,19 +182,19 @@ func (l *nodeLink) SendAdapterValue(v any) error {
 	return l.SendAdapterBody(body)
 }
 
-// nextHandle waits for a queued fd; false once the link is closed.
-func (l *nodeLink) nextHandle() (int, bool) {
+// nextHandle waits for a queued connection; false once the link is closed.
+func (l *nodeLink) nextHandle() (handoff, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for len(l.handles) == 0 && !l.closed {
 		l.cond.Wait()
 	}
 	if l.closed {
-		return -1, false
+		return handoff{}, false
 	}
-	fd := l.handles[0]
+	h := l.handles[0]
 	l.handles = l.handles[1:]
-	return fd, true
+	return h, true
 }
 
 // nextOut waits for queued adapter bodies; false once the link is closed.
@@ -209,12 +235,12 @@ func (l *nodeLink) writeAdapter(log hclog.Logger) {
 // queue is closed by Close.
 func (l *nodeLink) handOff(ackTimeout time.Duration, log hclog.Logger, done func(acked bool)) {
 	for {
-		fd, ok := l.nextHandle()
+		h, ok := l.nextHandle()
 		if !ok {
 			return
 		}
-		acked, alive := l.sendHandle(fd, ackTimeout, log)
-		unix.Close(fd)
+		acked, alive := l.sendHandle(h, ackTimeout, log)
+		unix.Close(h.fd)
 		done(acked)
 		if !alive {
 			return
@@ -224,11 +250,11 @@ func (l *nodeLink) handOff(ackTimeout time.Duration, log hclog.Logger, done func
 
 // sendHandle hands fd over and waits for the answer. alive is false when
 // the link failed or the worker was killed for not answering.
-func (l *nodeLink) sendHandle(fd int, ackTimeout time.Duration, log hclog.Logger) (acked, alive bool) {
+func (l *nodeLink) sendHandle(h handoff, ackTimeout time.Duration, log hclog.Logger) (acked, alive bool) {
 	t := time.NewTimer(ackTimeout)
 	defer t.Stop()
 	for try := 0; try <= nodeNackRetries; try++ {
-		if err := l.conn.SendHandle(stickyConnection, fd); err != nil {
+		if err := l.conn.SendHandle(stickyConnection(l.conn.Mode(), h.prefix), h.fd); err != nil {
 			log.Debug("node hand-off failed", "error", err)
 			return false, false
 		}
