@@ -4,6 +4,11 @@
 //   - stickyd learns the moment the app can take connections
 //     ({type: "stickyd:ready"} once setupWorker has run): before that a
 //     connection handed over would be emitted to no listener and lost;
+//   - every response closes its connection (Connection: close, as
+//     @socket.io/sticky 2.x does): a Node worker cannot hand a kept-alive
+//     connection back to stickyd, so each request comes back through
+//     stickyd's router instead of reaching whichever worker got the
+//     connection first (sticky 1.x's issue #8);
 //   - with STICKYD_NODE_SIDS=stickyd, Engine.IO's session ids carry the
 //     worker's instance (stickyd's sid format), so stickyd routes every
 //     request by its sid alone and none waits for the sid table.
@@ -28,6 +33,11 @@ function wrapSticky(exp) {
   const setupWorker = exp.setupWorker;
   exp.setupWorker = function (io, ...rest) {
     if (stickydSids && io && io.engine) io.engine.generateId = stickydSid;
+    if (io && io.httpServer) {
+      io.httpServer.prependListener("request", (req, res) => {
+        if (!res.headersSent) res.setHeader("Connection", "close");
+      });
+    }
     const result = setupWorker.call(this, io, ...rest);
     if (process.send) process.send({ type: "stickyd:ready" });
     return result;
