@@ -39,6 +39,13 @@ func startSupervisor(t testing.TB, mode string, opts Options, want int) *harness
 	t.Helper()
 	opts.Argv = []string{os.Args[0]}
 	opts.Env = append(os.Environ(), fakeWorkerEnv+"="+mode)
+	return runSupervisor(t, opts, want)
+}
+
+// runSupervisor runs a Supervisor with opts (2 workers unless set) on
+// 127.0.0.1:0 until the test ends, once want workers are ready.
+func runSupervisor(t testing.TB, opts Options, want int) *harness {
+	t.Helper()
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}

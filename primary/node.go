@@ -211,7 +211,7 @@ func (s *Supervisor) handleNode(in *instance, l *nodeLink, m nodeipc.Message, lo
 	}
 	switch typ, _ := obj["type"].(string); typ {
 	case "stickyd:ready":
-		s.nodeOnline(in)
+		s.markReady(in)
 	case "sticky:connection":
 		if sid, ok := obj["data"].(string); ok && sid != "" {
 			s.registerSID(in, sid)
@@ -220,20 +220,5 @@ func (s *Supervisor) handleNode(in *instance, l *nodeLink, m nodeipc.Message, lo
 		if sid, ok := obj["data"].(string); ok {
 			s.unregisterSID(in, sid)
 		}
-	}
-}
-
-// nodeOnline makes in Ready on its worker's first stickyd:ready message:
-// the shim sends it once the app has called setupWorker.
-func (s *Supervisor) nodeOnline(in *instance) {
-	s.routingMu.Lock()
-	first := in.state == Starting
-	if first {
-		in.state = Ready
-		s.rebuildReadyLocked()
-	}
-	s.routingMu.Unlock()
-	if first {
-		close(in.readyCh)
 	}
 }

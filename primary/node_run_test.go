@@ -1,9 +1,7 @@
 package primary
 
 import (
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
@@ -35,39 +32,11 @@ func TestNodeWorkersRunAndStopWithoutLeaks(t *testing.T) {
 		t.Skip("testdata/nodeapp/node_modules missing")
 	}
 	testutil.CheckNoLeaks(t)
-	tw := &testWriter{}
-	s, err := New(Options{
+	h := runSupervisor(t, Options{
 		Argv: []string{"node", app}, Workers: 2, RestartInitial: 10 * time.Millisecond, ShutdownTimeout: 2 * time.Second,
 		NodeSIDs: NodeSIDsRandom,
-		Logger:   hclog.New(&hclog.LoggerOptions{Output: tw, Level: hclog.Debug}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			tw.mu.Lock()
-			t.Logf("log:\n%s", tw.buf.String())
-			tw.mu.Unlock()
-		}
-	}()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	h := &harness{t: t, s: s, ln: ln, addr: ln.Addr().String()}
-	ready := func(n int) {
-		checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-			if got := h.readyCount(); got < n {
-				return io.ErrUnexpectedEOF
-			}
-			return nil
-		})
-	}
-	ready(2)
+	}, 2)
+	s := h.s
 	hc := &http.Client{Timeout: 5 * time.Second}
 	session := func() {
 		t.Helper()
@@ -108,13 +77,17 @@ func TestNodeWorkersRunAndStopWithoutLeaks(t *testing.T) {
 		}
 		return nil
 	})
-	ready(2)
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if h.readyCount() < 2 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	})
 	for i := 0; i < 4; i++ {
 		session()
 	}
 	hc.CloseIdleConnections()
-	cancel()
-	if err := <-done; err != nil {
+	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range s.Status().Workers {
