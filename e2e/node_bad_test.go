@@ -162,3 +162,31 @@ func TestNodeKeepAliveClientAcrossWorkers(t *testing.T) {
 		}
 	}
 }
+
+// Metrics with Node workers: ready workers, sessions from the sid table,
+// hand-offs, and an unknown sid answered 400 by stickyd after its wait.
+func TestNodeMetrics(t *testing.T) {
+	c := startNodeCluster(t, 2, stackLatest, []string{"--metrics", "127.0.0.1:0", "--node-sids", "random", "--node-sid-wait", "50ms"})
+	base := metricsBase(t, c)
+	for i := 0; i < 3; i++ {
+		if _, err := handshake(c.URL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := httpStatus(t, c.URL+"/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA"); code != 400 {
+		t.Fatalf("unknown sid: status %d, want 400", code)
+	}
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		fams := promScrape(t, base)
+		if got := promSum(fams, "stickyd_workers", "state", "ready"); got != 2 {
+			return fmt.Errorf("stickyd_workers{state=ready} = %v", got)
+		}
+		if got := promSum(fams, "stickyd_worker_sessions"); got != 3 {
+			return fmt.Errorf("stickyd_worker_sessions = %v, want 3", got)
+		}
+		if got := promSum(fams, "stickyd_routing_decisions_total", "decision", "unknown_sid"); got != 1 {
+			return fmt.Errorf("unknown_sid decisions = %v, want 1", got)
+		}
+		return nil
+	})
+}
