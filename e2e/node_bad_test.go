@@ -110,6 +110,21 @@ func TestNodeWorkerNeverAcks(t *testing.T) {
 	waitLog(t, c, "restarting worker")
 }
 
+// Connections queued behind a handle that is never acknowledged are not
+// lost with the worker: they are routed again (here no worker is ready
+// yet, so they get stickyd's 503 instead of a reset).
+func TestNodeQueuedConnectionsRerouted(t *testing.T) {
+	c := startNodeApp(t, 1, stackLatest, []string{"--worker-kind", "node", "--node-ack-timeout", "500ms"}, fakeNodeWorker(""))
+	results := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() { _, err := handshake(c.URL); results <- err }()
+	}
+	for i := 0; i < 4; i++ {
+		<-results
+	}
+	waitLog(t, c, "connection queued for a Node worker that is gone; routing it again")
+}
+
 // Bytes that put an advanced channel out of step (a frame longer than
 // nodeipc.MaxFrame) end the channel: the worker is restarted.
 func TestNodeWorkerBreaksFraming(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -123,7 +124,7 @@ func (s *Supervisor) writeNodeShim(dir string) error {
 // process p, as in's link and starts its reader, hand-off and writer
 // goroutines. It reports false (and closes conn) during shutdown.
 func (s *Supervisor) startNodeLink(in *instance, p *process, conn *nodeipc.Conn) bool {
-	l := newNodeLink(conn, p)
+	l := newNodeLink(conn, p, s.rerouteQueued)
 	log := s.log.With("slot", in.slot, "instance", in.id)
 	s.routingMu.Lock()
 	if s.closing || in.state == Gone {
@@ -221,4 +222,21 @@ func (s *Supervisor) handleNode(in *instance, l *nodeLink, m nodeipc.Message, lo
 			s.unregisterSID(in, sid)
 		}
 	}
+}
+
+// rerouteQueued routes again fd, a connection queued for a Node worker
+// whose link closed before it was handed over: its request is unread, so
+// it takes the slow path like a fresh connection (during shutdown it is
+// closed).
+func (s *Supervisor) rerouteQueued(fd int) {
+	var peer netip.AddrPort
+	if sa, err := unix.Getpeername(fd); err == nil {
+		peer = sockaddrAddrPort(sa)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return
+	}
+	s.log.Debug("connection queued for a Node worker that is gone; routing it again", "client", peer)
+	s.serveSlow(newFileConn(fd), peer, s.opts.Metrics.now())
 }

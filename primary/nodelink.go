@@ -85,6 +85,9 @@ type nodeLink struct {
 	conn *nodeipc.Conn
 	proc *process
 	acks chan bool // the reader's ACK (true) / NACK (false) for the handle in flight
+	// reroute takes a queued connection the worker never got (its fd, the
+	// primary's dup, whose request is still unread) when the link closes.
+	reroute func(fd int)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -94,8 +97,8 @@ type nodeLink struct {
 	closed  bool
 }
 
-func newNodeLink(conn *nodeipc.Conn, proc *process) *nodeLink {
-	l := &nodeLink{conn: conn, proc: proc, acks: make(chan bool, 1)}
+func newNodeLink(conn *nodeipc.Conn, proc *process, reroute func(fd int)) *nodeLink {
+	l := &nodeLink{conn: conn, proc: proc, acks: make(chan bool, 1), reroute: reroute}
 	l.cond = sync.NewCond(&l.mu)
 	return l
 }
@@ -118,8 +121,9 @@ func (l *nodeLink) TrySend(m *ipc.Message, fd int) error { return l.Send(m, fd) 
 // SetWriteDeadline implements workerLink.
 func (l *nodeLink) SetWriteDeadline(t time.Time) error { return l.conn.SetWriteDeadline(t) }
 
-// Close closes the channel and every queued fd, and ends the link's
-// goroutines. Idempotent.
+// Close closes the channel and ends the link's goroutines. Queued
+// connections the worker never got go to reroute when nothing of them was
+// consumed (no prefix), and are closed otherwise. Idempotent.
 func (l *nodeLink) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -127,13 +131,19 @@ func (l *nodeLink) Close() error {
 		return nil
 	}
 	l.closed = true
-	for _, h := range l.handles {
-		unix.Close(h.fd)
-	}
+	queued := l.handles
 	l.handles, l.out = nil, nil
 	l.cond.Broadcast()
 	l.mu.Unlock()
-	return l.conn.Close()
+	err := l.conn.Close()
+	for _, h := range queued {
+		if len(h.prefix) == 0 && l.reroute != nil {
+			l.reroute(h.fd)
+		} else {
+			unix.Close(h.fd)
+		}
+	}
+	return err
 }
 
 func (l *nodeLink) queueHandle(fd int, prefix []byte) error {
