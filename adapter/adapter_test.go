@@ -321,13 +321,7 @@ func TestServerSideEmitAndServerCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var answers []string
-	for _, g := range got {
-		var s string
-		json.Unmarshal(g, &s)
-		answers = append(answers, s)
-	}
-	sort.Strings(answers)
+	answers := sortedStrings(t, got)
 	if want := []string{"pong-2-7", "pong-3-7"}; !slices.Equal(answers, want) {
 		t.Fatalf("answers %v, want %v", answers, want)
 	}
@@ -361,13 +355,7 @@ func TestBroadcastWithAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var answers []string
-	for _, g := range got {
-		var s string
-		json.Unmarshal(g, &s)
-		answers = append(answers, s)
-	}
-	sort.Strings(answers)
+	answers := sortedStrings(t, got)
 	if want := []string{"a1-ask", "a2-ask", "b1-ask"}; !slices.Equal(answers, want) {
 		t.Fatalf("answers %v, want %v", answers, want)
 	}

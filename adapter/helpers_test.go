@@ -258,3 +258,19 @@ func (w *testWorker) socket(t testing.TB, id string) *socketio.Socket {
 	t.Fatalf("worker %d has no socket %s", w.id, id)
 	return nil
 }
+
+// sortedStrings decodes acks that are each a JSON string and returns them
+// sorted; an ack that is not a string fails the test.
+func sortedStrings(t testing.TB, acks []json.RawMessage) []string {
+	t.Helper()
+	out := make([]string, 0, len(acks))
+	for _, a := range acks {
+		var s string
+		if err := json.Unmarshal(a, &s); err != nil {
+			t.Fatalf("ack %s is not a string: %v", a, err)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -38,6 +38,20 @@ func dialAuth(t *testing.T, w *testWorker, name, auth string) *client {
 	return c
 }
 
+// memberWithOffset connects client "c" to holder, joins it to room "r"
+// and has emitter send "r" one event: the client, and the offset of that
+// event, which a recovering client sends back.
+func memberWithOffset(t *testing.T, holder, emitter *testWorker) (*client, string) {
+	t.Helper()
+	c := dialAuth(t, holder, "c", "")
+	holder.socket(t, c.sid).Join("r")
+	if err := emitter.io.To("r").Emit("ev", "before"); err != nil {
+		t.Fatal(err)
+	}
+	_, offset := payload(t, c.next(t))
+	return c, offset
+}
+
 // drop closes c's transport without a close handshake and waits until
 // holder has persisted the session (it routes the session's pid room).
 func (tc *testCluster) drop(t *testing.T, c *client, holder *testWorker) {
@@ -84,15 +98,10 @@ func TestRecoveryAcrossWorkers(t *testing.T) {
 	tc := recoveryCluster(t, 3, time.Minute, 2*time.Second)
 	w1, w2, w3 := tc.workers[0], tc.workers[1], tc.workers[2]
 
-	c := dialAuth(t, w1, "c", "")
+	c, offset := memberWithOffset(t, w1, w2)
 	if c.pid == "" {
 		t.Fatal("no pid in the connect answer")
 	}
-	w1.socket(t, c.sid).Join("r")
-	if err := w2.io.To("r").Emit("ev", "before"); err != nil {
-		t.Fatal(err)
-	}
-	_, offset := payload(t, c.next(t))
 
 	tc.drop(t, c, w1)
 	tc.waitRoom(t, "r", 1) // held by w1 for the session
@@ -190,12 +199,7 @@ func TestRecoveryExpired(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 2, 200*time.Millisecond, 2*time.Second)
 	w1, w2 := tc.workers[0], tc.workers[1]
-	c := dialAuth(t, w1, "c", "")
-	w1.socket(t, c.sid).Join("r")
-	if err := w2.io.To("r").Emit("ev", "before"); err != nil {
-		t.Fatal(err)
-	}
-	_, offset := payload(t, c.next(t))
+	c, offset := memberWithOffset(t, w1, w2)
 	tc.drop(t, c, w1)
 	// The hold ends by itself: no room of the session stays routed.
 	tc.waitRoom(t, pidRoom(c.pid))
@@ -215,12 +219,7 @@ func TestRecoveryHolderDied(t *testing.T) {
 	// come because the holder is known gone, not because time ran out.
 	tc := recoveryCluster(t, 3, time.Minute, 10*wait)
 	w1, w3 := tc.workers[0], tc.workers[2]
-	c := dialAuth(t, w1, "c", "")
-	w1.socket(t, c.sid).Join("r")
-	if err := w3.io.To("r").Emit("ev", "before"); err != nil {
-		t.Fatal(err)
-	}
-	_, offset := payload(t, c.next(t))
+	c, offset := memberWithOffset(t, w1, w3)
 	tc.drop(t, c, w1)
 	tc.hub.WorkerGone(w1.id)
 	<-w1.lost
@@ -234,12 +233,7 @@ func TestRecoveryConcurrentRestores(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	tc := recoveryCluster(t, 3, time.Minute, 2*time.Second)
 	w1, w2, w3 := tc.workers[0], tc.workers[1], tc.workers[2]
-	c := dialAuth(t, w1, "c", "")
-	w1.socket(t, c.sid).Join("r")
-	if err := w2.io.To("r").Emit("ev", "before"); err != nil {
-		t.Fatal(err)
-	}
-	_, offset := payload(t, c.next(t))
+	c, offset := memberWithOffset(t, w1, w2)
 	tc.drop(t, c, w1)
 
 	workers := []*testWorker{w1, w2, w3, w2, w3}

@@ -63,13 +63,6 @@ func buildAndRun(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// checkFor polls fn every interval until it returns nil or timeout passes,
-// then fails the test with fn's last error.
-func checkFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	testutil.CheckFor(t, timeout, interval, fn)
-}
-
 // cluster is one running stickyd with its workers.
 type cluster struct {
 	t    testing.TB
@@ -98,15 +91,16 @@ func startCluster(t testing.TB, workers int, flags []string, env ...string) *clu
 // (without --listen when files carry the listener).
 func launch(t testing.TB, workers int, wrapper []string, args []string, files []*os.File, env ...string) *cluster {
 	t.Helper()
-	return launchApp(t, workers, wrapper, args, []string{bins.refapp}, files, env...)
+	return launchApp(t, workers, wrapper, args, files, []string{bins.refapp}, env...)
 }
 
-// launchApp is launch with app as the worker command.
-func launchApp(t testing.TB, workers int, wrapper, args, app []string, files []*os.File, env ...string) *cluster {
+// launchApp is launch with app (its path and arguments) as the workers.
+func launchApp(t testing.TB, workers int, wrapper []string, args []string, files []*os.File, app []string, env ...string) *cluster {
 	t.Helper()
 	all := []string{"--workers", fmt.Sprint(workers), "--log-level", "debug"}
 	all = append(all, args...)
-	all = append(append(all, "--"), app...)
+	all = append(all, "--")
+	all = append(all, app...)
 	argv := append(append(append([]string(nil), wrapper...), bins.stickyd), all...)
 	c := &cluster{t: t, done: make(chan struct{})}
 	c.cmd = exec.Command(argv[0], argv[1:]...)
@@ -160,7 +154,7 @@ func launchApp(t testing.TB, workers int, wrapper, args, app []string, files []*
 // probe; until then new connections may get 503.
 func (c *cluster) waitReady(n int) {
 	c.t.Helper()
-	checkFor(c.t, 30*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(c.t, 30*time.Second, 20*time.Millisecond, func() error {
 		got := c.readyWorkers()
 		if got < n {
 			return fmt.Errorf("%d of %d workers ready", got, n)
@@ -205,6 +199,17 @@ func (c *cluster) stop() {
 	}
 	if c.t.Failed() {
 		c.t.Logf("stickyd log:\n%s", c.Logs())
+	}
+}
+
+// waitExit waits up to within for stickyd to exit, failing the test with
+// what (e.g. "after SIGTERM") when it does not.
+func (c *cluster) waitExit(t testing.TB, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(within):
+		t.Fatalf("stickyd did not exit within %v %s", within, what)
 	}
 }
 

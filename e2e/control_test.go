@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/operator"
 )
 
@@ -79,7 +81,7 @@ func pidsOf(st *operator.StatusReport, gen uint32) map[int]bool {
 func waitGeneration(t testing.TB, path string, gen uint32, n int) *operator.StatusReport {
 	t.Helper()
 	var st *operator.StatusReport
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testutil.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		st = statusOf(t, path)
 		if st.Generation != gen || st.Totals.Ready != n {
 			return fmt.Errorf("generation %d with %d ready, want %d with %d", st.Generation, st.Totals.Ready, gen, n)
@@ -219,7 +221,7 @@ func TestStatusCommand(t *testing.T) {
 	pid := s.whoami(t)
 
 	var st *operator.StatusReport
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		st = statusOf(t, path)
 		if st.Totals.Sessions != 1 {
 			return fmt.Errorf("status reports %d sessions, want 1", st.Totals.Sessions)
@@ -251,11 +253,7 @@ func TestStatusCommand(t *testing.T) {
 	if code, out, errs := ctl(t, "stop", "--control", path); code != 0 || out != "stopping\n" {
 		t.Fatalf("stickyd stop: exit %d %q %s", code, out, errs)
 	}
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("stickyd did not exit after `stickyd stop`")
-	}
+	c.waitExit(t, 15*time.Second, "of `stickyd stop`")
 	if c.err != nil {
 		t.Errorf("stickyd exited with %v after stop, want 0", c.err)
 	}
@@ -275,14 +273,4 @@ func workerEnviron(t testing.TB, pid int) []string {
 		t.Fatalf("environ of %d: %v", pid, err)
 	}
 	return strings.Split(string(b), "\x00")
-}
-
-// exitStatuses returns the exit status the primary logged for each instance.
-func exitStatuses(logs string) map[string]string {
-	re := regexp.MustCompile(`worker exited: .*instance=(\d+).*status="([^"]+)"`)
-	out := map[string]string{}
-	for _, m := range re.FindAllStringSubmatch(logs, -1) {
-		out[m[1]] = m[2]
-	}
-	return out
 }

@@ -1,20 +1,18 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 var metricsURLRE = regexp.MustCompile(`metrics_url=(http://127\.0\.0\.1:\d+)/metrics|"metrics_url":"(http://127\.0\.0\.1:\d+)/metrics"`)
@@ -30,65 +28,6 @@ func metricsBase(t *testing.T, c *cluster) string {
 	return m[1] + m[2]
 }
 
-// promScrape GETs base/metrics, validates it with the official text parser
-// and (when installed) promtool, and returns the families.
-func promScrape(t *testing.T, base string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("scrape: status %d, %v", resp.StatusCode, err)
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("scrape: exposition does not parse: %v\n%s", err, body)
-	}
-	if path, err := exec.LookPath("promtool"); err == nil {
-		cmd := exec.Command(path, "check", "metrics")
-		cmd.Stdin = bytes.NewReader(body)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("promtool check metrics: %v\n%s", err, out)
-		}
-	}
-	return fams
-}
-
-// promSum sums the series of family name whose labels include labels
-// (name, value pairs); histograms count observations.
-func promSum(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	var sum float64
-next:
-	for _, m := range fams[name].GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-			}
-			if !found {
-				continue next
-			}
-		}
-		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
-	}
-	return sum
-}
-
-func httpStatus(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // TestMetricsEndpoint runs stickyd --metrics with the reference app and
 // checks that a handshake, a request with a known sid and one with an
 // unknown sid move their routing counters, that hand-offs are timed, that
@@ -97,15 +36,15 @@ func TestMetricsEndpoint(t *testing.T) {
 	c := startCluster(t, 2, []string{"--metrics", "127.0.0.1:0"})
 	base := metricsBase(t, c)
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if got := httpStatus(t, base+path); got != 200 {
+		if got := testutil.HTTPStatus(t, base+path); got != 200 {
 			t.Errorf("GET %s: status %d, want 200", path, got)
 		}
 	}
 	decision := func(fams map[string]*dto.MetricFamily, d string) float64 {
-		return promSum(fams, "stickyd_routing_decisions_total", "decision", d)
+		return testutil.MetricSum(fams, "stickyd_routing_decisions_total", "decision", d)
 	}
-	before := promScrape(t, base)
-	if got := promSum(before, "stickyd_workers", "state", "ready"); got != 2 {
+	before := testutil.Scrape(t, base+"/metrics")
+	if got := testutil.MetricSum(before, "stickyd_workers", "state", "ready"); got != 2 {
 		t.Errorf("stickyd_workers{state=ready} = %v, want 2", got)
 	}
 
@@ -125,8 +64,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	// A worker answers before the primary has counted its hand-off: poll.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		after := promScrape(t, base)
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		after := testutil.Scrape(t, base+"/metrics")
 		moved := func(d string) float64 { return decision(after, d) - decision(before, d) }
 		switch {
 		case moved("balanced") != 1:
@@ -135,24 +74,24 @@ func TestMetricsEndpoint(t *testing.T) {
 			return fmt.Errorf("sid moved by %v, want >= 1", moved("sid"))
 		case moved("unknown_sid") != 1:
 			return fmt.Errorf("unknown_sid moved by %v, want 1", moved("unknown_sid"))
-		case promSum(after, "stickyd_handoff_duration_seconds") < 2:
-			return fmt.Errorf("hand-off histogram count %v, want >= 2", promSum(after, "stickyd_handoff_duration_seconds"))
-		case promSum(after, "stickyd_handoffs_total") < 2:
-			return fmt.Errorf("hand-offs %v, want >= 2", promSum(after, "stickyd_handoffs_total"))
-		case promSum(after, "stickyd_connections_accepted_total")-promSum(before, "stickyd_connections_accepted_total") < 3:
+		case testutil.MetricSum(after, "stickyd_handoff_duration_seconds") < 2:
+			return fmt.Errorf("hand-off histogram count %v, want >= 2", testutil.MetricSum(after, "stickyd_handoff_duration_seconds"))
+		case testutil.MetricSum(after, "stickyd_handoffs_total") < 2:
+			return fmt.Errorf("hand-offs %v, want >= 2", testutil.MetricSum(after, "stickyd_handoffs_total"))
+		case testutil.MetricSum(after, "stickyd_connections_accepted_total")-testutil.MetricSum(before, "stickyd_connections_accepted_total") < 3:
 			return fmt.Errorf("accepted moved by less than 3")
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if got := promSum(promScrape(t, base), "stickyd_worker_sessions"); got != 1 {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if got := testutil.MetricSum(testutil.Scrape(t, base+"/metrics"), "stickyd_worker_sessions"); got != 1 {
 			return fmt.Errorf("stickyd_worker_sessions sum %v with one session open, want 1", got)
 		}
 		return nil
 	})
 	s.post(t, "1") // Engine.IO close
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if got := promSum(promScrape(t, base), "stickyd_worker_sessions"); got != 0 {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if got := testutil.MetricSum(testutil.Scrape(t, base+"/metrics"), "stickyd_worker_sessions"); got != 0 {
 			return fmt.Errorf("stickyd_worker_sessions sum %v after close, want 0", got)
 		}
 		return nil
@@ -170,7 +109,7 @@ func TestInfoLogHasNoPerRequestLines(t *testing.T) {
 	base := metricsBase(t, c)
 	// The worker's own start-up line comes through its stderr pipe and may
 	// follow the ready message: wait for it before counting.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if !strings.Contains(c.Logs(), "refapp: serving") {
 			return fmt.Errorf("worker start-up line not logged yet")
 		}
@@ -197,11 +136,11 @@ func TestInfoLogHasNoPerRequestLines(t *testing.T) {
 	}
 	// Every connection has been routed or answered once the counters say
 	// so; only then is the log complete.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		fams := promScrape(t, base)
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		fams := testutil.Scrape(t, base+"/metrics")
 		var got float64
 		for _, d := range []string{"balanced", "unknown_sid", "rejected_bad_request", "tls_or_h2"} {
-			got += promSum(fams, "stickyd_routing_decisions_total", "decision", d)
+			got += testutil.MetricSum(fams, "stickyd_routing_decisions_total", "decision", d)
 		}
 		if got < 4*n {
 			return fmt.Errorf("%v connections routed, want %d", got, 4*n)

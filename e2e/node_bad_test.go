@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // handshake opens an Engine.IO polling session and returns the response.
@@ -41,7 +43,7 @@ func handshakes(t *testing.T, url string, n int) {
 // waitLog polls until the cluster's log contains s.
 func waitLog(t *testing.T, c *cluster, s string) {
 	t.Helper()
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(c.Logs(), s) {
 			return fmt.Errorf("no %q in the log yet", s)
 		}
@@ -81,7 +83,7 @@ func TestNodeWorkerExitsBeforeReady(t *testing.T) {
 	// --workers 2 overrides launch's 1, which is how many become ready
 	c := startNodeApp(t, 1, stackLatest, []string{"--workers", "2"}, badApp("exit-early.js"))
 	handshakes(t, c.URL, 20)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if n := strings.Count(c.Logs(), `status="exit status 3"`); n < 2 {
 			return fmt.Errorf("slot 2 exited %d times, want it respawned and exited again", n)
 		}
@@ -188,18 +190,18 @@ func TestNodeMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code := httpStatus(t, c.URL+"/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA"); code != 400 {
+	if code := testutil.HTTPStatus(t, c.URL+"/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA"); code != 400 {
 		t.Fatalf("unknown sid: status %d, want 400", code)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		fams := promScrape(t, base)
-		if got := promSum(fams, "stickyd_workers", "state", "ready"); got != 2 {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		fams := testutil.Scrape(t, base+"/metrics")
+		if got := testutil.MetricSum(fams, "stickyd_workers", "state", "ready"); got != 2 {
 			return fmt.Errorf("stickyd_workers{state=ready} = %v", got)
 		}
-		if got := promSum(fams, "stickyd_worker_sessions"); got != 3 {
+		if got := testutil.MetricSum(fams, "stickyd_worker_sessions"); got != 3 {
 			return fmt.Errorf("stickyd_worker_sessions = %v, want 3", got)
 		}
-		if got := promSum(fams, "stickyd_routing_decisions_total", "decision", "unknown_sid"); got != 1 {
+		if got := testutil.MetricSum(fams, "stickyd_routing_decisions_total", "decision", "unknown_sid"); got != 1 {
 			return fmt.Errorf("unknown_sid decisions = %v, want 1", got)
 		}
 		return nil

@@ -58,7 +58,7 @@ func startNodeCluster(t *testing.T, workers int, st nodeStack, flags []string, e
 	requireNodeApp(t)
 	args := append([]string{"--listen", "127.0.0.1:0", "--control", controlPath(t)}, flags...)
 	app := []string{"node", filepath.Join(nodeAppDir(), "app.js")}
-	return launchApp(t, workers, nil, args, app, nil, append(st.env(), env...)...)
+	return launchApp(t, workers, nil, args, nil, app, append(st.env(), env...)...)
 }
 
 // runNodeClient runs one node:test file of testdata/nodeapp against url.
@@ -121,7 +121,7 @@ func startNodeApp(t *testing.T, workers int, st nodeStack, flags, app []string, 
 	if !slices.Contains(flags, "--control") {
 		args = append(args, "--control", controlPath(t))
 	}
-	return launchApp(t, workers, nil, args, app, nil, append(st.env(), env...)...)
+	return launchApp(t, workers, nil, args, nil, app, append(st.env(), env...)...)
 }
 
 // A worker killed while broadcasts flow, with cluster-adapter 0.3.0
@@ -133,7 +133,7 @@ func TestNodeWorkerKilledMidBroadcast(t *testing.T) {
 		t.Run("adapter"+st.adapter, func(t *testing.T) {
 			c := startNodeCluster(t, 3, st, nil)
 			runNodeClient(t, c.URL, 3, "death.test.mjs")
-			checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 				if n := c.readyWorkers(); n < 4 {
 					return fmt.Errorf("%d workers ready, want the 3 and a respawned one", n)
 				}
@@ -184,7 +184,7 @@ func TestNodeReloadUnderLoad(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- client.Wait() }()
 	// under load: sessions live (the sid table counts them) when it starts
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if n := statusOf(t, path).Totals.Sessions; n == 0 {
 			return errors.New("no session yet")
 		}
@@ -203,7 +203,7 @@ func TestNodeReloadUnderLoad(t *testing.T) {
 	if err != nil || !bytes.Contains(out.Bytes(), []byte("# fail 0")) {
 		t.Fatalf("load during reload: %v\n%s", err, out.String())
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if n := len(pidsOf(statusOf(t, path), 0)); n != 0 {
 			return fmt.Errorf("%d old workers still running", n)
 		}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // TestReloadUnderLoad: across a SIGHUP, with polling sessions, WebSocket
@@ -104,7 +106,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}()
 
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if polls.Load() < 20 || wsCalls.Load() < 20 || handshakes.Load() < 3 {
 			return fmt.Errorf("load not flowing yet: %d polls, %d ws, %d handshakes", polls.Load(), wsCalls.Load(), handshakes.Load())
 		}
@@ -125,7 +127,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	// Keep the load on for a while after the switch, well inside the drain
 	// deadline.
 	base := polls.Load()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if polls.Load() < base+40 || newOnNew.Load() < 3 {
 			return fmt.Errorf("after the switch: %d polls, %d new sessions", polls.Load()-base, newOnNew.Load())
 		}
@@ -151,14 +153,14 @@ func TestReloadUnderLoad(t *testing.T) {
 			t.Errorf("WebSocket %d on the old generation: %v", i, err)
 		}
 	}
-	checkFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		st := statusOf(t, path)
 		if n := len(pidsOf(st, 0)); n != 0 {
 			return fmt.Errorf("%d old workers still running", n)
 		}
 		return nil
 	})
-	statuses := exitStatuses(c.Logs())
+	statuses := testutil.ExitStatuses(c.Logs())
 	for _, w := range st0.Workers {
 		if got := statuses[fmt.Sprint(w.Instance)]; got != "exit status 0" {
 			t.Errorf("old worker %d (pid %d) exited with %q, want exit status 0", w.Instance, w.PID, got)
@@ -201,7 +203,7 @@ func TestReloadFailureKeepsOldGeneration(t *testing.T) {
 			t.Fatalf("new session on pid %d, not of the old generation %v", p, pidsOf(st0, 0))
 		}
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if st := statusOf(t, path); len(st.Workers) != 2 {
 			return fmt.Errorf("%d workers, want the 2 old ones (the failed generation killed)", len(st.Workers))
 		}
@@ -253,7 +255,7 @@ func TestReloadGenerationCap(t *testing.T) {
 			t.Errorf("generation %d's WebSocket: %v", i+1, err)
 		}
 	}
-	checkFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		st := statusOf(t, path)
 		gens := map[uint32]int{}
 		for _, w := range st.Workers {

@@ -14,55 +14,17 @@ import (
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
-// notifyListener is a real NOTIFY_SOCKET standing in for systemd.
-type notifyListener struct {
-	conn *net.UnixConn
-	path string
-}
-
-func listenNotify(t testing.TB) *notifyListener {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &notifyListener{conn: c, path: path}
-}
-
-// next returns the next datagram that is not WATCHDOG=1 or a bare STATUS
-// update, counting the watchdog pings.
-func (nl *notifyListener) next(t testing.TB, watchdogs *int) string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	for {
-		nl.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-		n, err := nl.conn.Read(buf)
-		if err != nil {
-			t.Fatalf("reading NOTIFY_SOCKET: %v", err)
-		}
-		msg := string(buf[:n])
-		switch {
-		case msg == "WATCHDOG=1":
-			*watchdogs++
-		case strings.HasPrefix(msg, "STATUS="):
-		default:
-			return msg
-		}
-	}
-}
-
 // TestNotifySequence: under Type=notify stickyd sends READY=1 once every
 // worker is ready, WATCHDOG=1 at half WATCHDOG_USEC, RELOADING=1 with
 // MONOTONIC_USEC then READY=1 around a reload, and STOPPING=1 on SIGTERM;
 // workers do not inherit NOTIFY_SOCKET.
 func TestNotifySequence(t *testing.T) {
-	nl := listenNotify(t)
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	nl := testutil.ListenNotify(t, path)
+	nl.Wait = 30 * time.Second
 	c := startCluster(t, 2, []string{"--control", controlPath(t), "--shutdown-timeout", "3s"},
-		"NOTIFY_SOCKET="+nl.path, "WATCHDOG_USEC=300000")
-	watchdogs := 0
-	msg := nl.next(t, &watchdogs)
+		"NOTIFY_SOCKET="+path, "WATCHDOG_USEC=300000")
+	msg := nl.NextNotice()
 	if want := "READY=1\nSTATUS=2/2 workers ready (generation 0), 0 sessions"; msg != want {
 		t.Fatalf("first notification %q, want %q", msg, want)
 	}
@@ -81,36 +43,22 @@ func TestNotifySequence(t *testing.T) {
 			}
 		}
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		// Drain the socket of watchdog pings until we have seen three.
-		nl.conn.SetReadDeadline(time.Now().Add(time.Second))
-		buf := make([]byte, 512)
-		n, err := nl.conn.Read(buf)
-		if err == nil && string(buf[:n]) == "WATCHDOG=1" {
-			watchdogs++
-		} else if err == nil && !strings.HasPrefix(string(buf[:n]), "STATUS=") {
-			return fmt.Errorf("unexpected %q", buf[:n])
-		}
-		if watchdogs < 3 {
-			return fmt.Errorf("%d WATCHDOG=1 seen", watchdogs)
-		}
-		return nil
-	})
+	nl.WaitWatchdogs(3)
 
 	c.Signal(syscall.SIGHUP)
-	msg = nl.next(t, &watchdogs)
+	msg = nl.NextNotice()
 	var usec int64
 	var status string
 	if _, err := fmt.Sscanf(msg, "RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=%s", &usec, &status); err != nil || usec <= 0 {
 		t.Fatalf("reload notification %q (%v), want RELOADING=1 and MONOTONIC_USEC", msg, err)
 	}
-	msg = nl.next(t, &watchdogs)
+	msg = nl.NextNotice()
 	if want := "READY=1\nSTATUS=2/2 workers ready (generation 1)"; !strings.HasPrefix(msg, want) {
 		t.Fatalf("after reload %q, want prefix %q", msg, want)
 	}
 
 	c.Signal(syscall.SIGTERM)
-	msg = nl.next(t, &watchdogs)
+	msg = nl.NextNotice()
 	if !strings.HasPrefix(msg, "STOPPING=1") {
 		t.Fatalf("on SIGTERM %q, want STOPPING=1", msg)
 	}
@@ -166,11 +114,7 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("worker %d holds the activated listener", pid)
 	}
 	c.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("stickyd did not stop")
-	}
+	c.waitExit(t, 15*time.Second, "of SIGTERM")
 }
 
 // listenInode returns the socket inode of the TCP listener on addr
@@ -205,18 +149,14 @@ func TestSIGTERMDrainsWorkers(t *testing.T) {
 	if err := ws.waitClosed(10 * time.Second); err != nil {
 		t.Errorf("WebSocket on SIGTERM: %v", err)
 	}
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("stickyd did not exit within 10 s of SIGTERM (shutdown timeout 4 s)")
-	}
+	c.waitExit(t, 10*time.Second, "of SIGTERM (shutdown timeout 4 s)")
 	if took := time.Since(start); took > 6*time.Second {
 		t.Errorf("stickyd took %v to stop, shutdown timeout 4 s", took)
 	}
 	if c.err != nil {
 		t.Errorf("stickyd exited with %v, want 0", c.err)
 	}
-	st := exitStatuses(c.Logs())
+	st := testutil.ExitStatuses(c.Logs())
 	if len(st) != 2 {
 		t.Fatalf("exit statuses logged for %d workers, want 2: %v", len(st), st)
 	}
@@ -243,7 +183,7 @@ func TestSecondSignalKills(t *testing.T) {
 	defer pc.close()
 	pc.open(t) // never polls again: the worker would wait for it until its deadline
 	c.Signal(syscall.SIGTERM)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if !strings.Contains(c.Logs(), "shutting down") {
 			return errors.New("no 'shutting down' log yet")
 		}
@@ -251,15 +191,11 @@ func TestSecondSignalKills(t *testing.T) {
 	})
 	start := time.Now()
 	c.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("stickyd did not exit within 10 s of the second SIGTERM")
-	}
+	c.waitExit(t, 10*time.Second, "of the second SIGTERM")
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("second signal took %v to stop stickyd", took)
 	}
-	st := exitStatuses(c.Logs())
+	st := testutil.ExitStatuses(c.Logs())
 	if len(st) != 1 {
 		t.Fatalf("exit statuses logged for %d workers, want 1: %v", len(st), st)
 	}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // clientsByPid connects websocket clients until each of n workers holds at
@@ -121,7 +123,7 @@ func TestWorkerKilledWhileBroadcastsFlow(t *testing.T) {
 		}
 	}
 	// the killed slot comes back
-	checkFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if n := strings.Count(c.Logs(), "worker ready"); n < 4 {
 			return fmt.Errorf("%d ready lines, want the respawned worker's too", n)
 		}

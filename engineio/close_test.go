@@ -66,17 +66,7 @@ func TestServerClose(t *testing.T) {
 	srv := newTestServer(t, Options{})
 	c := newPollClient(t, srv.url)
 	c.handshake()
-	pending := make(chan resp, 1)
-	go func() { pending <- c.get() }()
-	so := srv.Socket(c.sid)
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
-		so.mu.Lock()
-		defer so.mu.Unlock()
-		if so.poll.get == nil {
-			return errors.New("GET not pending")
-		}
-		return nil
-	})
+	pending, _ := srv.pendingGet(t, c)
 	ws := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
 	ws.mustRead()
 	srv.Close()

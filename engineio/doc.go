@@ -57,8 +57,13 @@
 // Goroutines: an idle polling session owns none (ping, pong, upgrade and
 // close timers are time.AfterFunc); a pending GET blocks the net/http
 // goroutine serving it until frames are queued, the session closes or the
-// client goes away. A websocket session owns one reader goroutine (the
-// upgrade request's handler returns, so net/http's buffers are released).
+// client goes away. A busy websocket session owns one reader goroutine
+// (the upgrade request's handler returns, so net/http's buffers are
+// released); on Linux a reader that waited a second (wsIdleAfter) for a
+// message parks the connection in the server's readPoller, an epoll set
+// waited on by one goroutine that exists while any connection is parked,
+// and ends; bytes, a hang-up or the session's close start a new reader
+// (readpoll_linux.go). Elsewhere, and over TLS, the reader stays.
 // Its writes are made by whoever holds its write token: Socket.Write on an
 // idle websocket writes on the caller's goroutine with a non-blocking
 // write (a writev when a large payload is referenced, see wsBatch); a
@@ -67,8 +72,8 @@
 // exists while it has sockets to write. Only bytes the socket does not
 // take at once go to a writer goroutine of the session, which batches
 // everything queued meanwhile into one write and exits when the queue is
-// empty. An idle websocket session therefore costs one
-// goroutine, gorilla's 1 KiB read buffer and no write buffer.
+// empty. An idle websocket session therefore costs no goroutine on Linux
+// (one elsewhere), a 512-byte read buffer and no write buffer.
 // (Inline writes are Linux's: elsewhere, see Platforms, the writer
 // goroutine writes every batch.)
 //

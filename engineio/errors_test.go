@@ -6,10 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestRequestErrors(t *testing.T) {
@@ -142,17 +140,7 @@ func TestPollingConcurrentGet(t *testing.T) {
 	srv := newTestServer(t, Options{})
 	c := newPollClient(t, srv.url)
 	c.handshake()
-	first := make(chan resp, 1)
-	go func() { first <- c.get() }()
-	so := srv.Socket(c.sid)
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
-		so.mu.Lock()
-		defer so.mu.Unlock()
-		if so.poll.get == nil {
-			return errors.New("GET not pending")
-		}
-		return nil
-	})
+	first, _ := srv.pendingGet(t, c)
 	if r := c.get(); r.status != 400 || r.body != "" {
 		t.Errorf("second GET: %d %q, want 400 empty", r.status, r.body)
 	}
@@ -171,17 +159,7 @@ func TestPollingClientCloseReleasesGet(t *testing.T) {
 	srv := newTestServer(t, Options{})
 	c := newPollClient(t, srv.url)
 	c.handshake()
-	pending := make(chan resp, 1)
-	go func() { pending <- c.get() }()
-	so := srv.Socket(c.sid)
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
-		so.mu.Lock()
-		defer so.mu.Unlock()
-		if so.poll.get == nil {
-			return errors.New("GET not pending")
-		}
-		return nil
-	})
+	pending, _ := srv.pendingGet(t, c)
 	if r := c.post("1"); r.status != 200 || r.body != "ok" {
 		t.Errorf("POST close: %d %q", r.status, r.body)
 	}

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 type closeEvent struct {
@@ -203,4 +206,29 @@ func (w *wsClient) readSkipPings() string {
 			return m
 		}
 	}
+}
+
+// pendingGet sends a long-poll GET for c on its own goroutine and returns
+// once the server holds it, with the channel its response will come on
+// and c's server-side Socket.
+func (s *testServer) pendingGet(t testing.TB, c *pollClient) (<-chan resp, *Socket) {
+	t.Helper()
+	pending := make(chan resp, 1)
+	go func() { pending <- c.get() }()
+	so := s.Socket(c.sid)
+	waitGetPending(t, so)
+	return pending, so
+}
+
+// waitGetPending waits (5 s at most) until so holds a long-poll GET.
+func waitGetPending(t testing.TB, so *Socket) {
+	t.Helper()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		so.mu.Lock()
+		defer so.mu.Unlock()
+		if so.poll.get == nil {
+			return errors.New("GET not pending")
+		}
+		return nil
+	})
 }

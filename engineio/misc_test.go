@@ -145,14 +145,7 @@ func TestPollClientGoneIsTransportError(t *testing.T) {
 		done <- err
 	}()
 	so := srv.Socket(c.sid)
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
-		so.mu.Lock()
-		defer so.mu.Unlock()
-		if so.poll.get == nil {
-			return errors.New("GET not pending")
-		}
-		return nil
-	})
+	waitGetPending(t, so)
 	cancel()
 	<-done
 	if ev := srv.waitClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPrematureClose) {

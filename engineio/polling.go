@@ -300,7 +300,7 @@ func (s *Socket) closeByClient() {
 	}
 	s.state = stateClosing
 	s.closeReason = ReasonTransportClose
-	s.queue = nil
+	s.queue, s.cuts = nil, nil
 	s.queued = 0
 	p.pendingClose = frameNoop
 	p.closeTimer = time.AfterFunc(clientCloseGrace, func() { s.terminate(ReasonTransportClose, nil) })

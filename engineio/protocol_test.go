@@ -178,17 +178,7 @@ func TestUpgrade(t *testing.T) {
 	srv.OnConnection(func(so *Socket) { so.OnUpgrade(func() { upgraded.Add(1) }) })
 	c := newPollClient(t, srv.url)
 	c.handshake()
-	pending := make(chan resp, 1)
-	go func() { pending <- c.get() }()
-	so := srv.Socket(c.sid)
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
-		so.mu.Lock()
-		defer so.mu.Unlock()
-		if so.poll.get == nil {
-			return errors.New("GET not pending")
-		}
-		return nil
-	})
+	pending, so := srv.pendingGet(t, c)
 	ws := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket&sid="+c.sid)
 	ws.send("2probe")
 	if got := ws.mustRead(); got != "3probe" {

@@ -30,7 +30,15 @@ type Server struct {
 	refusing atomic.Bool   // after Close/Shutdown: handshakes get 503
 	removed  chan struct{} // signalled (non-blocking) when a session is removed
 	flush    *flusher      // writes websockets off their callers' goroutines
+	readPoll *readPoller   // waits for idle websockets without their readers (Linux)
+
+	idleAfter time.Duration // a websocket idle this long parks (wsIdleAfter; tests shorten it)
 }
+
+// wsIdleAfter is how long a websocket reader waits for the next message
+// before it parks the connection and ends (Linux; see readPoller): a busy
+// connection keeps its reader, an idle one holds no goroutine.
+const wsIdleAfter = time.Second
 
 var _ http.Handler = (*Server)(nil)
 
@@ -43,13 +51,16 @@ func NewServer(opts Options) *Server {
 		sockets: make(map[string]*Socket),
 		removed: make(chan struct{}, 1),
 		flush:   newFlusher(runtime.GOMAXPROCS(0)),
+
+		readPoll:  newReadPoller(),
+		idleAfter: wsIdleAfter,
 	}
 	s.upgrader = websocket.Upgrader{
 		// CORS does not apply to websockets; Node's engine.io does not check.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// Small read buffer (large reads bypass it); write buffers only
-		// while writing: an idle connection holds no write buffer.
-		ReadBufferSize:  wsReadBufferSize,
+		// The read buffer is ours (ownReader, wsReadBufferSize: large
+		// reads bypass it); write buffers only while writing: an idle
+		// connection holds no write buffer.
 		WriteBufferPool: &sync.Pool{},
 	}
 	return s
@@ -102,6 +113,7 @@ func (s *Server) Close() error {
 	for _, so := range s.snapshot() {
 		so.terminate(ReasonForcedClose, nil)
 	}
+	s.readPoll.close()
 	return nil
 }
 
@@ -118,6 +130,7 @@ const ShutdownPollGrace = time.Second
 // remaining sessions at once and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
+	defer s.readPoll.close()
 	for _, so := range s.snapshot() {
 		so.closeGraceful(ReasonShutdown)
 	}
@@ -283,12 +296,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		so.serveGet(w, r, true)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, w.Header())
+	ow := &ownReader{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(ow, r, w.Header())
 	if err != nil {
 		s.logger.Debug("websocket handshake failed", "error", err)
 		return // the upgrader answered
 	}
-	t := newWSTransport(so, conn)
+	t := newWSTransport(so, conn, ow.br)
 	so.ws = t
 	if err := s.register(so); err != nil {
 		rejectWebSocket(conn)
@@ -316,11 +330,12 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, so *Socket
 		s.rejectUpgrade(w, r)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, w.Header())
+	ow := &ownReader{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(ow, r, w.Header())
 	if err != nil {
 		return
 	}
-	t := newWSTransport(so, conn)
+	t := newWSTransport(so, conn, ow.br)
 	if !so.beginUpgrade(t) {
 		rejectWebSocket(conn)
 		return

@@ -31,6 +31,7 @@ type Socket struct {
 	state       sockState
 	closeReason string // for stateClosing
 	queue       []*Frame
+	cuts        []int    // queue lengths after frames sent with SendAlone: a websocket write ends there; nil when none
 	spare       []*Frame // emptied queue array for reuse by the websocket writer
 	queued      int64
 	poll        *pollTransport // current transport when polling
@@ -147,6 +148,15 @@ const (
 	// load, each socket's queued frames go out in one write, rather than
 	// one after another on the broadcasting goroutine.
 	SendDeferred
+	// SendAlone ends a websocket write with the frames: what is queued
+	// after them goes out in a later write(2), never batched with them.
+	// Socket.IO's CONNECT answer uses it: a client that handles one
+	// message per TCP read (the official socket.io-protocol suite's
+	// test client, which loses a second message read along with the
+	// first) then gets the answer and the event that follows it in
+	// separate writes. Polling payloads still carry them together, as
+	// Node's do.
+	SendAlone
 )
 
 // Send queues fs atomically and in order (no other write lands between
@@ -181,6 +191,9 @@ func (s *Socket) Send(fs []*Frame, flags SendFlags) (bool, error) {
 	}
 	s.queue = append(s.queue, fs...)
 	s.queued += n
+	if flags&SendAlone != 0 {
+		s.cuts = append(s.cuts, len(s.queue))
+	}
 	if flags&SendDeferred != 0 {
 		s.flushLocked()
 		s.mu.Unlock()
@@ -236,7 +249,32 @@ func (s *Socket) takeQueueLocked() []*Frame {
 	q := s.queue
 	s.queue, s.spare = s.spare, nil
 	s.queued = 0
+	s.cuts = nil
 	return q
+}
+
+// takeWriteLocked removes and returns the queued frames one websocket
+// write carries: all of them, or those up to the first cut (SendAlone).
+func (s *Socket) takeWriteLocked() []*Frame {
+	if len(s.cuts) == 0 || s.cuts[0] >= len(s.queue) {
+		return s.takeQueueLocked()
+	}
+	n := s.cuts[0]
+	s.cuts = s.cuts[1:]
+	for i := range s.cuts {
+		s.cuts[i] -= n
+	}
+	if len(s.cuts) == 0 {
+		s.cuts = nil
+	}
+	head := s.queue[:n:n]
+	// The rest moves to an array of its own: head's goes back to spare
+	// once written (recycleLocked).
+	s.queue = append([]*Frame(nil), s.queue[n:]...)
+	for _, f := range head {
+		s.queued -= f.size()
+	}
+	return head
 }
 
 // recycleLocked keeps the array of a written batch for the next queue.
@@ -417,7 +455,7 @@ func (s *Socket) shut(reason string) ([]func(string, error), bool) {
 	if s.pongTimer != nil {
 		s.pongTimer.Stop()
 	}
-	s.queue = nil
+	s.queue, s.cuts = nil, nil
 	s.queued = 0
 	if s.upgrading != nil {
 		s.upgrading.abortLocked()

@@ -1,10 +1,13 @@
 package engineio
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,9 +17,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsReadBufferSize is the websocket read buffer; messages larger than it
-// are read straight into their destination.
-const wsReadBufferSize = 1024
+// wsReadBufferSize is the websocket read buffer, which every connection
+// holds, idle or not; messages larger than it are read straight into
+// their destination.
+const wsReadBufferSize = 512
 
 // wsCloseGrace is how long a closing websocket waits for the client's close
 // frame before the connection is dropped.
@@ -69,6 +73,15 @@ type wsTransport struct {
 
 	reader atomic.Pointer[wsReader] // the goroutine reading now
 
+	// Reading, owned by the reader of the moment (one at a time: a
+	// released reader's successor, a parked reader's, start after it).
+	br       *bufio.Reader // the upgrader's read buffer (ours: see ownReader); nil: never park
+	fd       int           // the socket's fd while open, -1 without raw access: never park
+	waitFn   func(uintptr) bool
+	probing  bool // an upgrade candidate
+	draining bool // done with the connection: read and discard until the close frame
+	parked   bool // in the server's readPoller, no reader (guarded by s.mu)
+
 	deadlineSet bool   // a write deadline is set (token holder's)
 	shard       uint32 // its flusher shard
 
@@ -87,10 +100,16 @@ const (
 	readerReleased   // ReleaseReader took over: another goroutine reads
 )
 
-func newWSTransport(s *Socket, conn *websocket.Conn) *wsTransport {
+// newWSTransport makes the transport of conn, whose read buffer is br
+// (nil if unknown: the transport never parks then).
+func newWSTransport(s *Socket, conn *websocket.Conn, br *bufio.Reader) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
-	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn(), shard: s.srv.flush.shardFor()}
+	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn(), shard: s.srv.flush.shardFor(), fd: -1}
 	t.rc = rawConnOf(t.nc)
+	if br != nil && t.rc != nil {
+		t.br, t.fd = br, socketFD(t.rc)
+		t.waitFn = t.readableOnFD
+	}
 	conn.SetPingHandler(t.onPing)
 	conn.SetCloseHandler(t.onCloseFrame)
 	return t
@@ -184,7 +203,7 @@ func (t *wsTransport) collectLocked() bool {
 	}
 	var frames []*Frame
 	if s.ws == t && !s.holdQueue {
-		frames = s.takeQueueLocked()
+		frames = s.takeWriteLocked()
 	}
 	b.addFrames(t.ctrl, frames)
 	clear(t.ctrl)
@@ -316,6 +335,10 @@ func (t *wsTransport) closeLocked() {
 	if t.upgradeTimer != nil {
 		t.upgradeTimer.Stop()
 	}
+	if t.parked && t.s.srv.readPoll.unpark(t, t.fd) {
+		t.parked = false
+		go t.read() // it reads the client's close frame, or times out
+	}
 	// A writer blocked on a stuck client gives up within the grace.
 	_ = t.nc.SetWriteDeadline(time.Now().Add(wsCloseGrace))
 	t.kickLocked()
@@ -348,7 +371,7 @@ func (t *wsTransport) release() bool {
 		return false
 	}
 	t.s.dispatchMu.Unlock() // on behalf of the callback, which no longer holds it
-	go t.readLoop(false)
+	go t.read()
 	return true
 }
 
@@ -358,38 +381,45 @@ func (t *wsTransport) inCallback() bool {
 	return rd != nil && rd.state.Load() == readerInCallback
 }
 
-// readLoop reads packets until the connection ends; probing is true for an
-// upgrade candidate. Once the session (or the candidate) is done with the
-// connection, it keeps reading and discarding until the client's close frame
-// or the close grace deadline. A reader released during a callback returns
-// after it, leaving the connection to its successor.
+// readLoop starts reading t; probing is true for an upgrade candidate.
 func (t *wsTransport) readLoop(probing bool) {
-	rd := &wsReader{}
-	t.reader.Store(rd)
+	t.probing = probing
+	t.read()
+}
+
+// read reads packets until the connection ends, or until it idles: then
+// (Linux) it parks t in the server's readPoller and returns, and the
+// poller starts the next reader when bytes arrive. Once the session (or
+// the candidate) is done with the connection, it keeps reading and
+// discarding until the client's close frame or the close grace deadline.
+// A reader released during a callback returns after it, leaving the
+// connection to its successor.
+func (t *wsTransport) read() {
+	rd := t.reader.Load()
+	if rd == nil || rd.state.Load() == readerReleased {
+		rd = &wsReader{}
+		t.reader.Store(rd)
+	}
+	parked := false
 	defer func() {
-		if rd.state.Load() != readerReleased {
+		if !parked && rd.state.Load() != readerReleased {
 			t.readerExit()
 		}
 	}()
 	s := t.s
-	draining := false
-	fail := func(reason string, err error) {
-		draining = true
-		if probing {
-			s.abortUpgrade(t)
+	for {
+		if t.mayPark() && !t.waitReadable() && t.park() {
+			parked = true
 			return
 		}
-		s.terminate(reason, err)
-	}
-	for {
 		mt, data, err := t.readMessage()
 		if err != nil {
-			if !draining {
-				fail(classifyReadError(err))
+			if !t.draining {
+				t.fail(classifyReadError(err))
 			}
 			return
 		}
-		if draining {
+		if t.draining {
 			continue
 		}
 		var p packet
@@ -397,28 +427,87 @@ func (t *wsTransport) readLoop(probing bool) {
 			p = packet{typ: typeMessage, binary: true, data: data}
 		} else {
 			if !utf8.Valid(data) {
-				fail(ReasonTransportError, fmt.Errorf("%w: invalid UTF-8 in text frame", ErrBadPacket))
+				t.fail(ReasonTransportError, fmt.Errorf("%w: invalid UTF-8 in text frame", ErrBadPacket))
 				continue
 			}
 			if p, err = decodePacket(data); err != nil {
-				fail(ReasonParseError, err)
+				t.fail(ReasonParseError, err)
 				continue
 			}
 		}
-		if probing {
+		if t.probing {
 			var ok bool
-			if probing, ok = s.onProbePacket(t, p); !ok {
-				draining = true
+			if t.probing, ok = s.onProbePacket(t, p); !ok {
+				t.draining = true
 			}
 			continue
 		}
 		if !s.onPacket(p, rd) {
-			draining = true
+			t.draining = true
 		}
 		if rd.state.Load() == readerReleased {
 			return
 		}
 	}
+}
+
+// fail ends what the reader reads for: the session, or the upgrade it
+// probes; the reader drains from then on.
+func (t *wsTransport) fail(reason string, err error) {
+	t.draining = true
+	if t.probing {
+		t.s.abortUpgrade(t)
+		return
+	}
+	t.s.terminate(reason, err)
+}
+
+// mayPark reports whether the reader could park now: a session's open
+// websocket with a raw fd, nothing left in the read buffer.
+func (t *wsTransport) mayPark() bool {
+	return t.fd >= 0 && !t.probing && !t.draining && t.br.Buffered() == 0
+}
+
+// waitReadable waits until the socket has bytes (or an EOF, an error) and
+// reports true, or false after the server's idleAfter without any. It
+// waits through the runtime poller, on a shallow stack.
+func (t *wsTransport) waitReadable() bool {
+	s := t.s
+	s.mu.Lock()
+	if t.closed { // closing sets its own read deadline: leave it
+		s.mu.Unlock()
+		return true
+	}
+	_ = t.nc.SetReadDeadline(time.Now().Add(s.srv.idleAfter))
+	s.mu.Unlock()
+	err := t.rc.Read(t.waitFn)
+	s.mu.Lock()
+	if !t.closed {
+		_ = t.nc.SetReadDeadline(time.Time{})
+	}
+	s.mu.Unlock()
+	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// park hands t to the server's readPoller and reports true, after which
+// the reader returns; false: the reader reads on (closed, or no poller).
+func (t *wsTransport) park() bool {
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.closed || !s.srv.readPoll.park(t, t.fd) {
+		return false
+	}
+	t.parked = true
+	return true
+}
+
+// resume starts a reader for t, which the readPoller unparked.
+func (t *wsTransport) resume() {
+	t.s.mu.Lock()
+	t.parked = false
+	t.s.mu.Unlock()
+	go t.read()
 }
 
 // readBufs are the buffers messages are read through; an idle connection
@@ -486,4 +575,30 @@ func classifyReadError(err error) (string, error) {
 		return ReasonTransportClose, err
 	}
 	return ReasonTransportError, err
+}
+
+// ownReader is the ResponseWriter a websocket handshake is upgraded
+// through: its Hijack hands the upgrader a read buffer of ours (br), which
+// the upgrader reads the connection through (its ReadBufferSize is 0), so
+// that a reader can tell whether a message waits in it before it parks.
+type ownReader struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+// errNoHijack: the ResponseWriter cannot hand over its connection.
+var errNoHijack = errors.New("engineio: response does not implement http.Hijacker")
+
+// Hijack hijacks the connection, with br as its reader.
+func (w *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errNoHijack
+	}
+	c, brw, err := h.Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 { // the upgrader refuses the latter
+		return c, brw, err
+	}
+	w.br = bufio.NewReaderSize(c, wsReadBufferSize)
+	return c, bufio.NewReadWriter(w.br, brw.Writer), nil
 }

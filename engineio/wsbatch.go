@@ -3,6 +3,7 @@ package engineio
 import (
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -33,24 +34,36 @@ const hdrKeep = 1024
 // copied. A batch is owned by whoever holds its transport's write token.
 type wsBatch struct {
 	hdr    []byte   // headers and small payloads of the frames added since reset
+	hdrRef *[]byte  // hdr's array, taken from hdrPool; nil between batches
 	iov    [][]byte // what is left to write, in order
 	frames []*Frame // the queue array the frames came from, for reuse
 
 	raw rawWriter // what the OS's write path keeps between batches
 }
 
-// reset empties b, keeping arrays of a modest size (an idle connection
-// should not hold the arrays of a burst).
+// hdrPool holds the hdr arrays of written batches: a transport takes one
+// when it writes and gives it back once written, so an idle connection
+// holds none (and a busy one allocates none).
+var hdrPool = sync.Pool{New: func() any { h := make([]byte, 0, 256); return &h }}
+
+// reset empties b, keeping the iov array when of a modest size (an idle
+// connection should not hold the arrays of a burst); hdr goes back to
+// hdrPool, unless it grew past hdrKeep.
 func (b *wsBatch) reset() {
 	clear(b.iov)
-	b.iov, b.hdr, b.frames = b.iov[:0], b.hdr[:0], nil
+	b.iov, b.frames = b.iov[:0], nil
 	if cap(b.iov) > 64 {
 		b.iov = nil
 		b.raw.release()
 	}
-	if cap(b.hdr) > hdrKeep {
-		b.hdr = nil
+	if b.hdrRef != nil {
+		if cap(b.hdr) <= hdrKeep {
+			*b.hdrRef = b.hdr[:0]
+			hdrPool.Put(b.hdrRef)
+		}
+		b.hdrRef = nil
 	}
+	b.hdr = nil
 }
 
 // pending reports whether b has bytes left to write.
@@ -59,6 +72,10 @@ func (b *wsBatch) pending() bool { return len(b.iov) > 0 }
 // reserve makes room for n more bytes in hdr. When it moves hdr to a new
 // array, the slices of hdr already in iov keep the old one alive.
 func (b *wsBatch) reserve(n int) {
+	if b.hdrRef == nil {
+		b.hdrRef = hdrPool.Get().(*[]byte)
+		b.hdr = (*b.hdrRef)[:0]
+	}
 	if need := len(b.hdr) + n; need > cap(b.hdr) {
 		h := make([]byte, len(b.hdr), max(need+64, 2*cap(b.hdr)))
 		copy(h, b.hdr)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stickyd/stickyd/internal/rawsys"
+	"github.com/stickyd/stickyd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +68,7 @@ func TestRawConnOf(t *testing.T) {
 		t.Errorf("blocking fd: has a raw conn = %v, want %v", got, want)
 	}
 
-	c, _ := tcpPair(t)
+	c, _ := testutil.TCPPair(t)
 	if got, want := rawConnOf(c) != nil, true; got != want {
 		t.Errorf("*net.TCPConn: has a raw conn = %v, want %v", got, want)
 	}

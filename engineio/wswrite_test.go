@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // TestWSBatchAdvance checks the bookkeeping of partial writes.
@@ -134,28 +136,6 @@ func TestWSBatchBuffers(t *testing.T) {
 	}
 }
 
-// tcpPair returns the two ends of a loopback TCP connection, closed at
-// the end of the test.
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return a, b
-}
-
 // TestWSBatchWriteConn checks writeConn, the write of a connection
 // without the raw path (every OS but Linux; TLS): a socket takes the
 // buffers as they are, and when its write deadline passes with the peer
@@ -168,7 +148,7 @@ func TestWSBatchWriteConn(t *testing.T) {
 	want := bytes.Join(ref.iov, nil)
 
 	t.Run("socket", func(t *testing.T) {
-		nc, peer := tcpPair(t)
+		nc, peer := testutil.TCPPair(t)
 		var b wsBatch
 		b.addFrames(frames)
 		if len(b.iov) != 3 {
@@ -190,7 +170,7 @@ func TestWSBatchWriteConn(t *testing.T) {
 		}
 	})
 	t.Run("socket deadline", func(t *testing.T) {
-		nc, peer := tcpPair(t)
+		nc, peer := testutil.TCPPair(t)
 		big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB: more than any socket buffer
 		var b wsBatch
 		for range 4 {

@@ -9,7 +9,7 @@ import (
 // ForwardedFor returns the client address named by the X-Forwarded-For
 // headers of the request head at the start of b (request line included):
 // the rightmost entry for which isProxy (is it a trusted proxy?) is
-// false. Header names match case-insensitively; several headers are
+// false. isProxy gets addresses unmapped (IPv4-mapped IPv6 as IPv4). Header names match case-insensitively; several headers are
 // read in order, as one list. complete=false means the head
 // has not ended yet within b; ok=false means there is no usable entry.
 func ForwardedFor(b []byte, isProxy func(netip.Addr) bool) (client netip.Addr, ok, complete bool) {
@@ -36,8 +36,9 @@ func ForwardedFor(b []byte, isProxy func(netip.Addr) bool) (client netip.Addr, o
 				return client, false, true // garbage: do not trust anything left of it
 			}
 		}
+		a = a.Unmap() // ::ffff:10.0.0.1 is the proxy 10.0.0.1
 		if !isProxy(a) {
-			return a.Unmap(), true, true
+			return a, true, true
 		}
 	}
 	return client, false, true

@@ -7,7 +7,7 @@ import (
 
 func TestForwardedFor(t *testing.T) {
 	proxies := netip.MustParsePrefix("10.0.0.0/8")
-	isProxy := func(a netip.Addr) bool { return proxies.Contains(a.Unmap()) }
+	isProxy := func(a netip.Addr) bool { return proxies.Contains(a) }
 	tests := []struct {
 		head         string
 		want         string
@@ -18,6 +18,7 @@ func TestForwardedFor(t *testing.T) {
 		{"GET / HTTP/1.1\r\nX-Forwarded-For: 198.51.100.1\r\nX-Forwarded-For: 203.0.113.9:1234\r\n\r\n", "203.0.113.9", true, true},
 		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "invalid IP", false, true},
 		{"GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n", "invalid IP", false, true},
+		{"GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7, ::ffff:10.0.0.1\r\n\r\n", "203.0.113.7", true, true},
 		{"GET / HTTP/1.1\r\nX-Forwarded-For: 198.51.100.1, garbage\r\n\r\n", "invalid IP", false, true},
 		{"GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7\r\n", "invalid IP", false, false},
 	}

@@ -78,7 +78,8 @@ func NewAdapterRelay(log hclog.Logger) *AdapterRelay {
 // Join adds the worker of instance, whose cluster.worker.id is workerID.
 func (r *AdapterRelay) Join(instance uint32, workerID uint32, out AdapterPeer) {
 	r.mu.Lock()
-	r.peers[instance] = &adapterPeer{instance: instance, workerID: float64(workerID), out: out, uids: make(map[string]string)}
+	// Node reads NODE_UNIQUE_ID as an int32 (`+id | 0`)
+	r.peers[instance] = &adapterPeer{instance: instance, workerID: float64(int32(workerID)), out: out, uids: make(map[string]string)}
 	r.mu.Unlock()
 }
 

@@ -110,7 +110,9 @@ func (c *Client) Instance() uint32 {
 	return c.self
 }
 
-// Instances returns the live instances, ascending, this one included.
+// Instances returns the live instances, ascending, this one included
+// (with a Redis bridge: also BridgeInstance and one placeholder per server
+// of the other hosts, see ServerCount).
 func (c *Client) Instances() []uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -118,12 +120,17 @@ func (c *Client) Instances() []uint32 {
 }
 
 // ServerCount is the number of live instances, this one included: 1 once
-// the link is lost.
+// the link is lost. When the host is in a Redis fleet, the hub lists one
+// instance per server of the other hosts and the bridge (BridgeInstance),
+// which is not counted: the count is then the fleet's.
 func (c *Client) ServerCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lost || len(c.live) == 0 {
 		return 1
+	}
+	if slices.Contains(c.live, BridgeInstance) {
+		return len(c.live) - 1 // the bridge stands for the remote servers listed
 	}
 	return len(c.live)
 }

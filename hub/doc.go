@@ -80,9 +80,13 @@
 //
 // A member is an instance id with a sink (where the Server writes its
 // frames) whose incoming frames are fed to the Server's frame handler;
-// Serve makes one from a worker's FrameConn. A member that is not a
-// process, such as a bridge to other hosts, would be attached the same
-// way and follows the same rules.
+// Serve makes one from a worker's FrameConn. RedisBridge, the host's
+// membership of a Redis fleet, is attached the same way (instance
+// BridgeInstance, over a Unix socket pair) and follows the same rules,
+// with one addition: every broadcast and request of a worker is also
+// routed to the bridge, which is never indexed in rooms. While a bridge is
+// attached, HubMembers also lists one placeholder instance per server of
+// the other hosts (never a target), so that ServerCount is the fleet's.
 //
 // # Node workers
 //
@@ -103,6 +107,8 @@
 // routing takes it for reading, announcements and membership changes for
 // writing. No goroutine blocks while holding it: sends into a member's
 // sink never block under it, and stalls happen after it is released.
+//
+// A RedisBridge runs the goroutines listed at its type.
 //
 // A Client runs one goroutine that reads the link, started by Join and
 // ended by Close or the end of the link. It calls Deliver and the

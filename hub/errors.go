@@ -9,4 +9,6 @@ var (
 	ErrJoinTimeout = errors.New("hub: no member set from the hub in time")
 	// ErrSlowConsumer is the reason logged when a member's outbound queue stays full and its link is cut.
 	ErrSlowConsumer = errors.New("hub: slow consumer")
+	// ErrBridge is returned when a Redis bridge cannot be attached to a Server.
+	ErrBridge = errors.New("hub: redis bridge not attached")
 )

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
@@ -103,11 +104,11 @@ func TestStallIsBoundedPerFrame(t *testing.T) {
 	if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2, 3, 4, 5}) {
 		t.Fatalf("live instances %v, want all 5 (slow is not cut below the threshold)", ids)
 	}
-	fams := gather(t, reg)
-	if got := mustValue(fams, "stickyd_hub_stall_seconds_total"); got <= 0 || got > 10*DefaultStallBudget.Seconds() {
+	fams := testutil.Gather(t, reg)
+	if got := testutil.Metric(fams, "stickyd_hub_stall_seconds_total"); got <= 0 || got > 10*DefaultStallBudget.Seconds() {
 		t.Fatalf("stalled %vs in all, want some and at most a few budgets of %v", got, DefaultStallBudget)
 	}
-	if got := mustValue(fams, "stickyd_hub_stall_timeouts_total"); got != 0 {
+	if got := testutil.Metric(fams, "stickyd_hub_stall_timeouts_total"); got != 0 {
 		t.Fatalf("%v links cut, want none", got)
 	}
 }
@@ -177,7 +178,7 @@ func TestSlowConsumerCutAtThreshold(t *testing.T) {
 		t.Fatal("the stuck peer's link is still served")
 	}
 	sender.waitMembers(t, 1, 3)
-	if got := mustValue(gather(t, reg), "stickyd_hub_stall_timeouts_total"); got != 1 {
+	if got := testutil.Metric(testutil.Gather(t, reg), "stickyd_hub_stall_timeouts_total"); got != 1 {
 		t.Fatalf("%v links cut, want 1", got)
 	}
 }
@@ -287,7 +288,7 @@ func TestHubStuckReader(t *testing.T) {
 		if got == 0 || got >= frames {
 			t.Fatalf("b received %d of %d volatile frames, want some dropped and some delivered", got, frames)
 		}
-		if dropped := mustValue(gather(t, reg), "stickyd_hub_volatile_dropped_total"); int(dropped)+got != frames {
+		if dropped := testutil.Metric(testutil.Gather(t, reg), "stickyd_hub_volatile_dropped_total"); int(dropped)+got != frames {
 			t.Fatalf("%v volatile frames counted dropped and %d delivered, want %d in all", dropped, got, frames)
 		}
 		if ids := h.Instances(); !slices.Equal(ids, []uint32{1, 2}) {

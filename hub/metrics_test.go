@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
@@ -58,7 +58,7 @@ func TestHubMetrics(t *testing.T) {
 	// The hub counts the last members frame and the dead worker's debt
 	// after peer 1 may have seen its frame: poll.
 	testutil.CheckFor(t, hubWait, 5*time.Millisecond, func() error {
-		fams := gather(t, reg)
+		fams := testutil.Gather(t, reg)
 		for _, tt := range []struct {
 			typ, dir string
 			want     float64
@@ -74,17 +74,17 @@ func TestHubMetrics(t *testing.T) {
 			{"response", "out", 2},
 			{"sync", "in", 0},
 		} {
-			if got := mustValue(fams, "stickyd_hub_frames_total", "type", tt.typ, "dir", tt.dir); got != tt.want {
+			if got := testutil.Metric(fams, "stickyd_hub_frames_total", "type", tt.typ, "dir", tt.dir); got != tt.want {
 				return fmt.Errorf("%s frames %s: %v, want %v", tt.typ, tt.dir, got, tt.want)
 			}
 		}
-		if got, want := mustValue(fams, "stickyd_hub_bytes_total", "type", "broadcast", "dir", "in"), float64(len(bl)); got != want {
+		if got, want := testutil.Metric(fams, "stickyd_hub_bytes_total", "type", "broadcast", "dir", "in"), float64(len(bl)); got != want {
 			return fmt.Errorf("broadcast bytes in: %v, want %v", got, want)
 		}
-		if got := mustValue(fams, "stickyd_hub_requests_resolved_by_dead_worker_total"); got != 1 {
+		if got := testutil.Metric(fams, "stickyd_hub_requests_resolved_by_dead_worker_total"); got != 1 {
 			return fmt.Errorf("requests resolved by a dead worker: %v, want 1", got)
 		}
-		if got := mustValue(fams, "stickyd_hub_stall_timeouts_total"); got != 0 {
+		if got := testutil.Metric(fams, "stickyd_hub_stall_timeouts_total"); got != 0 {
 			return fmt.Errorf("stall timeouts: %v, want 0", got)
 		}
 		return nil
@@ -144,39 +144,6 @@ func benchHubRelay(b *testing.B, opts Options) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
 
-// gather collects reg's metric families by name.
-func gather(t testing.TB, reg prometheus.Gatherer) map[string]*dto.MetricFamily {
-	t.Helper()
-	list, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	fams := make(map[string]*dto.MetricFamily, len(list))
-	for _, f := range list {
-		fams[f.GetName()] = f
-	}
-	return fams
-}
-
-// mustValue returns the value of the counter series of family name whose
-// labels include every name/value pair of labels, -1 when there is none.
-func mustValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	for _, m := range fams[name].GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			match = match && have[labels[i]] == labels[i+1]
-		}
-		if match && m.Counter != nil {
-			return m.Counter.GetValue()
-		}
-	}
-	return -1
-}
-
 // TestMetricsHooks drives every hook once and checks the gathered values;
 // on a nil *Metrics every hook is a no-op.
 func TestMetricsHooks(t *testing.T) {
@@ -198,7 +165,7 @@ func TestMetricsHooks(t *testing.T) {
 	m.linkCut()
 	m.volatileDropped()
 	m.stalled(250 * time.Millisecond)
-	fams := gather(t, reg)
+	fams := testutil.Gather(t, reg)
 	for _, tt := range []struct {
 		want   float64
 		name   string
@@ -215,7 +182,7 @@ func TestMetricsHooks(t *testing.T) {
 		{1, "stickyd_hub_volatile_dropped_total", nil},
 		{0.25, "stickyd_hub_stall_seconds_total", nil},
 	} {
-		if got := mustValue(fams, tt.name, tt.labels...); got != tt.want {
+		if got := testutil.Metric(fams, tt.name, tt.labels...); got != tt.want {
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
 		}
 	}

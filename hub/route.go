@@ -31,6 +31,9 @@ func (h *Server) route(m *member, typ byte, p []byte, r *ipc.HubRoute) {
 		nsp := string(r.Nsp)
 		for room, ok := r.NextJoinRoom(); ok; room, ok = r.NextJoinRoom() {
 			for _, dst := range targets {
+				if dst.id == h.fleet.bridge {
+					continue // the bridge relays every broadcast: no index
+				}
 				h.addRoomLocked(dst, nsp, string(room))
 			}
 		}
@@ -70,6 +73,9 @@ func (h *Server) targetsLocked(m *member, r *ipc.HubRoute, buf []*member) []*mem
 		if dst := h.members[id]; dst != nil && !slices.Contains(buf, dst) {
 			buf = append(buf, dst)
 		}
+	}
+	if h.fleet.bridge != 0 {
+		add(h.fleet.bridge) // the rest of the fleet, unless m is the bridge
 	}
 	if r.NRoom == 0 {
 		for _, id := range idx.members {
@@ -133,6 +139,7 @@ func (h *Server) joinNspLocked(m *member, nsp string) map[string]struct{} {
 	if idx == nil {
 		idx = &nspIndex{rooms: make(map[string][]uint32)}
 		h.nsps[nsp] = idx
+		h.fleet.notify()
 	}
 	idx.members = append(idx.members, m.id)
 	return held

@@ -28,6 +28,7 @@ type Server struct {
 	members map[uint32]*member
 	nsps    map[string]*nspIndex
 	closed  bool
+	fleet   fleetState // the Redis bridge, when one is attached (bridge.go)
 }
 
 var _ Hub = (*Server)(nil)
@@ -133,6 +134,7 @@ func (h *Server) add(m *member) bool {
 	}
 	h.members[m.id] = m
 	h.sendMembersLocked()
+	h.fleet.notify()
 	return true
 }
 
@@ -220,6 +222,7 @@ func (h *Server) remove(m *member) bool {
 		h.leaveNspLocked(m, nsp)
 	}
 	h.sendMembersLocked()
+	h.fleet.notify()
 	h.mu.Unlock()
 	h.noteRemoved(m)
 	m.queue.close()
@@ -233,9 +236,10 @@ func (h *Server) remove(m *member) bool {
 // held back: a member too slow for it is cut by its queue's bounds.
 func (h *Server) sendMembersLocked() {
 	ids := h.instancesLocked()
+	all := h.fleet.withRemote(ids)
 	for _, id := range ids {
 		m := h.members[id]
-		msg := ipc.HubMessage{Type: ipc.HubMembers, Instance: id, Instances: ids}
+		msg := ipc.HubMessage{Type: ipc.HubMembers, Instance: id, Instances: all}
 		b, err := msg.AppendBinary(m.scratch[:0])
 		if err != nil { // cannot happen for a well-formed member list
 			h.log.Error("encode members", "error", err)

@@ -20,7 +20,7 @@ import (
 // received copy in both directions.
 func TestSendConnFD(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
-	cli, srv := tcpPair(t)
+	cli, srv := testutil.TCPPair(t)
 	w, p := controlPair(t)
 	if _, err := cli.Write([]byte("ping\n")); err != nil {
 		t.Fatal(err)
@@ -315,7 +315,7 @@ func TestRecvDeadline(t *testing.T) {
 // control link, Recv, and net.FileConn on the received fd.
 func BenchmarkSendConn(b *testing.B) {
 	w, p := controlPair(b)
-	cli, _ := tcpPair(b)
+	cli, _ := testutil.TCPPair(b)
 	rc, err := cli.SyscallConn()
 	if err != nil {
 		b.Fatal(err)
@@ -345,7 +345,7 @@ func BenchmarkSendConn(b *testing.B) {
 // BenchmarkSendMsgFD measures the message + fd round trip without FileConn.
 func BenchmarkSendMsgFD(b *testing.B) {
 	w, p := controlPair(b)
-	cli, _ := tcpPair(b)
+	cli, _ := testutil.TCPPair(b)
 	rc, _ := cli.SyscallConn()
 	m := Message{Type: MsgConn, Addr: "127.0.0.1:40000"}
 	b.ReportAllocs()
@@ -366,7 +366,7 @@ func BenchmarkSendMsgFD(b *testing.B) {
 func TestTrySend(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
 	w, p := controlPair(t)
-	cli, srv := tcpPair(t)
+	cli, srv := testutil.TCPPair(t)
 	sent := 0
 	var blocked error
 	connFD(t, srv, func(fd int) {
@@ -427,7 +427,7 @@ func TestTrySend(t *testing.T) {
 // copy, and returns the client end.
 func sendBlockingConn(t *testing.T, p *ControlConn) *net.TCPConn {
 	t.Helper()
-	cli, srv := tcpPair(t)
+	cli, srv := testutil.TCPPair(t)
 	connFD(t, srv, func(fd int) {
 		if err := unix.SetNonblock(fd, false); err != nil {
 			t.Fatal(err)

@@ -17,15 +17,18 @@ import (
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
-// hubPair returns both ends of a real hub link.
-func hubPair(t testing.TB, maxFrame int) (client *FrameConn, server net.Conn) {
+// listenHubOnce listens for hub links in a temporary directory and accepts
+// one in the background: the path to dial, and the channel the accepted
+// conn comes on (nil after a failed Accept, which fails the test). A
+// cleanup of t closes the listener.
+func listenHubOnce(t testing.TB) (path string, accepted <-chan net.Conn) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "hub.sock")
+	path = filepath.Join(t.TempDir(), "hub.sock")
 	l, err := ListenHub(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	ch := make(chan net.Conn, 1)
 	go func() {
 		c, err := l.Accept()
@@ -34,26 +37,26 @@ func hubPair(t testing.TB, maxFrame int) (client *FrameConn, server net.Conn) {
 		}
 		ch <- c
 	}()
+	return path, ch
+}
+
+// hubPair returns both ends of a real hub link.
+func hubPair(t testing.TB, maxFrame int) (client *FrameConn, server net.Conn) {
+	t.Helper()
+	path, accepted := listenHubOnce(t)
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client = NewFrameConn(c, maxFrame)
-	server = <-ch
+	server = <-accepted
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
 }
 
 func TestFrameRoundTrip(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
-	path := filepath.Join(t.TempDir(), "hub.sock")
-	l, err := ListenHub(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := make(chan net.Conn, 1)
-	go func() { c, _ := l.Accept(); ch <- c }()
+	path, ch := listenHubOnce(t)
 	a, err := DialHub(path)
 	if err != nil {
 		t.Fatal(err)
@@ -200,14 +203,7 @@ func (g *gateConn) Write(b []byte) (int, error) {
 // out in one write call.
 func TestFrameBatching(t *testing.T) {
 	testutil.CheckNoLeaks(t, leakWait)
-	path := filepath.Join(t.TempDir(), "hub.sock")
-	l, err := ListenHub(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := make(chan net.Conn, 1)
-	go func() { c, _ := l.Accept(); ch <- c }()
+	path, ch := listenHubOnce(t)
 	raw, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)

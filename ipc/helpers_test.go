@@ -43,26 +43,6 @@ func controlPair(t testing.TB) (client, server *ControlConn) {
 	return client, server
 }
 
-// tcpPair returns both ends of a real loopback TCP connection.
-func tcpPair(t testing.TB) (client, server *net.TCPConn) {
-	t.Helper()
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err = net.DialTCP("tcp", nil, l.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = l.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
-
 // sendRaw writes b with the given fds attached, bypassing Send's checks.
 func sendRaw(t testing.TB, c *ControlConn, b []byte, fds ...int) {
 	t.Helper()

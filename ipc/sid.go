@@ -63,3 +63,29 @@ func SIDInstance(sid string) (uint32, bool) {
 	// 6 characters hold 36 bits: the 32-bit instance and 4 bits of randomness.
 	return uint32(acc >> 4), true
 }
+
+// HostShift is where a fleet host's id sits in the instance ids it
+// assigns: an instance id is host<<HostShift | n, so every sid (which
+// starts with its instance id) names its host too, with no extra bytes.
+// Host 0 is a host outside any fleet.
+const HostShift = 16
+
+// MaxHostInstance is the largest per-host instance number n.
+const MaxHostInstance = 1<<HostShift - 1
+
+// HostInstance returns the instance id of the n-th instance of host
+// (n masked to its 16 bits).
+func HostInstance(host uint16, n uint32) uint32 {
+	return uint32(host)<<HostShift | n&MaxHostInstance
+}
+
+// InstanceHost returns the fleet host that assigned instance.
+func InstanceHost(instance uint32) uint16 { return uint16(instance >> HostShift) }
+
+// SIDHost returns the fleet host id encoded in sid (0 outside a fleet).
+// It reports false when sid is not one of EncodeSID's. It does not
+// allocate.
+func SIDHost(sid string) (uint16, bool) {
+	inst, ok := SIDInstance(sid)
+	return InstanceHost(inst), ok
+}

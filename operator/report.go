@@ -21,6 +21,17 @@ type StatusReport struct {
 	Workers    []WorkerReport `json:"workers"`
 	Totals     StatusTotals   `json:"totals"`
 	Reload     ReloadReport   `json:"reload"`
+	// Fleet lists the fleet's hosts when any host routes any session
+	// (--fleet-secret-file); empty for a host alone.
+	Fleet []FleetHostReport `json:"fleet,omitempty"`
+}
+
+// FleetHostReport is one host of the fleet in a StatusReport.
+type FleetHostReport struct {
+	ID     uint16 `json:"id"`
+	Addr   string `json:"addr"`             // advertised HOST:PORT
+	Self   bool   `json:"self,omitempty"`   // the host that answered
+	Relays int    `json:"relays,omitempty"` // connections this host relays to it now
 }
 
 // WorkerReport is one worker instance in a StatusReport.

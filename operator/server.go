@@ -36,6 +36,9 @@ const (
 var (
 	// ErrInUse is returned by Listen when a live server already listens on the path.
 	ErrInUse = errors.New("operator: socket in use by another process")
+	// ErrNotSocket is returned by Listen when the path exists and is not a
+	// socket (it is left alone).
+	ErrNotSocket = errors.New("operator: path exists and is not a socket")
 	// ErrDenied is returned to a client of another uid.
 	ErrDenied = errors.New("operator: permission denied")
 	// ErrCommand is returned for a malformed request or an unknown command.
@@ -92,7 +95,8 @@ func DefaultPath() string {
 // Listen creates the socket (mode 0600; its directory is
 // created with mode 0700 when missing), replacing a stale socket file, and
 // starts serving it on its own goroutines. It fails with ErrInUse
-// when a server answers on the path.
+// when a server answers on the path, and with ErrNotSocket when the path
+// is another kind of file.
 func Listen(opts Options) (*Server, error) {
 	if opts.Path == "" {
 		opts.Path = DefaultPath()
@@ -103,7 +107,10 @@ func Listen(opts Options) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
 	}
-	if _, err := os.Lstat(opts.Path); err == nil {
+	if fi, err := os.Lstat(opts.Path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("%w: %s", ErrNotSocket, opts.Path)
+		}
 		if c, err := net.DialTimeout("unix", opts.Path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("%w: %s", ErrInUse, opts.Path)

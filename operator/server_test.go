@@ -199,6 +199,25 @@ func TestServerInUseAndStale(t *testing.T) {
 	}
 }
 
+// Bad input: a path that is a regular file (a --control typo) gets
+// ErrNotSocket and the file is left as it was.
+func TestServerPathNotSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(path, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeControlled{}
+	if cs, err := Listen(f.options(path)); !errors.Is(err, ErrNotSocket) {
+		if cs != nil {
+			cs.Close()
+		}
+		t.Fatalf("Listen on a regular file: %v, want ErrNotSocket", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "keep me" {
+		t.Fatalf("the file was touched: %q %v", b, err)
+	}
+}
+
 // TestServerCloseCancelsReload: Close cancels a reload in progress
 // and its client gets the error.
 func TestServerCloseCancelsReload(t *testing.T) {

@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // readValue reads the value of a counter or gauge directly (no scrape).
@@ -69,7 +70,7 @@ func TestFastPath(t *testing.T) {
 	}
 	// A worker may answer before the primary has counted its hand-off.
 	accepted := readValue(t, m.accepts)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		balanced, bySID := readValue(t, m.decisions[DecisionBalanced]), readValue(t, m.decisions[DecisionSID])
 		if balanced+bySID != accepted || bySID != n {
 			return fmt.Errorf("balanced %v + by sid %v, want %v with %d by sid", balanced, bySID, accepted, n)
@@ -95,7 +96,7 @@ func TestSlowPathSplitRequestLine(t *testing.T) {
 	}
 	defer c.Close()
 	io.WriteString(c, "GET /who?x=")
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if fast, slow := pathCounts(t, m); slow != 1 || fast != 0 {
 			return fmt.Errorf("fast path %v, slow path %v; want the connection on the slow path", fast, slow)
 		}
@@ -107,7 +108,7 @@ func TestSlowPathSplitRequestLine(t *testing.T) {
 	if err != nil || !strings.HasPrefix(resp, "instance=") {
 		t.Fatalf("answer %q, %v; want the worker's", resp, err)
 	}
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if got := readValue(t, m.decisions[DecisionBalanced]); got != 1 {
 			return fmt.Errorf("balanced %v, want 1", got)
 		}
@@ -145,7 +146,7 @@ func TestHandedOffSocketOptions(t *testing.T) {
 	}
 	defer c.Close()
 	io.WriteString(c, "GET /sock")
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if n := h.slowClients(); n != 1 {
 			return fmt.Errorf("%d connections on the slow path, want 1", n)
 		}
@@ -192,7 +193,7 @@ func fillLink(t *testing.T, h *harness, m *Metrics, clients *[]net.Conn) {
 		}
 		// Every one accepted and taken by a path: the accept loop never
 		// waits for the worker.
-		checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 			if fast, slow := pathCounts(t, m); fast+slow != float64(len(*clients)) {
 				return fmt.Errorf("fast %v + slow %v of %d connections taken", fast, slow, len(*clients))
 			}
@@ -269,15 +270,14 @@ func TestLinkFullFallsBack(t *testing.T) {
 // It lowers this process's RLIMIT_NOFILE and fills the fd table; nothing
 // else may run meanwhile.
 func TestAcceptRawEMFILEBacksOff(t *testing.T) {
-	tw := &testWriter{}
-	logger := hclog.New(&hclog.LoggerOptions{Output: tw, Level: hclog.Debug})
+	logger, logs := testLogger(t)
 	h := startSupervisor(t, "ok", Options{Workers: 1, Logger: logger}, 1)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
 	low := lim
-	low.Cur = uint64(countFDs(t) + 16)
+	low.Cur = uint64(testutil.FDCount(t) + 16)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
@@ -315,10 +315,8 @@ func TestAcceptRawEMFILEBacksOff(t *testing.T) {
 	defer c.Close()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	backoffs := func() []string {
-		tw.mu.Lock()
-		defer tw.mu.Unlock()
 		var d []string
-		for _, line := range strings.Split(tw.buf.String(), "\n") {
+		for _, line := range strings.Split(logs.String(), "\n") {
 			if strings.Contains(line, "accept failed; backing off") {
 				if !strings.Contains(line, "too many open files") {
 					return []string{"unexpected: " + line}
@@ -330,7 +328,7 @@ func TestAcceptRawEMFILEBacksOff(t *testing.T) {
 		return d
 	}
 	var got []string
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if got = backoffs(); len(got) < 3 {
 			return fmt.Errorf("back-offs logged: %q, want 3", got)
 		}

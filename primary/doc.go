@@ -12,6 +12,15 @@
 // whose next request names another instance (HandBack); the primary
 // re-routes it with the bytes the worker had consumed.
 //
+// In a fleet (Options.Fleet) instance ids carry the host id, so every sid
+// names its host too: a request for another host's session is relayed to
+// that host whole (spliced, behind a PROXY v2 header sealed with the
+// fleet secret), relays from members are routed like clients, and a
+// relayed connection that a worker hands back for a third host is given
+// back to the host that relayed it (fleet.go, relay.go). Each relay runs
+// on a goroutine of its own (two: one per direction) counted in the
+// connection wait group; shutdown closes them.
+//
 // Workers talk to the primary over two Unix sockets in a private 0700
 // directory (see docs/architecture.md): the control link (ipc.ControlConn,
 // SOCK_SEQPACKET) and the hub link (ipc.FrameConn), which is handed to the

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,12 +18,7 @@ import (
 	"github.com/stickyd/stickyd/internal/testutil"
 )
 
-// checkFor polls f every interval until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	testutil.CheckFor(t, timeout, interval, f)
-}
-
+// harness is a Supervisor running under a test (startSupervisor).
 type harness struct {
 	t    testing.TB
 	s    *Supervisor
@@ -39,27 +33,20 @@ func startSupervisor(t testing.TB, mode string, opts Options, want int) *harness
 	t.Helper()
 	opts.Argv = []string{os.Args[0]}
 	opts.Env = append(os.Environ(), fakeWorkerEnv+"="+mode)
-	return runSupervisor(t, opts, want)
-}
-
-// runSupervisor runs a Supervisor with opts (2 workers unless set) on
-// 127.0.0.1:0 until the test ends, once want workers are ready.
-func runSupervisor(t testing.TB, opts Options, want int) *harness {
-	t.Helper()
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
 	if opts.Logger == nil {
-		tw := &testWriter{}
-		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: tw, Level: hclog.Debug})
-		t.Cleanup(func() {
-			if t.Failed() || os.Getenv("STICKYD_TEST_VERBOSE") != "" {
-				tw.mu.Lock()
-				t.Logf("supervisor log:\n%s", tw.buf.String())
-				tw.mu.Unlock()
-			}
-		})
+		opts.Logger, _ = testLogger(t)
 	}
+	return runSupervisor(t, opts, want)
+}
+
+// runSupervisor makes a Supervisor of opts, runs it on a 127.0.0.1:0
+// listener until the test's cleanup (or harness.stop) and waits for want
+// ready workers.
+func runSupervisor(t testing.TB, opts Options, want int) *harness {
+	t.Helper()
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -71,29 +58,40 @@ func runSupervisor(t testing.TB, opts Options, want int) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, ln) }()
+	var once sync.Once
 	var result error
-	stopped := false
 	h := &harness{t: t, s: s, ln: ln, addr: ln.Addr().String()}
 	h.stop = func() error {
-		if !stopped {
-			stopped = true
+		once.Do(func() {
 			cancel()
 			select {
 			case result = <-done:
 			case <-time.After(30 * time.Second):
 				t.Fatal("Run did not return within 30 s")
 			}
-		}
+		})
 		return result
 	}
 	t.Cleanup(func() { h.stop() })
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		if n := h.readyCount(); n < want {
 			return fmt.Errorf("%d workers ready, want %d", n, want)
 		}
 		return nil
 	})
 	return h
+}
+
+// testLogger returns a debug logger writing to a log buffer, printed when
+// the test fails (or always with STICKYD_TEST_VERBOSE set).
+func testLogger(t testing.TB) (hclog.Logger, *testutil.LogBuffer) {
+	logs := &testutil.LogBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("STICKYD_TEST_VERBOSE") != "" {
+			t.Logf("supervisor log:\n%s", logs.String())
+		}
+	})
+	return hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}), logs
 }
 
 func (h *harness) readyCount() int {
@@ -104,21 +102,6 @@ func (h *harness) readyCount() int {
 		}
 	}
 	return n
-}
-
-// testWriter keeps the supervisor's log, printed if the test fails.
-type testWriter struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.buf.Len() < 1<<20 {
-		w.buf.Write(p)
-	}
-	return len(p), nil
 }
 
 // get sends one GET request for target on a new connection and returns

@@ -55,7 +55,7 @@ func TestWorkerKilledMidRequest(t *testing.T) {
 			t.Fatalf("other worker: %q %v", body, err)
 		}
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		w, ok := h.instanceOf(1)
 		if !ok || w.Instance == victim.Instance || w.State != Ready || w.Restarts != 1 {
 			return fmt.Errorf("slot 1 is %+v, want a new ready instance after 1 restart", w)
@@ -74,7 +74,7 @@ func TestMalformedFrameRestartsWorker(t *testing.T) {
 	h := startSupervisor(t, "ok", Options{Workers: 1, RestartInitial: 10 * time.Millisecond}, 1)
 	before, _ := h.instanceOf(1)
 	h.get("/badframe") // the response may or may not arrive before the kill
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		w, ok := h.instanceOf(1)
 		if !ok || w.Instance == before.Instance || w.State != Ready {
 			return fmt.Errorf("slot 1 is %+v, want a new ready instance", w)
@@ -91,7 +91,7 @@ func TestMalformedFrameRestartsWorker(t *testing.T) {
 // cleanly.
 func TestCrashLoopKeepsServing(t *testing.T) {
 	h := startSupervisor(t, "crash", Options{Workers: 1, RestartInitial: 5 * time.Millisecond, RestartMax: 20 * time.Millisecond}, 0)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if w, ok := h.instanceOf(1); !ok || w.Restarts < 3 {
 			return fmt.Errorf("slot 1 is %+v, want 3 restarts", w)
 		}

@@ -5,28 +5,9 @@ import (
 	"net"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/peercred"
 	"github.com/stickyd/stickyd/ipc"
-	"golang.org/x/sys/unix"
 )
-
-// peerUID returns the uid of c's peer (SO_PEERCRED).
-func peerUID(c *net.UnixConn) (uint32, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var cred *unix.Ucred
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if gerr != nil {
-		return 0, gerr
-	}
-	return cred.Uid, nil
-}
 
 // acceptHub accepts hub links until ln is closed.
 func (s *Supervisor) acceptHub(ln *net.UnixListener) {
@@ -36,7 +17,7 @@ func (s *Supervisor) acceptHub(ln *net.UnixListener) {
 // serveHubLink authenticates a hub link and hands it to the hub (Options.Hub).
 func (s *Supervisor) serveHubLink(c *net.UnixConn) {
 	defer s.linkWG.Done()
-	uid, err := peerUID(c)
+	uid, err := peercred.UID(c)
 	if err != nil {
 		c.Close()
 		s.log.Warn("hub link rejected", "error", err)

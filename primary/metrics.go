@@ -90,6 +90,7 @@ type Metrics struct {
 	restarts   *prometheus.CounterVec // slot
 	peeking    prometheus.Gauge
 	relays     prometheus.Gauge
+	fleet      *fleetMetrics // relays between hosts
 
 	source atomic.Pointer[statusSource] // set by attach
 	base   time.Time                    // origin of the monotonic stamps of now
@@ -159,6 +160,7 @@ func NewMetrics() *Metrics {
 		Help: "TLS connections the primary relays to a worker now (HTTPS listener).",
 	})
 
+	m.fleet = newFleetMetrics(m.reg)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
@@ -26,7 +27,7 @@ func TestMetricsSupervisor(t *testing.T) {
 		path string
 		want int
 	}{{"/healthz", 200}, {"/readyz", 200}} {
-		if got := getStatus(t, srv.URL+tt.path); got != tt.want {
+		if got := testutil.HTTPStatus(t, srv.URL+tt.path); got != tt.want {
 			t.Errorf("GET %s: status %d, want %d", tt.path, got, tt.want)
 		}
 	}
@@ -87,21 +88,21 @@ func TestMetricsSupervisor(t *testing.T) {
 		DecisionPeekTimeout: 1, DecisionClientClosed: 1,
 		DecisionURITooLong: 0, DecisionNoWorker: 0,
 	}
-	var fams = scrape(t, srv.URL+"/metrics")
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		fams = scrape(t, srv.URL+"/metrics")
+	var fams = testutil.Scrape(t, srv.URL+"/metrics")
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		fams = testutil.Scrape(t, srv.URL+"/metrics")
 		for d, w := range want {
-			if got, _ := metricValue(fams, "stickyd_routing_decisions_total", "decision", d.String()); got != w {
+			if got, _ := testutil.MetricValue(fams, "stickyd_routing_decisions_total", "decision", d.String()); got != w {
 				return fmt.Errorf("decision %s: %v, want %v", d, got, w)
 			}
 		}
 		return nil
 	})
-	wantValue(t, fams, accepted, "stickyd_connections_accepted_total")
-	wantValue(t, fams, balanced+bySID, "stickyd_handoff_duration_seconds")
+	testutil.WantMetric(t, fams, accepted, "stickyd_connections_accepted_total")
+	testutil.WantMetric(t, fams, balanced+bySID, "stickyd_handoff_duration_seconds")
 	var handoffs float64
 	for slot := 1; slot <= 2; slot++ {
-		v, ok := metricValue(fams, "stickyd_handoffs_total", "slot", strconv.Itoa(slot), "generation", "0")
+		v, ok := testutil.MetricValue(fams, "stickyd_handoffs_total", "slot", strconv.Itoa(slot), "generation", "0")
 		if !ok {
 			t.Errorf("no hand-off series for slot %d", slot)
 		}
@@ -110,13 +111,13 @@ func TestMetricsSupervisor(t *testing.T) {
 	if want := balanced + bySID; handoffs != want {
 		t.Errorf("hand-offs over both slots: %v, want %v", handoffs, want)
 	}
-	wantValue(t, fams, 0, "stickyd_handoff_failures_total")
-	wantValue(t, fams, 2, "stickyd_workers", "state", "ready")
-	wantValue(t, fams, 0, "stickyd_workers", "state", "starting")
-	wantValue(t, fams, 0, "stickyd_reload_generation")
-	wantValue(t, fams, 1, "stickyd_ready")
-	wantValue(t, fams, 0, "stickyd_worker_restarts_total", "slot", "1")
-	if _, ok := metricValue(fams, "stickyd_worker_sessions", "slot", "1", "generation", "0"); !ok {
+	testutil.WantMetric(t, fams, 0, "stickyd_handoff_failures_total")
+	testutil.WantMetric(t, fams, 2, "stickyd_workers", "state", "ready")
+	testutil.WantMetric(t, fams, 0, "stickyd_workers", "state", "starting")
+	testutil.WantMetric(t, fams, 0, "stickyd_reload_generation")
+	testutil.WantMetric(t, fams, 1, "stickyd_ready")
+	testutil.WantMetric(t, fams, 0, "stickyd_worker_restarts_total", "slot", "1")
+	if _, ok := testutil.MetricValue(fams, "stickyd_worker_sessions", "slot", "1", "generation", "0"); !ok {
 		t.Error("no sessions gauge for slot 1")
 	}
 
@@ -125,12 +126,12 @@ func TestMetricsSupervisor(t *testing.T) {
 	if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		fams := scrape(t, srv.URL+"/metrics")
-		if got, _ := metricValue(fams, "stickyd_worker_restarts_total", "slot", "1"); got != 1 {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		fams := testutil.Scrape(t, srv.URL+"/metrics")
+		if got, _ := testutil.MetricValue(fams, "stickyd_worker_restarts_total", "slot", "1"); got != 1 {
 			return fmt.Errorf("slot 1 restarts %v, want 1", got)
 		}
-		if got, _ := metricValue(fams, "stickyd_workers", "state", "ready"); got != 2 {
+		if got, _ := testutil.MetricValue(fams, "stickyd_workers", "state", "ready"); got != 2 {
 			return fmt.Errorf("%v workers ready, want 2", got)
 		}
 		return nil
@@ -140,7 +141,7 @@ func TestMetricsSupervisor(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if got := getStatus(t, srv.URL+path); got != 503 {
+		if got := testutil.HTTPStatus(t, srv.URL+path); got != 503 {
 			t.Errorf("GET %s after shutdown: status %d, want 503", path, got)
 		}
 	}
@@ -169,10 +170,10 @@ func TestMetricsHandBack(t *testing.T) {
 	}
 	// A worker answers before the primary has counted its hand-off: poll.
 	// Every fresh connection is timed; the hand-back is not.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		fams := scrape(t, srv.URL+"/metrics")
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		fams := testutil.Scrape(t, srv.URL+"/metrics")
 		decision := func(d Decision) float64 {
-			return mustValue(fams, "stickyd_routing_decisions_total", "decision", d.String())
+			return testutil.Metric(fams, "stickyd_routing_decisions_total", "decision", d.String())
 		}
 		balanced := decision(DecisionBalanced)
 		for _, tt := range []struct {
@@ -181,9 +182,9 @@ func TestMetricsHandBack(t *testing.T) {
 		}{
 			{"sid decisions", decision(DecisionSID), 1},
 			{"handed_back decisions", decision(DecisionHandedBack), 1},
-			{"timed hand-offs", mustValue(fams, "stickyd_handoff_duration_seconds"), balanced + 1},
-			{"accepted", mustValue(fams, "stickyd_connections_accepted_total"), balanced + 1},
-			{"hand-offs", mustValue(fams, "stickyd_handoffs_total", "slot", "1") + mustValue(fams, "stickyd_handoffs_total", "slot", "2"), balanced + 2},
+			{"timed hand-offs", testutil.Metric(fams, "stickyd_handoff_duration_seconds"), balanced + 1},
+			{"accepted", testutil.Metric(fams, "stickyd_connections_accepted_total"), balanced + 1},
+			{"hand-offs", testutil.Metric(fams, "stickyd_handoffs_total", "slot", "1") + testutil.Metric(fams, "stickyd_handoffs_total", "slot", "2"), balanced + 2},
 		} {
 			if tt.got != tt.want {
 				return fmt.Errorf("%s: %v, want %v", tt.what, tt.got, tt.want)
@@ -199,7 +200,7 @@ func TestReadyzNoWorker(t *testing.T) {
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	h := startSupervisor(t, "noready", Options{Workers: 1, Metrics: m, StartTimeout: time.Minute}, 0)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if w, ok := h.instanceOf(1); !ok || w.PID == 0 {
 			return fmt.Errorf("worker not spawned")
 		}
@@ -209,17 +210,17 @@ func TestReadyzNoWorker(t *testing.T) {
 		path string
 		want int
 	}{{"/healthz", 200}, {"/readyz", 503}} {
-		if got := getStatus(t, srv.URL+tt.path); got != tt.want {
+		if got := testutil.HTTPStatus(t, srv.URL+tt.path); got != tt.want {
 			t.Errorf("GET %s: status %d, want %d", tt.path, got, tt.want)
 		}
 	}
 	if resp, _, err := h.get("/"); err != nil || resp.StatusCode != 503 {
 		t.Fatalf("GET /: %v %v, want 503", resp, err)
 	}
-	fams := scrape(t, srv.URL+"/metrics")
-	wantValue(t, fams, 1, "stickyd_routing_decisions_total", "decision", "no_worker_503")
-	wantValue(t, fams, 1, "stickyd_workers", "state", "starting")
-	wantValue(t, fams, 0, "stickyd_ready")
+	fams := testutil.Scrape(t, srv.URL+"/metrics")
+	testutil.WantMetric(t, fams, 1, "stickyd_routing_decisions_total", "decision", "no_worker_503")
+	testutil.WantMetric(t, fams, 1, "stickyd_workers", "state", "starting")
+	testutil.WantMetric(t, fams, 0, "stickyd_ready")
 }
 
 // BenchmarkHandoffMetrics is BenchmarkHandoff (one request per fresh

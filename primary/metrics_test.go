@@ -1,135 +1,19 @@
 package primary
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stickyd/stickyd/httphead"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
-
-// scrape GETs url (a /metrics endpoint), validates the text exposition
-// with the official parser and, when installed, `promtool check metrics`,
-// and returns the parsed families.
-func scrape(t testing.TB, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: status %d: %s", resp.StatusCode, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-		t.Fatalf("scrape: content type %q, want text/plain", ct)
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("scrape: exposition does not parse: %v\n%s", err, body)
-	}
-	promtoolCheck(t, body)
-	return fams
-}
-
-// promtoolCheck runs `promtool check metrics` on body when promtool is
-// installed (apt-get install prometheus); a lint or format problem fails.
-func promtoolCheck(t testing.TB, body []byte) {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		return
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(body)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out)
-	}
-}
-
-// metricValue returns the value of the series of family name whose labels
-// include labels (name=value pairs); the count for a histogram. ok is
-// false when there is no such series.
-func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) (v float64, ok bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
-
-// wantValue fails the test unless the series has value want.
-func wantValue(t testing.TB, fams map[string]*dto.MetricFamily, want float64, name string, labels ...string) {
-	t.Helper()
-	got, ok := metricValue(fams, name, labels...)
-	if !ok {
-		t.Errorf("%s%v: no such series", name, labels)
-		return
-	}
-	if got != want {
-		t.Errorf("%s%v = %v, want %v", name, labels, got, want)
-	}
-}
-
-// mustValue is metricValue, -1 when the series is missing.
-func mustValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	v, ok := metricValue(fams, name, labels...)
-	if !ok {
-		return -1
-	}
-	return v
-}
-
-// getStatus GETs url and returns its status code.
-func getStatus(t testing.TB, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
 
 func TestDecisionString(t *testing.T) {
 	tests := []struct {
@@ -227,10 +111,10 @@ func TestMetricsExposition(t *testing.T) {
 	m.handoffDone(im2, true, true, 0, nil)                                   // hand-back: no latency
 	m.handoffDone(im2, false, false, m.now(), errors.New("link broken"))     // balanced, failed
 
-	fams := scrape(t, srv.URL+"/metrics")
-	wantValue(t, fams, 2, "stickyd_connections_accepted_total")
-	wantValue(t, fams, 2, "stickyd_accept_path_total", "path", "fast")
-	wantValue(t, fams, 1, "stickyd_accept_path_total", "path", "slow")
+	fams := testutil.Scrape(t, srv.URL+"/metrics")
+	testutil.WantMetric(t, fams, 2, "stickyd_connections_accepted_total")
+	testutil.WantMetric(t, fams, 2, "stickyd_accept_path_total", "path", "fast")
+	testutil.WantMetric(t, fams, 1, "stickyd_accept_path_total", "path", "slow")
 	for _, tt := range []struct {
 		d    Decision
 		want float64
@@ -239,13 +123,13 @@ func TestMetricsExposition(t *testing.T) {
 		{DecisionNoWorker, 1}, {DecisionBadRequest, 1}, {DecisionTLSOrH2, 1}, {DecisionURITooLong, 0},
 		{DecisionPeekTimeout, 0}, {DecisionClientClosed, 0},
 	} {
-		wantValue(t, fams, tt.want, "stickyd_routing_decisions_total", "decision", tt.d.String())
+		testutil.WantMetric(t, fams, tt.want, "stickyd_routing_decisions_total", "decision", tt.d.String())
 	}
-	wantValue(t, fams, 2, "stickyd_handoffs_total", "slot", "1", "generation", "0")
-	wantValue(t, fams, 2, "stickyd_handoffs_total", "slot", "2", "generation", "0")
-	wantValue(t, fams, 1, "stickyd_handoff_failures_total")
-	wantValue(t, fams, 3, "stickyd_handoff_duration_seconds")
-	wantValue(t, fams, 0, "stickyd_ready")
+	testutil.WantMetric(t, fams, 2, "stickyd_handoffs_total", "slot", "1", "generation", "0")
+	testutil.WantMetric(t, fams, 2, "stickyd_handoffs_total", "slot", "2", "generation", "0")
+	testutil.WantMetric(t, fams, 1, "stickyd_handoff_failures_total")
+	testutil.WantMetric(t, fams, 3, "stickyd_handoff_duration_seconds")
+	testutil.WantMetric(t, fams, 0, "stickyd_ready")
 	for _, name := range []string{"go_goroutines", "process_open_fds", "promhttp_metric_handler_requests_total"} {
 		if fams[name] == nil {
 			t.Errorf("no %s family", name)
@@ -262,7 +146,7 @@ func TestMetricsExposition(t *testing.T) {
 		path string
 		want int
 	}{{"/healthz", 503}, {"/readyz", 503}, {"/nope", 404}} {
-		if got := getStatus(t, srv.URL+tt.path); got != tt.want {
+		if got := testutil.HTTPStatus(t, srv.URL+tt.path); got != tt.want {
 			t.Errorf("GET %s: status %d, want %d", tt.path, got, tt.want)
 		}
 	}
@@ -310,7 +194,7 @@ func TestPruneHandoffs(t *testing.T) {
 	}
 	series := func() []string {
 		var got []string
-		for _, s := range scrape(t, srv.URL+"/metrics")["stickyd_handoffs_total"].GetMetric() {
+		for _, s := range testutil.Scrape(t, srv.URL+"/metrics")["stickyd_handoffs_total"].GetMetric() {
 			var slot, gen string
 			for _, lp := range s.GetLabel() {
 				switch lp.GetName() {

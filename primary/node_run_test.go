@@ -69,7 +69,7 @@ func TestNodeWorkersRunAndStopWithoutLeaks(t *testing.T) {
 		t.Fatalf("sid table counts %d sessions, want 10", sessions)
 	}
 	syscall.Kill(st.Workers[0].PID, syscall.SIGKILL)
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		for _, w := range s.Status().Workers {
 			if w.PID == st.Workers[0].PID {
 				return io.ErrUnexpectedEOF
@@ -77,7 +77,7 @@ func TestNodeWorkersRunAndStopWithoutLeaks(t *testing.T) {
 		}
 		return nil
 	})
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		if h.readyCount() < 2 {
 			return io.ErrUnexpectedEOF
 		}

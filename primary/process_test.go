@@ -6,20 +6,20 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // TestProcessKillGroup: Kill is idempotent and takes the whole process
 // group (a wrapper's children too); the process's output becomes log lines.
 func TestProcessKillGroup(t *testing.T) {
-	var out strings.Builder
-	sw := &syncWriter{w: &out}
-	log := hclog.New(&hclog.LoggerOptions{Output: sw, Level: hclog.Trace})
+	var out testutil.LogBuffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Trace})
 	dir := t.TempDir()
 	pidFile := dir + "/child"
 	p, err := startProcess([]string{"/bin/sh", "-c", "echo hello; echo oops >&2; sleep 100 & echo $! > " + pidFile + "; wait"}, os.Environ(), nil, log)
@@ -27,7 +27,7 @@ func TestProcessKillGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	var child int
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		b, err := os.ReadFile(pidFile)
 		if err != nil || len(b) == 0 || b[len(b)-1] != '\n' {
 			return fmt.Errorf("no child pid yet: %v", err)
@@ -43,15 +43,13 @@ func TestProcessKillGroup(t *testing.T) {
 		t.Fatal("process not reaped after Kill")
 	}
 	p.Kill() // after reaping: no-op
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if alive(child) {
 			return fmt.Errorf("grandchild %d alive", child)
 		}
 		return nil
 	})
-	sw.mu.Lock()
 	logs := out.String()
-	sw.mu.Unlock()
 	for _, want := range []string{"[INFO]  hello:", "[WARN]  oops:"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs %q lack %q", logs, want)
@@ -60,17 +58,6 @@ func TestProcessKillGroup(t *testing.T) {
 	if got := p.exitStatus(); !strings.Contains(got, "killed") {
 		t.Errorf("exit status %q, want killed", got)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // alive reports whether pid exists and is not a zombie.

@@ -4,54 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/internal/systemd"
 	"github.com/stickyd/stickyd/internal/testutil"
 )
-
-// logBuffer collects a Supervisor's log for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// exitStatuses maps instance id to the exit status the Supervisor logged.
-func (l *logBuffer) exitStatuses() map[string]string {
-	re := regexp.MustCompile(`worker exited: .*instance=(\d+).*status="([^"]+)"`)
-	out := map[string]string{}
-	for _, m := range re.FindAllStringSubmatch(l.String(), -1) {
-		out[m[1]] = m[2]
-	}
-	return out
-}
 
 // startSwitchable runs a Supervisor whose workers are this test binary in
 // fake worker mode mode, started through sh so that while the file flag
 // exists new workers run in mode flagMode instead ("exit" makes them exit 1
 // at once).
-func startSwitchable(t *testing.T, mode, flagMode string, opts Options) (*harness, string, *logBuffer) {
+func startSwitchable(t *testing.T, mode, flagMode string, opts Options) (*harness, string, *testutil.LogBuffer) {
 	t.Helper()
 	flag := filepath.Join(t.TempDir(), "flag")
 	alt := fakeWorkerEnv + "=" + flagMode + ` exec "$0"`
@@ -63,46 +31,9 @@ func startSwitchable(t *testing.T, mode, flagMode string, opts Options) (*harnes
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
-	logs := &logBuffer{}
-	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("supervisor log:\n%s", logs.String())
-		}
-	})
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	h := &harness{t: t, s: s, addr: ln.Addr().String()}
-	var once sync.Once
-	var result error
-	h.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("Run did not return within 30 s")
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { h.stop() })
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-		if n := h.readyCount(); n < opts.Workers {
-			return fmt.Errorf("%d workers ready, want %d", n, opts.Workers)
-		}
-		return nil
-	})
-	return h, flag, logs
+	logger, logs := testLogger(t)
+	opts.Logger = logger
+	return runSupervisor(t, opts, opts.Workers), flag, logs
 }
 
 // instancesOf returns the instance ids of generation gen that are not gone.
@@ -139,7 +70,7 @@ func TestReloadRollsToNewGeneration(t *testing.T) {
 			t.Fatalf("new connection went to old instance %d", id)
 		}
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		for _, w := range h.s.Status().Workers {
 			if w.Generation == 0 {
 				return fmt.Errorf("old instance %d still known (%s)", w.Instance, w.State)
@@ -148,7 +79,7 @@ func TestReloadRollsToNewGeneration(t *testing.T) {
 		return nil
 	})
 	for id, pid := range old {
-		if got := logs.exitStatuses()[fmt.Sprint(id)]; got != "exit status 0" {
+		if got := testutil.ExitStatuses(logs.String())[fmt.Sprint(id)]; got != "exit status 0" {
 			t.Errorf("old instance %d: %q, want exit status 0", id, got)
 		}
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
@@ -187,7 +118,7 @@ func TestReloadRollback(t *testing.T) {
 			if r := h.s.Report().Reload; !strings.Contains(r.Error, tt.want) || r.Generation != 1 {
 				t.Errorf("report: %+v", r)
 			}
-			checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 				st := h.s.Status()
 				if len(st.Workers) != 2 {
 					return fmt.Errorf("%d workers, want the 2 old ones", len(st.Workers))
@@ -241,7 +172,7 @@ func TestReloadCancelled(t *testing.T) {
 	if err := h.s.Reload(ctx); !errors.Is(err, ErrReloadFailed) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Reload = %v, want ErrReloadFailed wrapping context.DeadlineExceeded", err)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := len(h.s.Status().Workers); n != 1 {
 			return fmt.Errorf("%d workers, want 1", n)
 		}
@@ -258,7 +189,7 @@ func TestDrainedWorkerClosingItsLinkIsNotKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id := range old {
-		if got := logs.exitStatuses()[fmt.Sprint(id)]; got != "exit status 0" {
+		if got := testutil.ExitStatuses(logs.String())[fmt.Sprint(id)]; got != "exit status 0" {
 			t.Errorf("instance %d: %q, want exit status 0 (drained, not killed)", id, got)
 		}
 	}
@@ -270,7 +201,7 @@ func TestKillForcesShutdown(t *testing.T) {
 	h, _, _ := startSwitchable(t, "nodrain", "nodrain", Options{Workers: 1, ShutdownTimeout: time.Minute})
 	done := make(chan error, 1)
 	go func() { done <- h.stop() }()
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if !h.s.isClosing() {
 			return errors.New("not shutting down yet")
 		}
@@ -312,22 +243,8 @@ func TestSupervisorNotifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	watchdogs := 0
-	next := func() string {
-		t.Helper()
-		for {
-			msg := ns.Next()
-			switch {
-			case msg == "WATCHDOG=1":
-				watchdogs++
-			case strings.HasPrefix(msg, "STATUS="):
-			default:
-				return msg
-			}
-		}
-	}
 	h, _, _ := startSwitchable(t, "ok", "ok", Options{Workers: 2, Notifier: n})
-	if got, want := next(), "READY=1\nSTATUS=2/2 workers ready (generation 0), 0 sessions"; got != want {
+	if got, want := ns.NextNotice(), "READY=1\nSTATUS=2/2 workers ready (generation 0), 0 sessions"; got != want {
 		t.Fatalf("first notification %q, want %q", got, want)
 	}
 	if h.readyCount() != 2 {
@@ -336,22 +253,15 @@ func TestSupervisorNotifies(t *testing.T) {
 	if err := h.s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := next(); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") || !strings.HasSuffix(got, "\nSTATUS=reloading: starting generation 1") {
+	if got := ns.NextNotice(); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") || !strings.HasSuffix(got, "\nSTATUS=reloading: starting generation 1") {
 		t.Errorf("at reload %q, want RELOADING=1 with MONOTONIC_USEC", got)
 	}
-	if got, want := next(), "READY=1\nSTATUS=2/2 workers ready (generation 1)"; !strings.HasPrefix(got, want) {
+	if got, want := ns.NextNotice(), "READY=1\nSTATUS=2/2 workers ready (generation 1)"; !strings.HasPrefix(got, want) {
 		t.Errorf("after reload %q, want prefix %q", got, want)
 	}
-	for watchdogs < 2 {
-		switch got := ns.Next(); {
-		case got == "WATCHDOG=1":
-			watchdogs++
-		case !strings.HasPrefix(got, "STATUS="):
-			t.Fatalf("unexpected %q while waiting for watchdog pings", got)
-		}
-	}
+	ns.WaitWatchdogs(2)
 	h.stop()
-	if got := next(); !strings.HasPrefix(got, "STOPPING=1") {
+	if got := ns.NextNotice(); !strings.HasPrefix(got, "STOPPING=1") {
 		t.Errorf("at shutdown %q, want STOPPING=1", got)
 	}
 }
@@ -378,7 +288,7 @@ func TestReloadDuringShutdownStartsNoTrial(t *testing.T) {
 	}
 	h.s.routingMu.Lock()
 	close(release)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if !testutil.GoroutineIn("primary.(*Supervisor).Reload(", "(*Mutex).Lock") {
 			return errors.New("Reload not yet waiting for the routing lock")
 		}

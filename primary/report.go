@@ -26,6 +26,7 @@ func (s *Supervisor) Report() *operator.StatusReport {
 		r.Reload.Draining = append(r.Reload.Draining, g)
 	}
 	sort.Slice(r.Reload.Draining, func(i, j int) bool { return r.Reload.Draining[i] < r.Reload.Draining[j] })
+	r.Fleet = s.fleetReport()
 	return r
 }
 

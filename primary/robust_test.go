@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // serveMany sends n requests without sid over fresh connections, conc at a
@@ -104,14 +106,6 @@ func TestSlowClientsDoNotStall(t *testing.T) {
 	}
 }
 
-func countFDs(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // TestNoLeaksAfter10kConns: 10,000 connections of every kind (handed off,
 // handed back, unknown sid, garbage, closed at once) leave the primary's fd and
 // goroutine counts where they were.
@@ -124,9 +118,9 @@ func TestNoLeaksAfter10kConns(t *testing.T) {
 		pair = append(pair, sid)
 	}
 	// Baseline once the warm-up's connection goroutines have finished.
-	fds0, gs0 := countFDs(t), runtime.NumGoroutine()
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		fds, gs := countFDs(t), runtime.NumGoroutine()
+	fds0, gs0 := testutil.FDCount(t), runtime.NumGoroutine()
+	testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		fds, gs := testutil.FDCount(t), runtime.NumGoroutine()
 		if fds != fds0 || gs != gs0 {
 			fds0, gs0 = fds, gs
 			return fmt.Errorf("fds %d, goroutines %d still changing", fds, gs)
@@ -183,8 +177,8 @@ func TestNoLeaksAfter10kConns(t *testing.T) {
 	if n := bad.Load(); n != 0 {
 		t.Fatalf("%d connections got a wrong answer", n)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		fds, gs := countFDs(t), runtime.NumGoroutine()
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		fds, gs := testutil.FDCount(t), runtime.NumGoroutine()
 		if fds > fds0 || gs > gs0 {
 			return fmt.Errorf("fds %d -> %d, goroutines %d -> %d", fds0, fds, gs0, gs)
 		}
@@ -228,7 +222,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		if st := s.Status(); len(st.Workers) != 1 || st.Workers[0].State != Ready {
 			return fmt.Errorf("worker not ready: %+v", st.Workers)
 		}
@@ -247,7 +241,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		t.Errorf("served after %v; want >= 315ms of back-off", d)
 	}
 	// 6 failures, 1 success, then the loop waits in its 8th Accept: no spinning.
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if got, want := ln.calls.Load(), int64(8); got != want {
 			return fmt.Errorf("Accept called %d times, want %d", got, want)
 		}
@@ -279,7 +273,7 @@ func TestPeekLimitRefusesExcess(t *testing.T) {
 		held = append(held, dial())
 	}
 	// Silent: TCP_DEFER_ACCEPT queues them for accept after about a second.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := readValue(t, m.peeking); n != max {
 			return fmt.Errorf("%v connections peeking, want %d", n, max)
 		}
@@ -318,7 +312,7 @@ func TestPeekLimitRefusesExcess(t *testing.T) {
 	for _, c := range held {
 		c.Close()
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := readValue(t, m.peeking); n != 0 {
 			return fmt.Errorf("%v connections peeking after the silent ones closed", n)
 		}
@@ -328,7 +322,7 @@ func TestPeekLimitRefusesExcess(t *testing.T) {
 	if _, err := io.WriteString(c, "GET /who"); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := readValue(t, m.peeking); n != 1 {
 			return fmt.Errorf("%v connections peeking, want the slow client", n)
 		}

@@ -71,6 +71,19 @@ func (s *Supervisor) serveClient(c clientConn, peer netip.AddrPort, accepted sta
 		c.Close()
 		return
 	}
+	if s.opts.Fleet != nil {
+		// Fleet routing: a connection another host relays starts with a
+		// PROXY v2 header.
+		if is, ferr := startsFleetHeader(rc); ferr == nil && is {
+			s.peekDone()
+			if !s.untrackClient(c) {
+				c.Close()
+				return
+			}
+			s.serveFleetConn(c, peer, rc, accepted)
+			return
+		}
+	}
 	addr, err := s.clientAddr(c, rc, peer)
 	var line httphead.RequestLine
 	if err == nil {
@@ -173,6 +186,11 @@ func (s *Supervisor) handoffDone(in *instance, addr netip.AddrPort, line httphea
 // or no live instance is answered 400 unknown sid. c is closed on every
 // path. accepted is when c was accepted, for the metrics (0: not timed).
 func (s *Supervisor) route(c clientConn, addr netip.AddrPort, line httphead.RequestLine, prefix []byte, from uint32, accepted stamp) {
+	// Fleet routing step: a sid of another host is relayed there.
+	if host, ok := s.foreignHost(line); ok {
+		s.relayToHost(c, addr, prefix, host)
+		return
+	}
 	in, link, resp, d := s.pick(line, addr.Addr(), from)
 	if in == nil && d == DecisionUnknownSID && s.awaitSID(line.SID) {
 		in, link, resp, d = s.pick(line, addr.Addr(), from)
@@ -189,6 +207,7 @@ func (s *Supervisor) route(c clientConn, addr netip.AddrPort, line httphead.Requ
 	}
 	msg := ipc.Message{Type: ipc.MsgConn, ConnID: s.connID.Add(1), Addr: msgAddr(addr), Prefix: prefix}
 	s.noteRelayID(c, msg.ConnID)
+	s.noteFleetIn(c, msg.ConnID)
 	var serr error
 	rc, err := c.SyscallConn()
 	if err == nil {
@@ -220,6 +239,9 @@ func (s *Supervisor) handBack(from *instance, m ipc.Message, f *os.File) {
 	if r := s.relayOf(m.ConnID); r != nil {
 		// The end of a TLS relay's socket pair: no IP peer of its own.
 		c, addr = &pairConn{&fileConn{f}, r}, r.peer
+	} else if o := s.fleetInOf(m.ConnID); o != nil { // (nil outside a fleet)
+		// A connection another host relayed here.
+		c, addr = &fleetInConn{&fileConn{f}, o}, netip.AddrPortFrom(o.client.Addr().Unmap(), o.client.Port())
 	} else if rc, err := f.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) {
 			if sa, err := unix.Getpeername(int(fd)); err == nil {

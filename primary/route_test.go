@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 )
 
@@ -103,7 +104,7 @@ func TestUnknownSID(t *testing.T) {
 // prompt 503 with Retry-After: 1.
 func TestNoWorkerReady(t *testing.T) {
 	h := startSupervisor(t, "noready", Options{Workers: 1, StartTimeout: time.Minute}, 0)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if w, ok := h.instanceOf(1); !ok || w.PID == 0 {
 			return fmt.Errorf("worker not spawned")
 		}
@@ -129,7 +130,7 @@ func TestNoWorkerReady(t *testing.T) {
 // the start timeout and replaced by a new instance.
 func TestStartTimeoutRespawns(t *testing.T) {
 	h := startSupervisor(t, "noready", Options{Workers: 1, StartTimeout: 200 * time.Millisecond, RestartInitial: 10 * time.Millisecond}, 0)
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		w, ok := h.instanceOf(1)
 		if !ok || w.Instance < 3 || w.Restarts < 2 {
 			return fmt.Errorf("slot 1: %+v, want instance >= 3 after 2 restarts", w)

@@ -73,7 +73,7 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 		s.routingMu.Unlock()
 		return nil, errSlotRetired
 	}
-	in, err := newInstance(s.nextInst.Add(1), sl.id, sl.gen)
+	in, err := newInstance(s.newInstanceID(), sl.id, sl.gen)
 	if err != nil {
 		s.routingMu.Unlock()
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
+	"github.com/stickyd/stickyd/fleet"
 	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/systemd"
 	"github.com/stickyd/stickyd/nodeipc"
@@ -116,6 +117,11 @@ type Options struct {
 	// AdapterRelay relays @socket.io/cluster-adapter messages between Node
 	// workers; nil means a relay of the Supervisor's own.
 	AdapterRelay *hub.AdapterRelay
+	// Fleet, when not nil, makes this host one of a fleet in which any host
+	// routes any session: instance ids (and so sids) carry its host id,
+	// requests for another host's sessions are relayed there, and relays
+	// from members are accepted (see fleet.go).
+	Fleet *fleet.Fleet
 }
 
 // Supervisor is the primary: it spawns and supervises the workers, accepts
@@ -163,6 +169,8 @@ type Supervisor struct {
 
 	relaysMu sync.Mutex           // guards relays and the ids of the relays in it
 	relays   map[uint64]*tlsRelay // live TLS relays by the connection id their pair end was last sent under
+
+	fleet fleetState // relays between hosts (Options.Fleet)
 
 	linksMu sync.Mutex                              // guards pending
 	pending map[interface{ Close() error }]struct{} // links not yet authenticated
@@ -368,6 +376,7 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 		c.Close()
 	}
 	s.clientsMu.Unlock()
+	s.closeFleetRelays()
 	s.connWG.Wait()
 	s.log.Info("stopped")
 	return nil

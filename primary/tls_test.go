@@ -165,10 +165,10 @@ func TestTLSBadInput(t *testing.T) {
 		DecisionPeekTimeout:  1, // silent after it
 		DecisionBadRequest:   1, DecisionURITooLong: 1, DecisionUnknownSID: 1, DecisionBalanced: 1,
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		fams := scrape(t, srv.URL+"/metrics")
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		fams := testutil.Scrape(t, srv.URL+"/metrics")
 		for d, w := range want {
-			if got, _ := metricValue(fams, "stickyd_routing_decisions_total", "decision", d.String()); got != w {
+			if got, _ := testutil.MetricValue(fams, "stickyd_routing_decisions_total", "decision", d.String()); got != w {
 				return fmt.Errorf("decision %s: %v, want %v", d, got, w)
 			}
 		}
@@ -220,7 +220,7 @@ func TestTLSRelayIDsBounded(t *testing.T) {
 	m := NewMetrics()
 	h, cert := startTLSSupervisor(t, 2, Options{Metrics: m})
 	sids := tlsSIDs(t, h, cert, 2)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := h.relayCount(); n != 0 {
 			return fmt.Errorf("%d relay entries after the sid connections closed", n)
 		}
@@ -249,7 +249,7 @@ func TestTLSRelayIDsBounded(t *testing.T) {
 		t.Errorf("stickyd_tls_relays = %v, want 1", got)
 	}
 	c.Close()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n, g := h.relayCount(), readValue(t, m.relays); n != 0 || g != 0 {
 			return fmt.Errorf("%d relay entries, stickyd_tls_relays %v after the close, want 0", n, g)
 		}

@@ -43,11 +43,12 @@ func ParseV1(b []byte) (src netip.AddrPort, n int, complete bool, err error) {
 	if len(f) != 5 || (f[0] != "TCP4" && f[0] != "TCP6") {
 		return src, 0, false, fmt.Errorf("%w: %q", ErrHeader, b[:end])
 	}
-	ip, err := netip.ParseAddr(f[1])
-	if err != nil || (f[0] == "TCP4") != ip.Is4() {
+	tcp4 := f[0] == "TCP4"
+	ip, ok := parseV1Addr(f[1], tcp4)
+	if !ok {
 		return src, 0, false, fmt.Errorf("%w: source %q", ErrHeader, f[1])
 	}
-	if _, err := netip.ParseAddr(f[2]); err != nil {
+	if _, ok := parseV1Addr(f[2], tcp4); !ok {
 		return src, 0, false, fmt.Errorf("%w: destination %q", ErrHeader, f[2])
 	}
 	port, err := strconv.ParseUint(f[3], 10, 16)
@@ -58,4 +59,14 @@ func ParseV1(b []byte) (src netip.AddrPort, n int, complete bool, err error) {
 		return src, 0, false, fmt.Errorf("%w: destination port %q", ErrHeader, f[4])
 	}
 	return netip.AddrPortFrom(ip, uint16(port)), end + 2, true, nil
+}
+
+// parseV1Addr parses an address of a v1 header: of the header's family
+// (IPv4 for TCP4, IPv6 for TCP6), without a zone.
+func parseV1Addr(field string, tcp4 bool) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(field)
+	if err != nil || ip.Zone() != "" || ip.Is4() != tcp4 {
+		return netip.Addr{}, false
+	}
+	return ip, true
 }

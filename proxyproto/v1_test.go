@@ -21,6 +21,9 @@ func TestParseProxyV1(t *testing.T) {
 		{"PRO", "invalid AddrPort", 0, false, false},
 		{"GET / HTTP/1.1\r\n", "", 0, false, true},
 		{"PROXY TCP4 2001:db8::1 192.0.2.2 1 2\r\n", "", 0, false, true},
+		{"PROXY TCP4 192.0.2.1 2001:db8::2 1 2\r\n", "", 0, false, true},    // destination of the other family
+		{"PROXY TCP6 2001:db8::1 192.0.2.2 1 2\r\n", "", 0, false, true},    // likewise for TCP6
+		{"PROXY TCP6 fe80::1%eth0 2001:db8::2 1 2\r\n", "", 0, false, true}, // zones are not addresses on the wire
 		{"PROXY TCP4 192.0.2.1 198.51.100.2 99999 80\r\n", "", 0, false, true},
 		{"PROXY TCP4 192.0.2.1\r\n", "", 0, false, true},
 		{"PROXY " + strings.Repeat("x", 120), "", 0, false, true},

@@ -17,7 +17,7 @@ type client struct {
 
 	mu         sync.Mutex
 	sockets    map[string]*Socket // connected, by namespace
-	connecting map[string]*Socket // in middlewares, by namespace
+	connecting map[string]*Socket // in middlewares, by namespace; nil when none
 	closed     bool
 	reason     string // close reason chosen by us, overrides the engine's
 	timer      *time.Timer
@@ -97,11 +97,10 @@ func (c *client) runInline(f func()) {
 
 func newClient(srv *Server, conn *engineio.Socket) *client {
 	c := &client{
-		srv:        srv,
-		conn:       conn,
-		dec:        decoder{maxAttachments: srv.opts.MaxAttachments},
-		sockets:    map[string]*Socket{},
-		connecting: map[string]*Socket{},
+		srv:     srv,
+		conn:    conn,
+		dec:     decoder{maxAttachments: srv.opts.MaxAttachments},
+		sockets: map[string]*Socket{},
 	}
 	conn.OnMessage(c.onMessage)
 	conn.OnClose(func(reason string, _ error) { c.onClose(reason) })
@@ -153,6 +152,9 @@ func (c *client) onPacket(p *Packet) {
 			auth = json.RawMessage(p.data)
 		}
 		s = newSocket(c, p.nsp, auth)
+		if c.connecting == nil {
+			c.connecting = map[string]*Socket{}
+		}
 		c.connecting[p.nsp] = s
 		c.mu.Unlock()
 		s.q.push(s.connect)
@@ -187,9 +189,13 @@ func (c *client) attach(s *Socket) bool {
 	if c.closed {
 		return false
 	}
+	if len(c.connecting) == 0 {
+		c.connecting = nil // an idle connection keeps no empty map
+	}
 	c.sockets[s.nspName] = s
 	if c.timer != nil {
 		c.timer.Stop()
+		c.timer = nil // the connect timeout is over for good
 	}
 	return true
 }

@@ -52,6 +52,23 @@ type tclient struct {
 	closed chan struct{}
 }
 
+// connectedSocket dials a client, connects it to the main namespace and
+// returns it with its server-side Socket (failing after 5 s without one).
+func (e *testEnv) connectedSocket() (*tclient, *Socket) {
+	e.t.Helper()
+	sockets := make(chan *Socket, 1)
+	e.io.OnConnection(func(s *Socket) { sockets <- s })
+	c := e.dial("")
+	c.connect("/", "")
+	select {
+	case s := <-sockets:
+		return c, s
+	case <-time.After(5 * time.Second):
+		e.t.Fatal("no server-side socket after connect")
+		return nil, nil
+	}
+}
+
 func (e *testEnv) dial(query string) *tclient {
 	e.t.Helper()
 	u := "ws" + strings.TrimPrefix(e.url, "http") + "/socket.io/?EIO=4&transport=websocket"

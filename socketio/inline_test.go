@@ -157,7 +157,7 @@ func TestOnlyBusyClientsRunInline(t *testing.T) {
 	env.io.OnConnection(func(s *Socket) {
 		_ = s.On("where", func() {
 			buf := make([]byte, 64<<10)
-			onReader <- strings.Contains(string(buf[:runtime.Stack(buf, false)]), "engineio.(*wsTransport).readLoop")
+			onReader <- strings.Contains(string(buf[:runtime.Stack(buf, false)]), "engineio.(*wsTransport).read(")
 		})
 	})
 	c := env.dial("")
@@ -194,7 +194,7 @@ func newEnvBudget(t *testing.T, budget time.Duration) *testEnv {
 // onReader reports whether the caller runs on a websocket reader.
 func onReader() bool {
 	buf := make([]byte, 64<<10)
-	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "engineio.(*wsTransport).readLoop")
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "engineio.(*wsTransport).read(")
 }
 
 // inlineOnce sends event (a handler that reports on started whether it

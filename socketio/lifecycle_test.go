@@ -49,10 +49,7 @@ func TestMalformedPackets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t, Options{})
-			var rs reasons
-			env.io.OnConnection(func(s *Socket) { s.OnDisconnect(rs.add) })
-			c := env.dial("")
-			c.connect("/", "")
+			c, rs := env.connectWatched()
 			for _, f := range tt.frames {
 				if b, ok := strings.CutPrefix(f, "b:"); ok {
 					c.sendBinary([]byte(b))
@@ -92,10 +89,7 @@ func TestInvalidState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t, Options{})
-			var rs reasons
-			env.io.OnConnection(func(s *Socket) { s.OnDisconnect(rs.add) })
-			c := env.dial("")
-			c.connect("/", "")
+			c, rs := env.connectWatched()
 			c.send(tt.pkt)
 			c.expectClosed()
 			rs.wait(t, "forced server close")
@@ -136,19 +130,13 @@ func TestDisconnectReasons(t *testing.T) {
 	})
 	t.Run("transport close", func(t *testing.T) {
 		env := newEnv(t, Options{})
-		var rs reasons
-		env.io.OnConnection(func(s *Socket) { s.OnDisconnect(rs.add) })
-		c := env.dial("")
-		c.connect("/", "")
+		c, rs := env.connectWatched()
 		c.ws.Close()
 		rs.wait(t, "transport close")
 	})
 	t.Run("server shutting down", func(t *testing.T) {
 		env := newEnv(t, Options{})
-		var rs reasons
-		env.io.OnConnection(func(s *Socket) { s.OnDisconnect(rs.add) })
-		c := env.dial("")
-		c.connect("/", "")
+		c, rs := env.connectWatched()
 		if err := env.io.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -165,6 +165,15 @@ func TestEventBurstOnSlowHandler(t *testing.T) {
 	var got []int
 	env.io.OnConnection(func(s *Socket) {
 		_ = s.On("n", func(i int, ack AckFunc) {
+			if i == 0 {
+				// The first event's handler holds on until the reader
+				// waits for room, so the queue fills whatever the
+				// machine's speed; then it keeps making progress.
+				deadline := time.Now().Add(4 * time.Second)
+				for !s.q.readerWaits() && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+			}
 			time.Sleep(200 * time.Microsecond) // the handler's work
 			mu.Lock()
 			got = append(got, i)
@@ -233,4 +242,11 @@ func TestPushBoundedKeepsCallOrder(t *testing.T) {
 	if r := q.pushBounded(func() {}, 1, time.Hour); r != pushDropped {
 		t.Fatalf("after closeBounded: got %d, want pushDropped", r)
 	}
+}
+
+// readerWaits reports whether a pushBounded caller waits for room.
+func (q *taskQueue) readerWaits() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.room != nil
 }

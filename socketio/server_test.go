@@ -22,6 +22,18 @@ type reasons struct {
 }
 
 func (r *reasons) add(s string) { r.mu.Lock(); r.got = append(r.got, s); r.mu.Unlock() }
+
+// connectWatched dials a client and connects it to the main namespace,
+// whose server-side socket adds its disconnect reasons to the returned
+// reasons.
+func (e *testEnv) connectWatched() (*tclient, *reasons) {
+	e.t.Helper()
+	rs := &reasons{}
+	e.io.OnConnection(func(s *Socket) { s.OnDisconnect(rs.add) })
+	c := e.dial("")
+	c.connect("/", "")
+	return c, rs
+}
 func (r *reasons) wait(t *testing.T, want ...string) {
 	t.Helper()
 	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
@@ -160,11 +172,7 @@ func TestAcksBothWays(t *testing.T) {
 
 func TestEmitWithAckTimeoutAndDisconnect(t *testing.T) {
 	env := newEnv(t, Options{})
-	sock := make(chan *Socket, 1)
-	env.io.OnConnection(func(s *Socket) { sock <- s })
-	c := env.dial("")
-	c.connect("/", "")
-	s := <-sock
+	c, s := env.connectedSocket()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := s.EmitWithAck(ctx, "q"); !errors.Is(err, ErrTimeout) {
@@ -200,11 +208,7 @@ func TestBinaryEvents(t *testing.T) {
 
 func TestReservedAndInvalid(t *testing.T) {
 	env := newEnv(t, Options{})
-	sock := make(chan *Socket, 1)
-	env.io.OnConnection(func(s *Socket) { sock <- s })
-	c := env.dial("")
-	c.connect("/", "")
-	s := <-sock
+	_, s := env.connectedSocket()
 	for _, ev := range []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"} {
 		if err := s.Emit(ev); !errors.Is(err, ErrReservedEvent) {
 			t.Errorf("socket Emit(%q) = %v", ev, err)

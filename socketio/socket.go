@@ -19,6 +19,9 @@ import (
 // Handshake is what the server knows of a socket's connection, as Node's
 // socket.handshake.
 type Handshake struct {
+	// Headers are the handshake request's headers: the engine's map
+	// (engineio.Socket.Request), shared by every socket of the connection
+	// as in Node, not a copy (an idle connection holds one). Read only.
 	Headers http.Header `json:"headers"`
 	// Time is the connection time formatted as JavaScript's Date.toString.
 	Time string `json:"time"`
@@ -26,7 +29,9 @@ type Handshake struct {
 	Address string `json:"address"`
 	// XDomain is true when the handshake request had an Origin header.
 	XDomain bool `json:"xdomain"`
-	// Secure is true over TLS.
+	// Secure is true when this process's http.Server terminated TLS for
+	// the handshake (r.TLS set); behind stickyd --tls-cert the primary
+	// terminates TLS and relays plaintext, so it is false there.
 	Secure bool `json:"secure"`
 	// Issued is the connection time in Unix milliseconds.
 	Issued int64 `json:"issued"`
@@ -45,7 +50,7 @@ func newHandshake(r *http.Request, auth json.RawMessage) Handshake {
 		Auth:   auth,
 	}
 	if r != nil {
-		h.Headers = r.Header.Clone()
+		h.Headers = r.Header
 		h.XDomain = r.Header.Get("Origin") != ""
 		h.Secure = r.TLS != nil
 		h.URL = r.RequestURI

@@ -58,7 +58,10 @@ func (s *Socket) connect() {
 	if session != nil && len(session.Rooms) > 0 {
 		nsp.adapter.AddAll(s.id, session.Rooms)
 	}
-	_ = c.writePacket(newControlPacket(PacketConnect, s.nspName, connectData(s.id, s.pid)), 0)
+	// The answer ends its websocket write: what follows it (missed
+	// packets, the connection handlers' emits) goes in a later one
+	// (engineio.SendAlone).
+	_ = c.writePacket(newControlPacket(PacketConnect, s.nspName, connectData(s.id, s.pid)), engineio.SendAlone)
 	if session != nil {
 		for _, mp := range session.MissedPackets {
 			_ = c.writePacket(mp, 0)

@@ -62,11 +62,7 @@ func TestHandlerPanicAndDecodeErrorKeepSocket(t *testing.T) {
 
 func TestJoinLeaveRooms(t *testing.T) {
 	env := newEnv(t, Options{})
-	socks := make(chan *Socket, 1)
-	env.io.OnConnection(func(s *Socket) { socks <- s })
-	c := env.dial("")
-	c.connect("/", "")
-	s := <-socks
+	c, s := env.connectedSocket()
 	s.Join("a", "b")
 	s.Leave("a")
 	rooms := s.Rooms()

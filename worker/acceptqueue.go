@@ -93,8 +93,8 @@ func (l *Listener) acceptQueueFull() bool {
 	return len(l.queue) >= l.opts.MaxAcceptQueue && !l.shedding && !l.closed
 }
 
-// tookFromQueue is called by Accept after it took a connection: the
-// reader may go on, and shedding ends.
+// tookFromQueue is called by Accept after it took a connection (and
+// ended shedding under l.mu): it wakes a reader waiting in waitForRoom.
 func (l *Listener) tookFromQueue() {
 	select {
 	case l.acceptRoom <- struct{}{}:

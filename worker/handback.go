@@ -14,8 +14,10 @@ import (
 // query parameter is a stickyd sid of another instance, arriving on a
 // connection the primary handed to this Listener, is not served: the
 // connection is hijacked, the request head is re-serialised (request line
-// with the original RequestURI, Host, every header as received, including
-// Content-Length and Transfer-Encoding), the bytes the server had buffered
+// with the original RequestURI, Host, then every header with its values in
+// the order received, but the names canonicalised and sorted, since
+// net/http keeps no order between names; Content-Length and
+// Transfer-Encoding included), the bytes the server had buffered
 // and any unread prefix are appended, and the result goes back to the
 // primary with the connection's fd in a HandBack message; the primary
 // re-routes it. When that prefix exceeds ipc.MaxHandBackPrefix the client
@@ -96,7 +98,9 @@ func (l *Listener) handBackRequest(hj http.Hijacker, r *http.Request, c *Conn) {
 	l.handBack(c, prefix)
 }
 
-// appendRequestHead appends r's request line and headers as received.
+// appendRequestHead appends r's request line and headers: Host first, then
+// the header names sorted (net/http keeps no order between them), each
+// name's values in the order received.
 func appendRequestHead(b []byte, r *http.Request) []byte {
 	b = append(b, r.Method...)
 	b = append(b, ' ')

@@ -112,4 +112,23 @@ func printStatus(w io.Writer, st *operator.StatusReport) {
 		}
 		fmt.Fprintf(w, "draining generations: %s\n", strings.Join(gens, ", "))
 	}
+	printFleet(w, st.Fleet)
+}
+
+// printFleet lists the fleet's hosts, when there is a fleet.
+func printFleet(w io.Writer, hosts []operator.FleetHostReport) {
+	if len(hosts) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nfleet: %d hosts\n", len(hosts))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tADDRESS\tRELAYS")
+	for _, h := range hosts {
+		name := fmt.Sprint(h.ID)
+		if h.Self {
+			name += " (this host)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", name, h.Addr, h.Relays)
+	}
+	tw.Flush()
 }

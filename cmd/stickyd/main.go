@@ -65,7 +65,10 @@ type config struct {
 	sidWait         time.Duration
 	nodeSIDs        string
 	ops             opsConfig
+	fleet           fleetConfig
 	listenGiven     bool
+	redisURL        string
+	redisPrefix     string
 }
 
 func newFlagSet(cfg *config) *flag.FlagSet {
@@ -99,7 +102,10 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.nodeAckTimeout, "node-ack-timeout", primary.DefaultNodeAckTimeout, "how long a Node worker may take to acknowledge a handed-off connection before it is restarted")
 	fs.DurationVar(&cfg.sidWait, "node-sid-wait", primary.DefaultSIDWait, "how long a request whose sid no Node worker has registered yet waits for the registration before it gets 400 (0: the default; negative: no wait)")
 	fs.StringVar(&cfg.nodeSIDs, "node-sids", primary.NodeSIDsStickyd, "Node workers' session ids: stickyd (stickyd's preload makes Engine.IO issue ids that name their worker: no request waits) or random (Engine.IO's own, routed by the table @socket.io/sticky fills)")
+	fs.StringVar(&cfg.redisURL, "redis", "", "join a Redis fleet (Node's @socket.io/redis-adapter 8.x): redis://[user:pass@]host:port[/db] or rediss://…; the hub relays rooms and cluster requests to the other hosts; off when empty")
+	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "socket.io", "key prefix of the fleet's Redis channels (Node's \"key\" option); every server of the fleet uses the same")
 	addOpsFlags(fs, &cfg.ops)
+	addFleetFlags(fs, &cfg.fleet)
 	return fs
 }
 
@@ -152,6 +158,12 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 	if err := cfg.ops.validate(); err != nil {
 		return nil, fs, err
 	}
+	if f := fs.Lookup("redis"); f != nil {
+		cfg.fleet.redis = f.Value.String() // --redis serves the fleet and the room traffic alike
+	}
+	if err := cfg.fleet.validate(cfg.tlsCert != ""); err != nil {
+		return nil, fs, err
+	}
 	if _, err := exec.LookPath(cfg.argv[0]); err != nil {
 		return nil, fs, fmt.Errorf("app %q: %w", cfg.argv[0], err)
 	}
@@ -171,6 +183,9 @@ func parseArgs(args []string) (*config, *flag.FlagSet, error) {
 		if _, _, err := net.SplitHostPort(cfg.metrics); err != nil {
 			return nil, fs, fmt.Errorf("--metrics: %w", err)
 		}
+	}
+	if err := validateRedisRooms(cfg); err != nil {
+		return nil, fs, err
 	}
 	cfg.listenGiven = cfg.listen != ""
 	if cfg.listen == "" {
@@ -228,8 +243,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.listen, "error", err)
 		return exitError
 	}
+	fl, err := joinFleet(&cfg.fleet, ln.Addr(), log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot join the fleet", "error", err)
+		return exitError
+	}
+	if fl != nil {
+		defer fl.Close()
+	}
 	relay := hub.NewServer(hub.Options{Logger: log.Named("hub"), Metrics: hubMetrics})
 	defer relay.Close()
+	if cfg.redisURL != "" {
+		stopRooms, err := joinRedisRooms(relay, cfg, metrics, log)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "stickyd: %v\n", err)
+			return exitUsage
+		}
+		defer stopRooms()
+	}
 	s, err := primary.New(primary.Options{
 		Hub:                relay,
 		Argv:               cfg.argv,
@@ -253,6 +286,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		NodeAckTimeout:     cfg.nodeAckTimeout,
 		SIDWait:            cfg.sidWait,
 		NodeSIDs:           cfg.nodeSIDs,
+		Fleet:              fl,
 	})
 	if err != nil {
 		ln.Close()

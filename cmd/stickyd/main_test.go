@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -26,6 +28,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// TestUsageErrors: a bad flag or flag value is a usage error (exit 2, one
+// line on stderr); one that cannot be served (listen, TLS certificate,
+// metrics address) stops stickyd (exit 1); neither starts a worker.
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args     []string
@@ -48,7 +53,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--tls-cert", "c.pem", "--", "/bin/true"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--tls-key", "k.pem", "--", "/bin/true"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--trusted-proxy", "10.0.0.0/8", "--client-addr", "x-forwarded-for", "--", "/bin/true"}, 2, "needs a plain listener"},
+		{[]string{"--redis", "http://127.0.0.1:6379", "--", "/bin/true"}, 2, "--redis: want redis://"},
+		{[]string{"--redis", "redis://127.0.0.1:6379/notadb", "--", "/bin/true"}, 2, "--redis: want redis://"},
+		{[]string{"--redis-prefix", "", "--", "/bin/true"}, 2, "--redis-prefix must not be empty"},
 		{[]string{"--tls-cert", "/no/such/cert.pem", "--tls-key", "/no/such/key.pem", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot load the TLS certificate"},
+		{[]string{"--metrics", "9100", "--", "/bin/true"}, 2, "--metrics: address 9100: missing port in address"},
+		{[]string{"--metrics", "256.0.0.1:1", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot serve metrics"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
@@ -61,6 +71,9 @@ func TestUsageErrors(t *testing.T) {
 		}
 		if code == 2 && strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%v: stderr has %d lines, want one: %q", tt.args, strings.Count(stderr.String(), "\n"), stderr.String())
+		}
+		if strings.Contains(stderr.String(), "worker started") {
+			t.Errorf("%v: a worker started: %q", tt.args, stderr.String())
 		}
 	}
 }
@@ -143,13 +156,18 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	addrc := make(chan string, 1)
-	var logs bytes.Buffer
+	var logs testutil.LogBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stickyd log:\n%s", logs.String())
+		}
+	})
 	logDone := make(chan struct{})
 	go func() {
 		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
+			logs.Write([]byte(sc.Text() + "\n"))
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) != nil {
 				continue
@@ -184,18 +202,14 @@ func TestEndToEnd(t *testing.T) {
 		return resp.StatusCode, string(b), err
 	}
 	var sid string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		code, body, err := get("/sid")
-		if err == nil && code == 200 {
-			sid = body
-			break
+		if err != nil || code != 200 {
+			return fmt.Errorf("no worker ready: %d %q %v", code, body, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no worker ready: %d %q %v\n%s", code, body, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		sid = body
+		return nil
+	})
 	pids := map[string]bool{}
 	var owner string
 	for k := 0; k < 10; k++ {
@@ -242,7 +256,7 @@ func TestEndToEnd(t *testing.T) {
 	select {
 	case err := <-waitc:
 		if err != nil {
-			t.Fatalf("stickyd exited with %v, want 0\n%s", err, logs.String())
+			t.Fatalf("stickyd exited with %v, want 0", err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("stickyd did not exit after SIGTERM")

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/primary"
 )
@@ -19,7 +18,7 @@ import (
 // without a running Supervisor) and 404 elsewhere; stop closes its port and
 // leaves no goroutine behind; a bad address is an error.
 func TestServeMetrics(t *testing.T) {
-	goroutines := runtime.NumGoroutine()
+	goroutines := testutil.TakeBaseline(t, testutil.GoroutinesOnly(), testutil.Within(5*time.Second, 10*time.Millisecond))
 	var logs strings.Builder
 	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
 	stop, err := serveMetrics("127.0.0.1:0", primary.NewMetrics(), log)
@@ -57,42 +56,9 @@ func TestServeMetrics(t *testing.T) {
 	if held, err := testutil.HoldsListener(strings.TrimPrefix(base, "http://")); held || err != nil {
 		t.Errorf("metrics listener still open after stop (%v)", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > goroutines {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines after stop, had %d", runtime.NumGoroutine(), goroutines)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	goroutines.Check(t)
 
 	if _, err := serveMetrics("256.0.0.1:1", primary.NewMetrics(), log); err == nil || !strings.HasPrefix(err.Error(), "metrics: ") {
 		t.Errorf("bad address: %v, want a metrics: error", err)
-	}
-}
-
-// TestMetricsFlagErrors: a --metrics value that is not host:port is a
-// usage error (exit 2); one that cannot be listened on stops stickyd
-// (exit 1) before any worker starts.
-func TestMetricsFlagErrors(t *testing.T) {
-	tests := []struct {
-		args     []string
-		wantCode int
-		wantErr  string
-	}{
-		{[]string{"--metrics", "9100", "--", "/bin/true"}, 2, "--metrics: address 9100: missing port in address"},
-		{[]string{"--metrics", "256.0.0.1:1", "--listen", "127.0.0.1:0", "--", "/bin/true"}, 1, "cannot serve metrics"},
-	}
-	for _, tt := range tests {
-		var stdout, stderr bytes.Buffer
-		code := run(tt.args, &stdout, &stderr)
-		if got, want := code, tt.wantCode; got != want {
-			t.Errorf("%v: exit %d, want %d", tt.args, got, want)
-		}
-		if !strings.Contains(stderr.String(), tt.wantErr) {
-			t.Errorf("%v: stderr %q, want it to contain %q", tt.args, stderr.String(), tt.wantErr)
-		}
-		if strings.Contains(stderr.String(), "worker started") {
-			t.Errorf("%v: a worker started: %q", tt.args, stderr.String())
-		}
 	}
 }

@@ -4,12 +4,10 @@
 // Why: goroutines start with a small stack (the runtime's adaptive start
 // size follows the average stack in use, which idle goroutines keep low)
 // and the stack doubles each time a call needs more, copying it and
-// adjusting every frame, which costs more the deeper the stack is. A
-// handshake request ran about ten such growths per session in a worker
-// (counted with a uprobe on runtime.morestack under `handshake -c 50`):
-// one net/http connection goroutine grows 2-3 times while reading and
-// answering one request, and a socket's task goroutine twice while running
-// its connect and close callbacks. Growing once, early, replaces them.
+// adjusting every frame, which costs more the deeper the stack is. On a
+// worker's request path a net/http connection goroutine and a socket's
+// task goroutine each grow several times (docs/architecture.md, "Stack
+// growth", has the figures). Growing once, early, replaces those copies.
 //
 // The stack it leaves is what the path would have grown to anyway; the
 // garbage collector shrinks it again if the goroutine then idles with a

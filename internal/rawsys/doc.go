@@ -7,11 +7,10 @@
 // the hot path of every connection and message. Entering a system call
 // wakes the runtime's monitor thread (sysmon) whenever the process goes
 // from idle to busy, and lets it take the scheduler (the P) from a thread
-// the kernel preempted in mid-call and start another thread on it. On 2
-// contended cores that was measured at 2400-3300 monitor wake-ups per
-// second per process under load (each a context switch; 16% of the
-// primary's CPU under the handshake load), and a GOMAXPROCS=1 worker's
-// work spread over three threads. A raw call keeps its thread on its P.
+// the kernel preempted in mid-call and start another thread on it: a
+// context switch each time, and a GOMAXPROCS=1 worker's work spread over
+// several threads (docs/architecture.md, "Raw system calls on the hot
+// paths", has the figures). A raw call keeps its thread on its P.
 // The price: the calling goroutine cannot be preempted for the call's
 // duration, which is bounded because the call does not block.
 //

@@ -2,7 +2,13 @@
 // polling with a deadline instead of sleeping (CheckFor), counting this
 // process's open file descriptors (FDCount), checking that a test leaves
 // no goroutines or fds behind (CheckNoLeaks, Baseline), connected Unix
-// socket pairs (SocketPair) and a log sink to assert on (LogBuffer).
+// socket and loopback TCP pairs (SocketPair, Linux only, and TCPPair), a
+// log sink to assert on (LogBuffer) and the primary's logged worker exit
+// statuses (ExitStatuses), a child process started until it logs its
+// address (StartProcess), Prometheus scrapes and series readers (Scrape,
+// Gather, MetricValue, Metric, MetricSum, WantMetric, HTTPStatus), a real
+// NOTIFY_SOCKET (ListenNotify) and the listening-socket lookups of
+// /proc/net/tcp (ListeningInode, HoldsListener).
 //
 // It is for tests only: import it from _test.go files, never from a
 // package's production code. Being under internal/, it is not part of

@@ -16,6 +16,9 @@
 //	RECOVERY=1     connection state recovery on (2 minutes)
 //	CLUSTER_OPS=1  events that drive every cluster adapter operation (see
 //	               ops.go), for the tests with the official client
+//	REDIS_URL=redis://host:port  one peer of a Redis fleet, like a Node
+//	               server with @socket.io/redis-adapter (see redis.go;
+//	               REDIS_KEY: key prefix, default "socket.io")
 //	REFAPP_FAIL_IF_EXISTS=path  exit 1 at start when path exists (tests
 //	               make a reload's new generation fail with it)
 //
@@ -87,10 +90,11 @@ func run(logger hclog.Logger) error {
 		mux.Handle("/engine.io/", eng)
 		shutdown = eng.Shutdown
 	} else {
-		io, err := newSocketIO(ln, eopts, logger)
+		io, fleet, err := newSocketIO(ln, eopts, logger)
 		if err != nil {
 			return err
 		}
+		defer fleet.close()
 		mux.Handle(socketio.DefaultPath, io)
 		shutdown = io.Engine().Shutdown
 	}
@@ -144,7 +148,7 @@ func engineOptions(ln *worker.Listener) engineio.Options {
 	return o
 }
 
-func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logger) (*socketio.Server, error) {
+func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logger) (*socketio.Server, *fleet, error) {
 	opts := socketio.Options{Options: eopts}
 	if os.Getenv("CONFORMANCE") == "1" {
 		opts.ConnectTimeout = time.Second
@@ -152,15 +156,21 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 	if os.Getenv("RECOVERY") == "1" {
 		opts.ConnectionStateRecovery = &socketio.RecoveryOptions{MaxDisconnectionDuration: 2 * time.Minute}
 	}
-	if err := clusterAdapter(ln, &opts, logger); err != nil {
-		return nil, err
+	fleet, err := redisFleet(&opts, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fleet == nil {
+		if err := clusterAdapter(ln, &opts, logger); err != nil {
+			return nil, nil, err
+		}
 	}
 	io := socketio.NewServer(opts)
 	pid := os.Getpid()
 	ops := os.Getenv("CLUSTER_OPS") == "1"
 	if ops {
 		if err := registerServerOps(io, pid); err != nil {
-			return nil, fmt.Errorf("refapp: cluster operations: %w", err)
+			return nil, nil, fmt.Errorf("refapp: cluster operations: %w", err)
 		}
 	}
 
@@ -222,7 +232,7 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 	if err := io.OnServerSideEmit("ping-all", func(ack socketio.AckFunc) {
 		_ = ack(pid)
 	}); err != nil {
-		return nil, fmt.Errorf("refapp: ping-all handler: %w", err)
+		return nil, nil, fmt.Errorf("refapp: ping-all handler: %w", err)
 	}
 
 	io.Of("/custom").OnConnection(func(s *socketio.Socket) {
@@ -241,5 +251,10 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 	private.OnConnection(func(s *socketio.Socket) {
 		_ = s.Emit("auth", s.Handshake().Auth)
 	})
-	return io, nil
+	// every namespace exists now: wait until their subscriptions are in place
+	if err := fleet.sync(); err != nil {
+		fleet.close()
+		return nil, nil, err
+	}
+	return io, fleet, nil
 }

@@ -90,6 +90,12 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 		_ = t.operator(io).Emit(event, payload)
 		_ = ack(pid)
 	})
+	// op-emit-bin emits "bin" with binary [1 2 3] and {"k":1}, as the
+	// fleet's Node test server does.
+	_ = s.On("op-emit-bin", func(t opTarget, ack socketio.AckFunc) {
+		_ = t.operator(io).Emit("bin", []byte{1, 2, 3}, map[string]int{"k": 1})
+		_ = ack(pid)
+	})
 	_ = s.On("op-sockets-join", func(t opTarget, room string, ack socketio.AckFunc) {
 		t.operator(io).SocketsJoin(room)
 		_ = ack(pid)
@@ -165,7 +171,7 @@ func registerSocketOps(io *socketio.Server, s *socketio.Socket, pid int, logger 
 	_ = s.On("op-rooms", func(ack socketio.AckFunc) {
 		ctx, cancel := opContext()
 		defer cancel()
-		rooms, err := adapter.Rooms(ctx, io.Of("/"))
+		rooms, err := fleetRooms(ctx, io.Of("/"))
 		if err != nil {
 			logger.Warn("op-rooms", "error", err)
 		}

@@ -133,7 +133,8 @@ func (p *Primary) Pair() (client, server *net.TCPConn, err error) {
 }
 
 // AcceptHub waits for the worker's hub link (worker.Listener.DialHub),
-// checks its Hello frame and returns the link, which Close closes.
+// checks its Hello frame and returns the link, which Close closes. A link
+// whose Hello is bad is closed at once (ErrBadHello).
 func (p *Primary) AcceptHub() (*ipc.FrameConn, error) {
 	p.hub.SetDeadline(time.Now().Add(p.opts.Timeout))
 	uc, err := p.hub.AcceptUnix()
@@ -154,15 +155,18 @@ func (p *Primary) AcceptHub() (*ipc.FrameConn, error) {
 	uc.SetReadDeadline(time.Now().Add(p.opts.Timeout))
 	typ, payload, err := fc.ReadFrame()
 	uc.SetReadDeadline(time.Time{})
-	if err != nil {
-		return nil, fmt.Errorf("%w: hub: %w", ErrBadHello, err)
+	var hello ipc.Message
+	if err == nil {
+		hello, err = ipc.ParseHelloFrame(typ, payload)
 	}
-	hello, err := ipc.ParseHelloFrame(typ, payload)
 	if err != nil {
-		return nil, fmt.Errorf("%w: hub: %w", ErrBadHello, err)
+		err = fmt.Errorf("%w: hub: %w", ErrBadHello, err)
+	} else if err = p.checkHello(hello); err != nil {
+		err = fmt.Errorf("hub: %w", err)
 	}
-	if err := p.checkHello(hello); err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
+	if err != nil { // refused as the primary's hub does: the link is closed
+		fc.Close()
+		return nil, err
 	}
 	return fc, nil
 }

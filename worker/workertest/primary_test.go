@@ -3,11 +3,14 @@ package workertest_test
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
@@ -119,4 +122,30 @@ func TestHubHandBackDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-l.Draining()
+}
+
+// Bad input: a hub link whose first frame is no Hello gets ErrBadHello
+// from AcceptHub and is closed at once (the worker reads EOF).
+func TestAcceptHubRefusesBadHello(t *testing.T) {
+	testutil.CheckNoLeaks(t)
+	p, err := workertest.New(workertest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("unix", p.Getenv(worker.EnvHubSocket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("\x00\x00\x00\x05garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AcceptHub(); !errors.Is(err, workertest.ErrBadHello) {
+		t.Fatalf("AcceptHub: %v, want ErrBadHello", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the refused link read %d bytes, %v; want EOF", n, err)
+	}
 }

@@ -1,0 +1,209 @@
+//go:build linux && !stickyd_portable
+
+// Idle websockets on Linux: no goroutine per idle connection. A reader
+// that found nothing to read for the server's idleAfter (wsIdleAfter)
+// parks its transport in the server's readPoller (an epoll instance of its
+// own) and returns; when bytes arrive, the poller starts a new reader.
+// readpoll_other.go is the path of every other OS (and of the
+// stickyd_portable build tag): the reader stays, blocked in its read.
+//
+// # Concurrency
+//
+// readPoller's state is guarded by its mu; park and unpark are called
+// with the transport's session mu held (lock order: session, poller), the
+// poller's goroutine takes only its own mu and starts readers after
+// releasing it.
+
+package engineio
+
+import (
+	"sync"
+	"syscall"
+
+	"github.com/stickyd/stickyd/internal/rawsys"
+	"golang.org/x/sys/unix"
+)
+
+// readPoller waits for any parked websocket to become readable (or hung
+// up) on one goroutine, blocked in epoll_wait(2), that exists only while a
+// transport is parked; its epoll and eventfd descriptors exist as long.
+// A parked transport is registered EPOLLONESHOT and removed from the set
+// when it wakes (or is unparked), so each park is one event at most.
+type readPoller struct {
+	mu      sync.Mutex
+	parked  map[int32]*wsTransport // by fd; the fd stays open while parked (only the last reader closes it)
+	epfd    int                    // valid while running
+	wakefd  int                    // eventfd that makes the goroutine look at parked again
+	running bool
+	closed  bool // the server closed: nothing parks any more
+}
+
+func newReadPoller() *readPoller { return &readPoller{parked: map[int32]*wsTransport{}} }
+
+// park registers t, whose socket is fd, and reports true: t's reader may
+// return, the poller starts the next one (t.resume) when fd is readable.
+// It reports false, leaving t to its reader, when it cannot (closed, or a
+// system call failed). The caller holds t.s.mu.
+func (p *readPoller) park(t *wsTransport, fd int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.parked[int32(fd)] != nil {
+		return false
+	}
+	if !p.running && !p.startLocked() {
+		return false
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
+	if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil {
+		return false
+	}
+	p.parked[int32(fd)] = t
+	return true
+}
+
+// unpark removes t (parked on fd) and reports whether it was parked: the
+// caller then starts its reader. The caller holds t.s.mu.
+func (p *readPoller) unpark(t *wsTransport, fd int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.parked[int32(fd)] != t {
+		return false
+	}
+	p.removeLocked(fd)
+	return true
+}
+
+// removeLocked forgets fd; the goroutine is woken to end when nothing is
+// parked any more.
+func (p *readPoller) removeLocked(fd int) {
+	delete(p.parked, int32(fd))
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	if len(p.parked) == 0 {
+		p.wakeLocked()
+	}
+}
+
+func (p *readPoller) wakeLocked() {
+	one := [8]byte{1}
+	_, _ = unix.Write(p.wakefd, one[:])
+}
+
+// close makes park refuse from now on and wakes every parked transport's
+// reader.
+func (p *readPoller) close() {
+	p.mu.Lock()
+	p.closed = true
+	var woken []*wsTransport
+	for fd, t := range p.parked {
+		p.removeLocked(int(fd))
+		woken = append(woken, t)
+	}
+	p.mu.Unlock()
+	for _, t := range woken {
+		t.resume()
+	}
+}
+
+// startLocked opens the epoll and eventfd descriptors and starts the
+// goroutine.
+func (p *readPoller) startLocked() bool {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return false
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev) != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return false
+	}
+	p.epfd, p.wakefd, p.running = epfd, wakefd, true
+	go p.run(epfd, wakefd)
+	return true
+}
+
+// run waits for parked sockets and starts the reader of each that is
+// readable; it ends, closing its descriptors, once nothing is parked.
+func (p *readPoller) run(epfd, wakefd int) {
+	events := make([]unix.EpollEvent, 128)
+	var ready []*wsTransport
+	for {
+		n, err := unix.EpollWait(epfd, events, -1)
+		if err != nil && err != unix.EINTR {
+			p.failed() // not expected: wake everyone, end
+			return
+		}
+		p.mu.Lock()
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(wakefd) {
+				var b [8]byte
+				_, _ = unix.Read(wakefd, b[:])
+				continue
+			}
+			if t := p.parked[ev.Fd]; t != nil {
+				p.removeLocked(int(ev.Fd))
+				ready = append(ready, t)
+			}
+		}
+		done := len(p.parked) == 0
+		if done {
+			p.running = false
+			unix.Close(epfd)
+			unix.Close(wakefd)
+		}
+		p.mu.Unlock()
+		for i, t := range ready {
+			ready[i] = nil
+			t.resume()
+		}
+		ready = ready[:0]
+		if done {
+			return
+		}
+	}
+}
+
+// failed ends the goroutine after an epoll error: every parked transport
+// gets its reader back, and the next park starts anew.
+func (p *readPoller) failed() {
+	p.mu.Lock()
+	var woken []*wsTransport
+	for fd, t := range p.parked {
+		delete(p.parked, fd)
+		woken = append(woken, t)
+	}
+	p.running = false
+	unix.Close(p.epfd)
+	unix.Close(p.wakefd)
+	p.mu.Unlock()
+	for _, t := range woken {
+		t.resume()
+	}
+}
+
+// socketFD returns the fd of rc's socket (-1 if rc is nil): the key of a
+// parked transport. The fd is valid while the connection is open.
+func socketFD(rc syscall.RawConn) int {
+	fd := -1
+	if rc != nil {
+		_ = rc.Control(func(f uintptr) { fd = int(f) })
+	}
+	return fd
+}
+
+// readableOnFD is t's RawConn.Read callback of waitReadable: done (true)
+// when the socket has bytes, an EOF or an error waiting; else false, and
+// the poller waits for readability.
+func (t *wsTransport) readableOnFD(fd uintptr) bool {
+	var b [1]byte
+	n, errno := rawsys.Peek(int(fd), b[:])
+	return errno != unix.EAGAIN || n > 0
+}
+
+// parksIdle: idle websockets park here (no goroutine while idle).
+const parksIdle = true

@@ -1,0 +1,134 @@
+package engineio
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
+)
+
+// parkedCount returns how many websockets of s are parked.
+func parkedCount(s *Server) int {
+	n := 0
+	for _, so := range s.snapshot() {
+		so.mu.Lock()
+		if so.ws != nil && so.ws.parked {
+			n++
+		}
+		so.mu.Unlock()
+	}
+	return n
+}
+
+// waitParked waits until n websockets of s are parked.
+func waitParked(t *testing.T, s *Server, n int) {
+	t.Helper()
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if got := parkedCount(s); got != n {
+			return fmt.Errorf("%d websockets parked, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+// readAnsweringPings reads the next message, answering pings on the way;
+// with onePing it returns "" after answering one.
+func readAnsweringPings(t *testing.T, ws *wsClient, onePing bool) string {
+	t.Helper()
+	for {
+		m := ws.mustRead()
+		if m != "2" {
+			return m
+		}
+		ws.send("3")
+		if onePing {
+			return ""
+		}
+	}
+}
+
+// newParkingServer is a test server whose idle websockets park at once.
+func newParkingServer(t *testing.T, opts Options) *testServer {
+	t.Helper()
+	if !parksIdle {
+		t.Skip("idle websockets keep their reader on this OS")
+	}
+	srv := newTestServer(t, opts)
+	srv.idleAfter = 10 * time.Millisecond
+	return srv
+}
+
+// TestParkedWebSocketWakes: an idle websocket parks (no reader) and wakes
+// for each message, for the pongs of pings that keep it alive, and when
+// the server closes it; nothing leaks once the server is closed.
+func TestParkedWebSocketWakes(t *testing.T) {
+	base := testutil.TakeBaseline(t)
+	srv := newParkingServer(t, Options{PingInterval: 50 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+	ws := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+	if m := ws.mustRead(); m[0] != '0' {
+		t.Fatalf("open packet %q", m)
+	}
+	for i := range 3 {
+		waitParked(t, srv.Server, 1)
+		ws.send(fmt.Sprintf("4hello %d", i))
+		if m := readAnsweringPings(t, ws, false); m != fmt.Sprintf("4hello %d", i) {
+			t.Fatalf("echo %q", m)
+		}
+	}
+	// Pings every 50 ms, each answered: the session outlives many ping
+	// timeouts, parking between them.
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if m := readAnsweringPings(t, ws, true); m != "" {
+			t.Fatalf("unexpected message %q", m)
+		}
+	}
+	if n := srv.ClientsCount(); n != 1 {
+		t.Fatalf("%d sessions after answered pings, want 1", n)
+	}
+	waitParked(t, srv.Server, 1)
+	srv.Socket(srv.snapshot()[0].ID()).Close()
+	for {
+		if _, err := ws.read(); err != nil {
+			break // the close frame
+		}
+	}
+	ws.c.Close()
+	if ev := srv.waitClose(t); ev.reason != ReasonForcedClose {
+		t.Fatalf("close reason %q, want %q", ev.reason, ReasonForcedClose)
+	}
+	srv.Server.Close()
+	srv.ts.Close()
+	base.Check(t) // readers, the poller's goroutine and its fds are gone
+}
+
+// TestParkedWebSocketClientGone: a client that drops a parked websocket
+// closes the session ("transport close"); one that stops answering pings
+// gets "ping timeout".
+func TestParkedWebSocketClientGone(t *testing.T) {
+	srv := newParkingServer(t, Options{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	gone := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+	gone.mustRead()
+	silent := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+	silent.mustRead()
+	waitParked(t, srv.Server, 2)
+	gone.c.Close()
+	reasons := map[string]bool{}
+	for range 2 {
+		reasons[srv.waitClose(t).reason] = true
+	}
+	if !reasons[ReasonTransportClose] || !reasons[ReasonPingTimeout] {
+		t.Fatalf("close reasons %v, want %q and %q", reasons, ReasonTransportClose, ReasonPingTimeout)
+	}
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if n := parkedCount(srv.Server); n != 0 {
+			return fmt.Errorf("%d parked after close", n)
+		}
+		if _, err := silent.read(); err == nil {
+			return errors.New("silent client still served")
+		}
+		return nil
+	})
+}

@@ -1,0 +1,150 @@
+package redisadapter
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stickyd/stickyd/redisproto"
+)
+
+// Handler receives the messages of one namespace's channels (Subscribe).
+// Its methods run on the Peer's subscriber goroutine, one at a time, in the
+// order Redis delivered the messages; they must not block (publish with
+// Publish, never wait on Redis there). msg is owned by the callee.
+//
+// The socketio adapter of this package is one Handler; the primary's hub
+// (hub.RedisBridge, one per namespace) is another.
+type Handler interface {
+	// HandleBroadcast gets a message of the broadcast pattern; channel is
+	// "<prefix>#<nsp>#" or a room's channel.
+	HandleBroadcast(channel string, msg []byte)
+	// HandleRequest gets a message of the request channel.
+	HandleRequest(msg []byte)
+	// HandleResponse gets a message of the common or this peer's own
+	// response channel.
+	HandleResponse(msg []byte)
+	// PeerClosed is called once when the Peer closes while subscribed; the
+	// handler ends its pending work.
+	PeerClosed()
+}
+
+// subscribeTimeout bounds the (un)subscribe commands of Subscribe and
+// Unsubscribe, which run when socketio creates or closes a namespace: a
+// hung Redis must not hold that up (go-redis keeps the subscriptions and
+// makes them on reconnection; Sync waits for them).
+const subscribeTimeout = time.Second
+
+// subscription is one namespace's channels and their handler.
+type subscription struct {
+	name     string
+	ch       redisproto.Channels
+	specific string
+	handler  Handler
+}
+
+func (s *subscription) plainChannels() []string {
+	return []string{s.ch.Request, s.ch.Response, s.specific}
+}
+
+// Subscribe subscribes the channels of namespace name (its pattern, its
+// request channel, the common response channel and this peer's own) and
+// hands their messages to h. Redis being down or hung is not an error
+// (it waits at most subscribeTimeout): go-redis keeps the subscriptions
+// and makes them on (re)connection (Sync waits for them). It fails with ErrNamespaceTaken when name is subscribed already,
+// ErrClosed after Close.
+func (p *Peer) Subscribe(name string, h Handler) error {
+	ch := redisproto.NewChannels(p.opts.Prefix, name)
+	sub := &subscription{name: name, ch: ch, specific: ch.SpecificResponse(p.uid), handler: h}
+	p.mu.Lock()
+	if !p.running {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.subs[name] != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrNamespaceTaken, name)
+	}
+	p.subs[name] = sub
+	p.patterns[ch.Pattern] = sub
+	for _, c := range sub.plainChannels() {
+		p.channels[c] = sub
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+	defer cancel()
+	if err := p.pubsub.PSubscribe(ctx, ch.Pattern); err != nil {
+		p.log.Warn("psubscribe failed; retried on reconnection", "pattern", ch.Pattern, "error", err)
+	}
+	if err := p.pubsub.Subscribe(ctx, sub.plainChannels()...); err != nil {
+		p.log.Warn("subscribe failed; retried on reconnection", "nsp", name, "error", err)
+	}
+	p.passivesFollow(ch.Request, true)
+	return nil
+}
+
+// Unsubscribe drops namespace name's subscriptions, if h holds them.
+func (p *Peer) Unsubscribe(name string, h Handler) {
+	p.mu.Lock()
+	sub := p.subs[name]
+	if sub == nil || sub.handler != h {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.subs, name)
+	delete(p.patterns, sub.ch.Pattern)
+	for _, c := range sub.plainChannels() {
+		delete(p.channels, c)
+	}
+	running := p.running
+	p.mu.Unlock()
+	if !running {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+	defer cancel()
+	_ = p.pubsub.PUnsubscribe(ctx, sub.ch.Pattern)
+	_ = p.pubsub.Unsubscribe(ctx, sub.plainChannels()...)
+	p.passivesFollow(sub.ch.Request, false)
+}
+
+// dispatch hands a message to the handler of its channel or pattern.
+func (p *Peer) dispatch(m *redis.Message) {
+	p.received.Add(1)
+	p.mu.RLock()
+	var sub *subscription
+	broadcast := m.Pattern != ""
+	if broadcast {
+		sub = p.patterns[m.Pattern]
+	} else {
+		sub = p.channels[m.Channel]
+	}
+	p.mu.RUnlock()
+	if sub == nil {
+		return // unsubscribed meanwhile
+	}
+	if len(m.Payload) > p.opts.MaxMessageBytes {
+		p.DropBad(sub.name, m.Channel, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(m.Payload)))
+		return
+	}
+	payload := []byte(m.Payload)
+	switch {
+	case broadcast:
+		sub.handler.HandleBroadcast(m.Channel, payload)
+	case m.Channel == sub.ch.Request:
+		sub.handler.HandleRequest(payload)
+	default:
+		sub.handler.HandleResponse(payload)
+	}
+}
+
+// DropBad counts a message dropped as bad (Stats.BadMessages) and logs it
+// (the first ten, then every thousandth).
+func (p *Peer) DropBad(name, channel string, err error) {
+	n := p.badMessages.Add(1)
+	if n <= 10 || n%1000 == 0 {
+		p.log.Warn("bad message from redis dropped", "nsp", name, "channel", channel, "error", err, "dropped", n)
+	}
+}
