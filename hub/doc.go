@@ -88,9 +88,17 @@
 // attached, HubMembers also lists one placeholder instance per server of
 // the other hosts (never a target), so that ServerCount is the fleet's.
 //
+// # Node workers
+//
+// Node workers (docs/node.md) do not speak the hub link: their
+// @socket.io/cluster-adapter sends its messages over Node's IPC channel,
+// and AdapterRelay plays Node's setupPrimary for them (0.2.x and 0.3.x):
+// every message to every other worker, responses to their requester only,
+// and a worker's death announced to the others at once.
+//
 // # Concurrency
 //
-// Server and Client are safe for concurrent use. The Server runs one
+// Server, Client and AdapterRelay are safe for concurrent use. The Server runs one
 // goroutine per link reading it (Serve's caller) and one flush goroutine
 // per member while that member's queue is not empty, started under the
 // queue's lock only while the member is live, and ended by closing its

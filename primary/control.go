@@ -161,16 +161,7 @@ func (s *Supervisor) serveControl(cc *ipc.ControlConn) {
 func (s *Supervisor) handleControl(in *instance, m ipc.Message, f *os.File) error {
 	switch m.Type {
 	case ipc.MsgReady:
-		s.routingMu.Lock()
-		first := in.state == Starting
-		if first {
-			in.state = Ready
-			s.rebuildReadyLocked()
-		}
-		s.routingMu.Unlock()
-		if first {
-			close(in.readyCh)
-		}
+		s.markReady(in)
 		return nil
 	case ipc.MsgLoad:
 		s.routingMu.Lock()
@@ -190,6 +181,21 @@ func (s *Supervisor) handleControl(in *instance, m ipc.Message, f *os.File) erro
 		f.Close()
 	}
 	return fmt.Errorf("%w: unexpected %s message from worker", ipc.ErrMalformed, m.Type)
+}
+
+// markReady makes in Ready when it is Starting (a worker's first Ready,
+// or a Node worker's stickyd:ready) and closes its readyCh.
+func (s *Supervisor) markReady(in *instance) {
+	s.routingMu.Lock()
+	first := in.state == Starting
+	if first {
+		in.state = Ready
+		s.rebuildReadyLocked()
+	}
+	s.routingMu.Unlock()
+	if first {
+		close(in.readyCh)
+	}
 }
 
 // closeLinks closes every control link still open.

@@ -52,6 +52,19 @@
 // socket's status command (package operator). The request line and the
 // client address headers are parsed by packages httphead and proxyproto.
 //
+// # Node workers
+//
+// With Options.WorkerKind node (docs/node.md) the workers are unmodified
+// Node apps using @socket.io/sticky: each is started with Node's IPC
+// channel on fd 3 (package nodeipc) instead of the control and hub links,
+// and a preload (nodeshim.js) that reports readiness once the app called
+// setupWorker. A Node worker's link (nodeLink) implements the same
+// workerLink as a control link: a Conn message queues the fd for a
+// NODE_HANDLE hand-off, Drain is SIGTERM. Sids that do not name their
+// instance are routed by a sid table the workers' sticky messages fill
+// (nodesids.go), with a bounded wait for a registration still in flight;
+// cluster-adapter messages go through Options.AdapterRelay.
+//
 // # Concurrency
 //
 // The accept loop never blocks on a client or a worker. The public
@@ -77,5 +90,8 @@
 // time; its trial slots, the old-generation drainers and the systemd notify
 // loop are goroutines started under a lock with a running check
 // (goroutineGroup), so none starts after shutdown and all end before Run
-// returns.
+// returns. A Node link has three goroutines in nodeGoroutines (reader,
+// hand-off, adapter writer), started with that check and ended by closing
+// the link; its queues are guarded by the link's own mutex, and the sid
+// table by the routing lock.
 package primary

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stickyd/stickyd/balance"
-	"github.com/stickyd/stickyd/ipc"
 )
 
 // State is a worker instance's lifecycle state.
@@ -55,7 +54,7 @@ type instance struct {
 	// guarded by Supervisor.routingMu:
 	proc      *process
 	state     State
-	link      *ipc.ControlConn
+	link      workerLink
 	hubLinked bool
 	// drainSent: Drain was sent, so the worker may close its link and exit.
 	drainSent bool
@@ -67,6 +66,8 @@ type instance struct {
 	conns      int64
 	sent       uint64 // Conn messages sent
 	received   uint64 // Received from the latest Load
+	// nodeSIDs are a Node worker's sessions (nodesids.go).
+	nodeSIDs map[string]struct{}
 }
 
 var _ balance.Worker = (*instance)(nil)

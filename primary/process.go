@@ -24,11 +24,11 @@ type process struct {
 	reaped bool
 }
 
-// startProcess starts argv with env in a new process group that is killed
+// startProcess starts argv with env (and files as fds 3, 4 ...) in a new process group that is killed
 // when the primary dies (Pdeathsig). Its stdout and stderr lines are logged
 // to log. The returned process is reaped by a goroutine; done closes after
 // that and after the rest of its group has been SIGKILLed.
-func startProcess(argv, env []string, log hclog.Logger) (*process, error) {
+func startProcess(argv, env []string, files []*os.File, log hclog.Logger) (*process, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -41,6 +41,7 @@ func startProcess(argv, env []string, log hclog.Logger) (*process, error) {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
+	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	err = cmd.Start()
@@ -82,6 +83,16 @@ func (p *process) Kill() {
 	defer p.mu.Unlock()
 	if !p.reaped {
 		syscall.Kill(-p.pid, syscall.SIGKILL)
+	}
+}
+
+// Terminate sends SIGTERM to the process (the leader only), unless it
+// has been reaped. Safe for concurrent use.
+func (p *process) Terminate() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.reaped {
+		syscall.Kill(p.pid, syscall.SIGTERM)
 	}
 }
 

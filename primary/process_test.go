@@ -22,7 +22,7 @@ func TestProcessKillGroup(t *testing.T) {
 	log := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Trace})
 	dir := t.TempDir()
 	pidFile := dir + "/child"
-	p, err := startProcess([]string{"/bin/sh", "-c", "echo hello; echo oops >&2; sleep 100 & echo $! > " + pidFile + "; wait"}, os.Environ(), log)
+	p, err := startProcess([]string{"/bin/sh", "-c", "echo hello; echo oops >&2; sleep 100 & echo $! > " + pidFile + "; wait"}, os.Environ(), nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -329,7 +329,7 @@ func (s *Supervisor) sendDrain(in *instance) bool {
 // reports false when the link is gone, or when the message would need a
 // goroutine and shutdown no longer starts them. Side effect on a full link: later
 // sends on it fail once that deadline passes.
-func (s *Supervisor) sendDrainMsg(link *ipc.ControlConn) bool {
+func (s *Supervisor) sendDrainMsg(link workerLink) bool {
 	m := ipc.Message{Type: ipc.MsgDrain, DeadlineMS: uint32(drainDeadline(s.opts.ShutdownTimeout) / time.Millisecond)}
 	err := link.TrySend(&m, -1)
 	if !errors.Is(err, ipc.ErrWouldBlock) {

@@ -139,11 +139,11 @@ func (s *Supervisor) rejectClient(c clientConn, addr netip.AddrPort, err error) 
 // sid naming it, or no live instance, is an unknown sid. When there is no
 // instance to hand off to, in is nil and resp and d are the primary's
 // answer and its decision.
-func (s *Supervisor) pick(line httphead.RequestLine, client netip.Addr, from uint32) (in *instance, link *ipc.ControlConn, resp string, d Decision) {
+func (s *Supervisor) pick(line httphead.RequestLine, client netip.Addr, from uint32) (in *instance, link workerLink, resp string, d Decision) {
 	s.routingMu.Lock()
 	defer s.routingMu.Unlock()
 	if line.SID != "" {
-		if id, ok := ipc.SIDInstance(line.SID); ok && id != from {
+		if id, ok := s.sidOwnerLocked(line.SID); ok && id != from {
 			if cand := s.instances[id]; cand != nil && (cand.state == Ready || cand.state == Draining) {
 				in = cand
 			}
@@ -192,6 +192,9 @@ func (s *Supervisor) route(c clientConn, addr netip.AddrPort, line httphead.Requ
 		return
 	}
 	in, link, resp, d := s.pick(line, addr.Addr(), from)
+	if in == nil && d == DecisionUnknownSID && s.awaitSID(line.SID) {
+		in, link, resp, d = s.pick(line, addr.Addr(), from)
+	}
 	if in == nil {
 		if d == DecisionUnknownSID {
 			s.log.Debug("unknown sid", "client", addr, "sid", truncate(line.SID, 40))

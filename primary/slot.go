@@ -1,11 +1,12 @@
 package primary
 
 import (
+	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stickyd/stickyd/balance"
-	"github.com/stickyd/stickyd/ipc"
+	"github.com/stickyd/stickyd/nodeipc"
 )
 
 // slot is one of the N worker positions; its instances come and go.
@@ -83,17 +84,39 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 	s.routingMu.Unlock()
 
 	env := append(append([]string(nil), s.opts.Env...), in.env(s.ctlPath, s.hubPath, s.opts.Workers)...)
-	p, err := startProcess(s.opts.Argv, env, s.log.With("slot", sl.id, "instance", in.id))
+	var conn *nodeipc.Conn
+	var files []*os.File
+	if s.kind == WorkerKindNode {
+		var child *os.File
+		var err error
+		if conn, child, err = nodeChannel(s.nodeMode); err != nil {
+			s.routingMu.Lock()
+			s.removeLocked(in)
+			s.routingMu.Unlock()
+			close(in.spawned)
+			return nil, err
+		}
+		defer child.Close()
+		files = []*os.File{child}
+		env = append(env, s.nodeEnv(in, env)...)
+	}
+	p, err := startProcess(s.opts.Argv, env, files, s.log.With("slot", sl.id, "instance", in.id))
 	s.routingMu.Lock()
 	defer close(in.spawned)
 	if err != nil {
 		s.removeLocked(in)
 		s.routingMu.Unlock()
+		if conn != nil {
+			conn.Close()
+		}
 		return nil, err
 	}
 	in.proc = p
 	closing := s.closing || sl.retired
 	s.routingMu.Unlock()
+	if conn != nil && !s.startNodeLink(in, p, conn) {
+		closing = true
+	}
 	if closing {
 		p.Kill()
 	}
@@ -127,6 +150,7 @@ func (s *Supervisor) awaitExit(sl *slot, in *instance, log hclog.Logger) {
 		link.Close()
 	}
 	s.hub.WorkerGone(in.id)
+	s.relay.Leave(in.id)
 	if s.isClosing() || s.drainSentTo(in) {
 		log.Info("worker exited", "status", p.exitStatus())
 	} else {
@@ -138,6 +162,7 @@ func (s *Supervisor) awaitExit(sl *slot, in *instance, log hclog.Logger) {
 func (s *Supervisor) removeLocked(in *instance) {
 	in.state = Gone
 	delete(s.instances, in.id)
+	s.forgetSIDsLocked(in)
 	s.rebuildReadyLocked()
 }
 
@@ -157,7 +182,7 @@ func (s *Supervisor) rebuildReadyLocked() {
 }
 
 // linkOf returns in's control link, or nil.
-func (s *Supervisor) linkOf(in *instance) *ipc.ControlConn {
+func (s *Supervisor) linkOf(in *instance) workerLink {
 	s.routingMu.Lock()
 	defer s.routingMu.Unlock()
 	return in.link

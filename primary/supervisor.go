@@ -17,6 +17,7 @@ import (
 	"github.com/stickyd/stickyd/fleet"
 	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/systemd"
+	"github.com/stickyd/stickyd/nodeipc"
 )
 
 // Defaults for the zero values of Options.
@@ -93,6 +94,29 @@ type Options struct {
 	// Unix socket pair (see serveTLSClient). ClientAddr must then be the
 	// peer's address.
 	TLS *tls.Config
+	// WorkerKind is WorkerKindGo, WorkerKindNode or WorkerKindAuto ("" is
+	// auto: node when Argv runs node). Node workers are unmodified
+	// @socket.io/sticky apps spoken to over Node's IPC channel
+	// (docs/node.md); the options below apply to them only.
+	WorkerKind string
+	// NodeSerialization is the Node channel's serialization, "json" ("")
+	// or "advanced" (Buffers cross workers intact).
+	NodeSerialization string
+	// NodeAckTimeout bounds how long a Node worker may take to acknowledge
+	// a connection handed to it before it is restarted
+	// (DefaultNodeAckTimeout when 0).
+	NodeAckTimeout time.Duration
+	// SIDWait bounds how long a request whose sid no Node worker has
+	// registered yet waits for the registration before it gets 400
+	// (DefaultSIDWait when 0; negative: no wait).
+	SIDWait time.Duration
+	// NodeSIDs is NodeSIDsStickyd ("" too: Node sids name their worker,
+	// so no request waits for the sid table) or NodeSIDsRandom (Engine.IO's
+	// own sids, routed through the sid table).
+	NodeSIDs string
+	// AdapterRelay relays @socket.io/cluster-adapter messages between Node
+	// workers; nil means a relay of the Supervisor's own.
+	AdapterRelay *hub.AdapterRelay
 	// Fleet, when not nil, makes this host one of a fleet in which any host
 	// routes any session: instance ids (and so sids) carry its host id,
 	// requests for another host's sessions are relayed there, and relays
@@ -109,6 +133,11 @@ type Supervisor struct {
 	policy balance.Policy
 	hub    hub.Hub
 	uid    int
+	// kind is the resolved worker kind; nodeMode the Node channel's mode.
+	kind     string
+	nodeMode nodeipc.Mode
+	shimPath string // the Node preload, in dir
+	relay    *hub.AdapterRelay
 
 	dir      string // private socket directory
 	ctlPath  string
@@ -130,6 +159,8 @@ type Supervisor struct {
 	closing   bool
 	changed   chan struct{} // closed at the next state change (watchLocked)
 	reloads   reloadState
+	sids      map[string]uint32 // Node sessions: sid -> instance (nodesids.go)
+	sidAdded  chan struct{}     // closed at the next sid registration
 
 	clientsMu     sync.Mutex              // guards clients, peeking and clientsClosed
 	clients       map[clientConn]struct{} // connections on the slow path, for shutdown to close
@@ -151,8 +182,11 @@ type Supervisor struct {
 
 	slotRunners goroutineGroup // superviseSlot and trialSlot, one per slot
 	background  goroutineGroup // notify loop, old-generation drainers, Drain senders
-	connWG      sync.WaitGroup // client connection goroutines
-	linkWG      sync.WaitGroup // control and hub link goroutines
+	// nodeGoroutines are the Node links' reader, hand-off and writer
+	// goroutines; each ends when its link is closed.
+	nodeGoroutines goroutineGroup
+	connWG         sync.WaitGroup // client connection goroutines
+	linkWG         sync.WaitGroup // control and hub link goroutines
 }
 
 // New validates opts and returns a Supervisor. It starts nothing.
@@ -186,6 +220,26 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.MaxGenerations < 0 {
 		return nil, fmt.Errorf("%w: max generations must be >= 1, got %d", ErrBadOptions, opts.MaxGenerations)
 	}
+	kind, err := ResolveWorkerKind(opts.WorkerKind, opts.Argv)
+	if err != nil {
+		return nil, err
+	}
+	mode := nodeipc.JSON
+	if opts.NodeSerialization != "" {
+		if mode, err = nodeipc.ParseMode(opts.NodeSerialization); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+		}
+	}
+	switch opts.NodeSIDs {
+	case "":
+		opts.NodeSIDs = NodeSIDsStickyd
+	case NodeSIDsStickyd, NodeSIDsRandom:
+	default:
+		return nil, fmt.Errorf("%w: node sids %q (want stickyd or random)", ErrBadOptions, opts.NodeSIDs)
+	}
+	if opts.NodeAckTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative node ack timeout %v", ErrBadOptions, opts.NodeAckTimeout)
+	}
 	policy, err := balance.New(opts.Balance)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
@@ -217,11 +271,20 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.Env == nil {
 		opts.Env = os.Environ()
 	}
+	def(&opts.NodeAckTimeout, DefaultNodeAckTimeout)
+	def(&opts.SIDWait, DefaultSIDWait)
+	if opts.AdapterRelay == nil {
+		opts.AdapterRelay = hub.NewAdapterRelay(opts.Logger.Named("adapter-relay"))
+	}
 	return &Supervisor{
 		opts:      opts,
 		log:       opts.Logger,
 		policy:    policy,
 		hub:       opts.Hub,
+		kind:      kind,
+		nodeMode:  mode,
+		relay:     opts.AdapterRelay,
+		sids:      make(map[string]uint32),
 		uid:       os.Getuid(),
 		stopping:  make(chan struct{}),
 		instances: make(map[uint32]*instance),
@@ -261,6 +324,12 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	s.dir = dir
 	s.ctlPath = filepath.Join(dir, "ctl.sock")
 	s.hubPath = filepath.Join(dir, "hub.sock")
+	if s.kind == WorkerKindNode {
+		if err := s.writeNodeShim(dir); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	ctl, hubLn, err := s.listenLinks()
 	if err != nil {
 		ln.Close()
@@ -299,6 +368,8 @@ func (s *Supervisor) Run(ctx context.Context, ln net.Listener) error {
 	hubLn.Close()
 	s.closeLinks()
 	s.linkWG.Wait()
+	s.nodeGoroutines.stop()
+	s.nodeGoroutines.wait()
 	s.clientsMu.Lock()
 	s.clientsClosed = true
 	for c := range s.clients {

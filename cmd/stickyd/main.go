@@ -59,6 +59,11 @@ type config struct {
 	tlsCert         string
 	tlsKey          string
 	argv            []string
+	workerKind      string
+	nodeSerial      string
+	nodeAckTimeout  time.Duration
+	sidWait         time.Duration
+	nodeSIDs        string
 	ops             opsConfig
 	fleet           fleetConfig
 	listenGiven     bool
@@ -92,6 +97,11 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.workerKind, "worker-kind", primary.WorkerKindAuto, "go (workers link stickyd's worker package), node (unmodified @socket.io/sticky apps over Node's IPC channel, see docs/node.md) or auto (node when the command is node)")
+	fs.StringVar(&cfg.nodeSerial, "node-serialization", "json", "Node workers' IPC serialization: json or advanced (Buffers cross workers intact; as cluster.setupPrimary({serialization}))")
+	fs.DurationVar(&cfg.nodeAckTimeout, "node-ack-timeout", primary.DefaultNodeAckTimeout, "how long a Node worker may take to acknowledge a handed-off connection before it is restarted")
+	fs.DurationVar(&cfg.sidWait, "node-sid-wait", primary.DefaultSIDWait, "how long a request whose sid no Node worker has registered yet waits for the registration before it gets 400 (0: the default; negative: no wait)")
+	fs.StringVar(&cfg.nodeSIDs, "node-sids", primary.NodeSIDsStickyd, "Node workers' session ids: stickyd (stickyd's preload makes Engine.IO issue ids that name their worker: no request waits) or random (Engine.IO's own, routed by the table @socket.io/sticky fills)")
 	fs.StringVar(&cfg.redisURL, "redis", "", "join a Redis fleet (Node's @socket.io/redis-adapter 8.x): redis://[user:pass@]host:port[/db] or rediss://…; the hub relays rooms and cluster requests to the other hosts; off when empty")
 	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "socket.io", "key prefix of the fleet's Redis channels (Node's \"key\" option); every server of the fleet uses the same")
 	addOpsFlags(fs, &cfg.ops)
@@ -271,6 +281,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ClientAddr:         cfg.clientAddr,
 		TrustedProxies:     cfg.trustedProxies,
 		TLS:                tlsConf,
+		WorkerKind:         cfg.workerKind,
+		NodeSerialization:  cfg.nodeSerial,
+		NodeAckTimeout:     cfg.nodeAckTimeout,
+		SIDWait:            cfg.sidWait,
+		NodeSIDs:           cfg.nodeSIDs,
 		Fleet:              fl,
 	})
 	if err != nil {
