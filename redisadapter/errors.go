@@ -14,6 +14,8 @@ var (
 	// ErrUnavailable wraps the failures of fleet requests while Redis
 	// cannot be reached; local results are returned with it.
 	ErrUnavailable = errors.New("redisadapter: redis unavailable")
+	// ErrBadMode is returned by New for an unknown Mode or SubscriptionMode.
+	ErrBadMode = errors.New("redisadapter: unknown mode")
 	// ErrTooLarge is counted for a message over Options.MaxMessageBytes.
 	ErrTooLarge = errors.New("redisadapter: message too large")
 )

@@ -170,7 +170,8 @@ type nodePeer struct{ addr string }
 
 var listeningRE = regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
 
-func startNodePeer(t testing.TB, redisURL string) *nodePeer {
+// env adds variables (REDIS_SHARDED=1 for the sharded adapter).
+func startNodePeer(t testing.TB, redisURL string, env ...string) *nodePeer {
 	t.Helper()
 	dir, _ := filepath.Abs("../testdata/redisnode")
 	node, err := exec.LookPath("node")
@@ -185,7 +186,7 @@ func startNodePeer(t testing.TB, redisURL string) *nodePeer {
 	}
 	cmd := exec.Command(node, "server.js")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PORT=0", "REDIS_URL="+redisURL)
+	cmd.Env = append(append(os.Environ(), "PORT=0", "REDIS_URL="+redisURL), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -50,7 +51,23 @@ type Options struct {
 	// PublishQueue is how many messages may wait to be published; a
 	// message beyond it is dropped and counted. Default DefaultPublishQueue.
 	PublishQueue int
+	// Mode is the wire mode: ModeClassic (default, "") or ModeSharded
+	// (Redis 7 SSUBSCRIBE/SPUBLISH, as @socket.io/redis-adapter's
+	// createShardedAdapter). Every server of a fleet must use the same.
+	Mode Mode
+	// SubscriptionMode is createShardedAdapter's subscriptionMode (sharded
+	// mode only): dynamic (default), dynamic-private or static.
+	SubscriptionMode redisproto.SubscriptionMode
 }
+
+// Mode is the wire mode of a Peer.
+type Mode string
+
+// Wire modes.
+const (
+	ModeClassic Mode = "classic"
+	ModeSharded Mode = "sharded"
+)
 
 // Stats are a Peer's counters, for metrics.
 type Stats struct {
@@ -115,6 +132,9 @@ func New(opts Options) (*Peer, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = redisproto.DefaultPrefix
 	}
+	if err := normaliseMode(&opts); err != nil {
+		return nil, err
+	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
@@ -138,7 +158,7 @@ func New(opts Options) (*Peer, error) {
 	ropts.DisableIdentity = true
 	client := redis.NewClient(ropts)
 	p := &Peer{
-		opts: opts, log: opts.Logger, uid: newUID(), client: client,
+		opts: opts, log: opts.Logger, uid: newUID(opts.Mode), client: client,
 		queue: make(chan outgoing, opts.PublishQueue), stop: make(chan struct{}),
 		subs: map[string]*subscription{}, patterns: map[string]*subscription{}, channels: map[string]*subscription{},
 		syncs: map[string]chan struct{}{}, running: true,
@@ -149,8 +169,14 @@ func New(opts Options) (*Peer, error) {
 	return p, nil
 }
 
-// newUID is 6 random letters and digits, as Node's uid2(6).
-func newUID() string {
+// newUID is 6 random letters and digits, as Node's uid2(6) in classic
+// mode, 16 hex digits (randomBytes(8)) in sharded mode.
+func newUID(mode Mode) string {
+	if mode == ModeSharded {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	}
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -182,7 +208,16 @@ func (p *Peer) Prefix() string { return p.opts.Prefix }
 func (p *Peer) UID() string { return p.uid }
 
 // Adapter builds the adapter of nsp; install it as socketio.Options.Adapter.
-func (p *Peer) Adapter(nsp *socketio.Namespace) socketio.Adapter { return newAdapter(p, nsp) }
+// In sharded mode it is a *ShardedAdapter, else an *Adapter.
+func (p *Peer) Adapter(nsp *socketio.Namespace) socketio.Adapter {
+	if p.opts.Mode == ModeSharded {
+		return newShardedAdapter(p, nsp)
+	}
+	return newAdapter(p, nsp)
+}
+
+// Mode is the Peer's wire mode.
+func (p *Peer) Mode() Mode { return p.opts.Mode }
 
 // Stats reports the counters.
 func (p *Peer) Stats() Stats {

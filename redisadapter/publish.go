@@ -59,6 +59,17 @@ func (p *Peer) NumSub(ctx context.Context, channel string) (int, error) {
 	return int(res[channel]), nil
 }
 
+// ShardNumSub is PUBSUB SHARDNUMSUB of channel (sharded mode's NumSub).
+func (p *Peer) ShardNumSub(ctx context.Context, channel string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.RequestTimeout)
+	defer cancel()
+	res, err := p.client.PubSubShardNumSub(ctx, channel).Result()
+	if err != nil {
+		return 0, fmt.Errorf("%w: PUBSUB SHARDNUMSUB: %v", ErrUnavailable, err)
+	}
+	return int(res[channel]), nil
+}
+
 // publishLoop publishes queued messages in order, several per round trip.
 func (p *Peer) publishLoop() {
 	batch := make([]outgoing, 0, 256)
@@ -104,7 +115,11 @@ func (p *Peer) publishBatch(batch []outgoing) {
 	}()
 	cmds, err := p.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, m := range batch {
-			pipe.Publish(ctx, m.channel, m.payload)
+			if p.opts.Mode == ModeSharded {
+				pipe.SPublish(ctx, m.channel, m.payload)
+			} else {
+				pipe.Publish(ctx, m.channel, m.payload)
+			}
 		}
 		return nil
 	})

@@ -43,6 +43,9 @@ type subscription struct {
 	ch       redisproto.Channels
 	specific string
 	handler  Handler
+	// cluster, in sharded mode, gets every message of the subscription's
+	// sharded channels instead of the Handler methods.
+	cluster func(channel string, msg []byte)
 }
 
 func (s *subscription) plainChannels() []string {
@@ -131,6 +134,8 @@ func (p *Peer) dispatch(m *redis.Message) {
 	}
 	payload := []byte(m.Payload)
 	switch {
+	case sub.cluster != nil:
+		sub.cluster(m.Channel, payload)
 	case broadcast:
 		sub.handler.HandleBroadcast(m.Channel, payload)
 	case m.Channel == sub.ch.Request:

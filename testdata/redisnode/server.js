@@ -9,6 +9,9 @@
 //   PORT       listening port on 127.0.0.1 (0: any; the chosen one is printed)
 //   REDIS_URL  redis://127.0.0.1:P (required)
 //   REDIS_KEY  key prefix (default "socket.io")
+//   REDIS_SHARDED=1  createShardedAdapter (Redis 7 SSUBSCRIBE/SPUBLISH)
+//              instead of createAdapter; REDIS_SUBSCRIPTION_MODE is its
+//              subscriptionMode (default "dynamic")
 //
 // Prints "redisnode: listening on 127.0.0.1:PORT" once its Redis
 // subscriptions are in place. Stops on SIGTERM/SIGINT.
@@ -16,7 +19,7 @@
 const http = require("node:http");
 const { Server } = require("socket.io");
 const Redis = require("ioredis");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 
 const REDIS_URL = process.env.REDIS_URL;
 const REDIS_KEY = process.env.REDIS_KEY || "socket.io";
@@ -32,7 +35,12 @@ for (const c of [pub, sub]) c.on("error", (err) => console.error("redisnode: red
 
 const httpServer = http.createServer();
 const io = new Server(httpServer);
-io.adapter(createAdapter(pub, sub, { key: REDIS_KEY, requestsTimeout: 3000 }));
+if (process.env.REDIS_SHARDED === "1") {
+  const subscriptionMode = process.env.REDIS_SUBSCRIPTION_MODE || "dynamic";
+  io.adapter(createShardedAdapter(pub, sub, { channelPrefix: REDIS_KEY, subscriptionMode, requestsTimeout: 3000 }));
+} else {
+  io.adapter(createAdapter(pub, sub, { key: REDIS_KEY, requestsTimeout: 3000 }));
+}
 const pid = process.pid;
 const isFn = (f) => typeof f === "function";
 
