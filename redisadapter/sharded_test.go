@@ -17,6 +17,7 @@ func sharded(mode redisproto.SubscriptionMode) func(*Options) {
 // Two Go peers in sharded mode on one Redis 7: every operation from each
 // side, exactly once.
 func TestShardedTwoGoPeers(t *testing.T) {
+	testutil.CheckNoLeaks(t)
 	r := startRedis(t)
 	a := startGoPeer(t, r.URL, "go-a", sharded(""))
 	b := startGoPeer(t, r.URL, "go-b", sharded(""))
@@ -43,6 +44,7 @@ func TestShardedGoAndNode(t *testing.T) {
 // subscribed while the room has a local member and a socket-id room has
 // none; SHARDNUMSUB shows it.
 func TestShardedRoomChannels(t *testing.T) {
+	testutil.CheckNoLeaks(t)
 	r := startRedis(t)
 	a := startGoPeer(t, r.URL, "go-a", sharded(""))
 	c := dialClient(t, a.addr, "c0")
@@ -76,6 +78,24 @@ func TestShardedRoomChannels(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestShardedClassicOnly: in sharded mode the classic Handler API is
+// refused (ErrBadMode) and SetRequestWeight does nothing.
+func TestShardedClassicOnly(t *testing.T) {
+	r := startRedis(t)
+	p, err := New(Options{URL: r.URL, Mode: ModeSharded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Subscribe("/", shardedHandler{}); !errors.Is(err, ErrBadMode) {
+		t.Fatalf("Subscribe in sharded mode: %v, want ErrBadMode", err)
+	}
+	p.SetRequestWeight(3)
+	if w := p.RequestWeight(); w != 1 {
+		t.Fatalf("request weight %d in sharded mode, want 1", w)
+	}
 }
 
 // TestShardedBadOptions: an unknown mode is refused by New.

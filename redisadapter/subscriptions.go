@@ -57,8 +57,11 @@ func (s *subscription) plainChannels() []string {
 // hands their messages to h. Redis being down or hung is not an error
 // (it waits at most subscribeTimeout): go-redis keeps the subscriptions
 // and makes them on (re)connection (Sync waits for them). It fails with ErrNamespaceTaken when name is subscribed already,
-// ErrClosed after Close.
+// ErrClosed after Close, ErrBadMode in sharded mode (classic mode only).
 func (p *Peer) Subscribe(name string, h Handler) error {
+	if p.opts.Mode == ModeSharded {
+		return fmt.Errorf("%w: Subscribe speaks the classic mode only", ErrBadMode)
+	}
 	ch := redisproto.NewChannels(p.opts.Prefix, name)
 	sub := &subscription{name: name, ch: ch, specific: ch.SpecificResponse(p.uid), handler: h}
 	p.mu.Lock()

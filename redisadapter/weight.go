@@ -23,8 +23,12 @@ type passive struct {
 // they read. A stickyd host with W workers is W servers of the fleet, so
 // that Node's servers wait for W answers from it (docs/architecture.md).
 // Redis being down is not an error: go-redis subscribes them when it can.
-// It serialises with Subscribe; after Close it does nothing.
+// It serialises with Subscribe; after Close, and in sharded mode (where
+// the count is SHARDNUMSUB of the main channel), it does nothing.
 func (p *Peer) SetRequestWeight(n int) {
+	if p.opts.Mode == ModeSharded {
+		return
+	}
 	p.weightMu.Lock()
 	defer p.weightMu.Unlock()
 	n = max(n, 1) - 1
