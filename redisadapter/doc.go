@@ -14,6 +14,11 @@
 // and a timeout, ServerCount (PUBSUB NUMSUB of the request channel, as Node
 // counts) and AllRooms.
 //
+// Options.Mode sharded speaks createShardedAdapter instead (Redis 7
+// SSUBSCRIBE/SPUBLISH, ClusterAdapter messages, room channels per
+// Options.SubscriptionMode): Peer.Adapter then builds ShardedAdapters, and
+// the Handler API (Subscribe, SetRequestWeight) is classic only.
+//
 // The Peer's connection half is usable without socketio: a Handler gets
 // one namespace's messages (Subscribe), Publish and NumSub send; the
 // socketio Adapter is one such Handler, and the primary's hub

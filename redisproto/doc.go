@@ -17,6 +17,11 @@
 //     is '{', msgpack otherwise; types 0 to 9 (RequestType). Node sends JSON
 //     except the BROADCAST request (type 7) and BROADCAST_ACK responses
 //     (type 9), which may carry binary.
+//   - Sharded mode (createShardedAdapter, Redis 7 SPUBLISH): ClusterMessage
+//     {type, data, uid, nsp} of socket.io-adapter's ClusterAdapter, types 3
+//     to 12 (ClusterType), JSON or the whole message msgpack when its data
+//     holds binary (EncodeCluster, DecodeCluster), on the ShardedChannels
+//     main, private and room channels per SubscriptionMode.
 //
 // Transcoding: stickyd holds a Socket.IO packet as JSON text with binary
 // attachments (socketio.Packet). A msgpack bin value becomes an attachment
