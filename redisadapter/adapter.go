@@ -21,6 +21,7 @@ type Adapter struct {
 	nsp  *socketio.Namespace
 	name string
 	ch   redisproto.Channels
+	wire wire // the wire mode's server count and requests
 
 	mu       sync.Mutex
 	requests map[string]*request
@@ -31,11 +32,13 @@ type Adapter struct {
 var _ socketio.Adapter = (*Adapter)(nil)
 
 func newAdapter(p *Peer, nsp *socketio.Namespace) *Adapter {
-	return &Adapter{
+	a := &Adapter{
 		InMemoryAdapter: socketio.NewInMemoryAdapter(nsp),
 		peer:            p, nsp: nsp, name: nsp.Name(), ch: redisproto.NewChannels(p.opts.Prefix, nsp.Name()),
 		requests: map[string]*request{},
 	}
+	a.wire = classicWire{a}
+	return a
 }
 
 // handler is the Adapter as the Peer's Handler (unexported methods, so
@@ -124,10 +127,11 @@ func (a *Adapter) publishEncoded(r *redisproto.Request) bool {
 }
 
 // ServerCount is the number of servers subscribed to the namespace's
-// request channel (PUBSUB NUMSUB, as Node counts). With Redis down it
-// returns 1 and an error wrapping ErrUnavailable.
+// request channel (PUBSUB NUMSUB, as Node counts; in sharded mode PUBSUB
+// SHARDNUMSUB of the main channel). With Redis down it returns 1 and an
+// error wrapping ErrUnavailable.
 func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
-	n, err := a.peer.NumSub(ctx, a.ch.Request)
+	n, err := a.wire.servers(ctx)
 	if err != nil {
 		return 1, err
 	}
@@ -139,7 +143,9 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 // servers did not answer in time or Redis is down.
 func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
 	rooms := a.InMemoryAdapter.Rooms()
-	r, err := a.startRequest(ctx, redisproto.TypeAllRooms, nil)
+	r, err := a.startRequest(ctx, redisproto.TypeAllRooms, func(id string) bool {
+		return a.publishEncoded(&redisproto.Request{UID: a.peer.uid, RequestID: id, Type: redisproto.TypeAllRooms})
+	})
 	if r != nil {
 		var remote []string
 		remote, err = a.waitRooms(ctx, r)

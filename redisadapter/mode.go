@@ -32,19 +32,9 @@ func normaliseMode(opts *Options) error {
 func (p *Peer) subscribeSharded(name string, h Handler, deliver func(channel string, msg []byte)) error {
 	ch := redisproto.NewShardedChannels(p.opts.Prefix, name)
 	sub := &subscription{name: name, specific: ch.Private(p.uid), handler: h, cluster: deliver}
-	p.mu.Lock()
-	if !p.running {
-		p.mu.Unlock()
-		return ErrClosed
+	if err := p.register(sub, []string{ch.Main, sub.specific}, ""); err != nil {
+		return err
 	}
-	if p.subs[name] != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNamespaceTaken, name)
-	}
-	p.subs[name] = sub
-	p.channels[ch.Main] = sub
-	p.channels[sub.specific] = sub
-	p.mu.Unlock()
 	p.shardedCommand(true, ch.Main, sub.specific)
 	return nil
 }

@@ -50,22 +50,26 @@ func (p *Peer) PublishAndWait(channel string, payload []byte) {
 // NumSub is PUBSUB NUMSUB of channel: how many servers subscribe to it
 // (bounded by the request timeout; an error wraps ErrUnavailable).
 func (p *Peer) NumSub(ctx context.Context, channel string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.opts.RequestTimeout)
-	defer cancel()
-	res, err := p.client.PubSubNumSub(ctx, channel).Result()
-	if err != nil {
-		return 0, fmt.Errorf("%w: PUBSUB NUMSUB: %v", ErrUnavailable, err)
-	}
-	return int(res[channel]), nil
+	return p.countSubscribers(ctx, "NUMSUB", channel)
 }
 
 // ShardNumSub is PUBSUB SHARDNUMSUB of channel (sharded mode's NumSub).
 func (p *Peer) ShardNumSub(ctx context.Context, channel string) (int, error) {
+	return p.countSubscribers(ctx, "SHARDNUMSUB", channel)
+}
+
+func (p *Peer) countSubscribers(ctx context.Context, subcommand, channel string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.RequestTimeout)
 	defer cancel()
-	res, err := p.client.PubSubShardNumSub(ctx, channel).Result()
+	var res map[string]int64
+	var err error
+	if subcommand == "SHARDNUMSUB" {
+		res, err = p.client.PubSubShardNumSub(ctx, channel).Result()
+	} else {
+		res, err = p.client.PubSubNumSub(ctx, channel).Result()
+	}
 	if err != nil {
-		return 0, fmt.Errorf("%w: PUBSUB SHARDNUMSUB: %v", ErrUnavailable, err)
+		return 0, fmt.Errorf("%w: PUBSUB %s: %v", ErrUnavailable, subcommand, err)
 	}
 	return int(res[channel]), nil
 }

@@ -57,10 +57,11 @@ func (r *request) finish() {
 }
 
 // startRequest counts the other servers and, when there are some,
-// publishes a request of type typ (fill adds its fields). It returns nil
-// when no other server exists, and an error when Redis is down.
-func (a *Adapter) startRequest(ctx context.Context, typ redisproto.RequestType, fill func(*redisproto.Request)) (*request, error) {
-	n, err := a.peer.NumSub(ctx, a.ch.Request)
+// registers a request of type typ and publishes it with publish (given the
+// request id). It returns nil when no other server exists, and an error
+// when Redis is down.
+func (a *Adapter) startRequest(ctx context.Context, typ redisproto.RequestType, publish func(id string) bool) (*request, error) {
+	n, err := a.wire.servers(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -72,11 +73,7 @@ func (a *Adapter) startRequest(ctx context.Context, typ redisproto.RequestType, 
 	if r == nil {
 		return nil, ErrClosed
 	}
-	req := &redisproto.Request{UID: a.peer.uid, RequestID: r.id, Type: typ}
-	if fill != nil {
-		fill(req)
-	}
-	if !a.publishEncoded(req) {
+	if !publish(r.id) {
 		a.drop(r)
 		return nil, fmt.Errorf("%w: request not encodable", ErrUnavailable)
 	}
@@ -132,10 +129,7 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptio
 	if opts.Flags.Local {
 		return local, nil
 	}
-	r, err := a.startRequest(ctx, redisproto.TypeRemoteFetch, func(req *redisproto.Request) {
-		req.HasOpts = true
-		req.Opts = socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
-	})
+	r, err := a.startRequest(ctx, redisproto.TypeRemoteFetch, func(id string) bool { return a.wire.publishFetch(id, opts) })
 	if r == nil {
 		return local, err
 	}
@@ -160,10 +154,10 @@ func (a *Adapter) waitRooms(ctx context.Context, r *request) ([]string, error) {
 // wrapping socketio.ErrTimeout.
 func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error) {
 	if !wantAck {
-		a.publishEncoded(&redisproto.Request{UID: a.peer.uid, Type: redisproto.TypeServerSideEmit, Data: args})
+		a.wire.publishEmit("", args)
 		return nil, nil
 	}
-	r, err := a.startRequest(ctx, redisproto.TypeServerSideEmit, func(req *redisproto.Request) { req.Data = args })
+	r, err := a.startRequest(ctx, redisproto.TypeServerSideEmit, func(id string) bool { return a.wire.publishEmit(id, args) })
 	if r == nil {
 		return nil, err
 	}
@@ -184,7 +178,7 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 		return a.InMemoryAdapter.BroadcastWithAck(p, opts, onClientCount, onAck)
 	}
 	servers := 1
-	n, err := a.peer.NumSub(context.Background(), a.ch.Request)
+	n, err := a.wire.servers(context.Background())
 	if err == nil && n > 1 {
 		servers = n
 	}
@@ -195,7 +189,7 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 	return servers
 }
 
-// publishAckRequest registers and publishes the type-7 request of a
+// publishAckRequest registers and publishes the request of a
 // broadcast with acks expecting others answers; false when the adapter
 // closed meanwhile (nothing was published).
 func (a *Adapter) publishAckRequest(p *socketio.Packet, opts socketio.BroadcastOptions, others int, onClientCount func(int), onAck func([]json.RawMessage)) bool {
@@ -213,9 +207,7 @@ func (a *Adapter) publishAckRequest(p *socketio.Packet, opts socketio.BroadcastO
 	if !armed {
 		return false
 	}
-	req := &redisproto.Request{UID: a.peer.uid, RequestID: r.id, Type: redisproto.TypeBroadcast, Packet: p, HasOpts: true,
-		Opts: socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except), Flags: opts.Flags}}
-	if !a.publishEncoded(req) {
+	if !a.wire.publishAckBroadcast(r.id, p, opts) {
 		a.expireAck(r) // counts the others as 0
 	}
 	return true

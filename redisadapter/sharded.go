@@ -12,8 +12,10 @@ import (
 // ShardedAdapter is the socketio.Adapter of one namespace on a Peer in
 // sharded mode: it speaks @socket.io/redis-adapter 8.3.0's
 // createShardedAdapter (ClusterAdapter messages over SSUBSCRIBE and
-// SPUBLISH, Redis ≥ 7). It shares Adapter's request bookkeeping; every
-// socketio.Adapter method is its own.
+// SPUBLISH, Redis ≥ 7). It is an Adapter whose requests and server count
+// (PUBSUB SHARDNUMSUB of the main channel) go over the sharded wire
+// (FetchSockets, ServerSideEmit, BroadcastWithAck and ServerCount are
+// Adapter's); the other socketio.Adapter methods are its own.
 //
 // Room channels follow Options.SubscriptionMode: a local room gets its
 // channel SSUBSCRIBEd when its first socket joins (public rooms in dynamic
@@ -37,7 +39,9 @@ type ShardedAdapter struct {
 var _ socketio.Adapter = (*ShardedAdapter)(nil)
 
 func newShardedAdapter(p *Peer, nsp *socketio.Namespace) *ShardedAdapter {
-	return &ShardedAdapter{Adapter: newAdapter(p, nsp), sch: redisproto.NewShardedChannels(p.opts.Prefix, nsp.Name()), rooms: map[string]bool{}}
+	a := &ShardedAdapter{Adapter: newAdapter(p, nsp), sch: redisproto.NewShardedChannels(p.opts.Prefix, nsp.Name()), rooms: map[string]bool{}}
+	a.Adapter.wire = shardedWire{a}
+	return a
 }
 
 // shardedHandler is the ShardedAdapter as the Peer's Handler: only
@@ -200,16 +204,6 @@ func (a *ShardedAdapter) publishMembership(opts socketio.BroadcastOptions, m *re
 func wireOpts(opts socketio.BroadcastOptions) socketio.BroadcastOptions {
 	opts.Rooms, opts.Except = nonNil(opts.Rooms), nonNil(opts.Except)
 	return opts
-}
-
-// ServerCount is PUBSUB SHARDNUMSUB of the main channel (as Node counts).
-// With Redis down it returns 1 and an error wrapping ErrUnavailable.
-func (a *ShardedAdapter) ServerCount(ctx context.Context) (int, error) {
-	n, err := a.peer.ShardNumSub(ctx, a.sch.Main)
-	if err != nil {
-		return 1, err
-	}
-	return max(n, 1), nil
 }
 
 // AllRooms lists this server's rooms, sorted: the ClusterAdapter protocol

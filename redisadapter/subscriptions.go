@@ -64,21 +64,9 @@ func (p *Peer) Subscribe(name string, h Handler) error {
 	}
 	ch := redisproto.NewChannels(p.opts.Prefix, name)
 	sub := &subscription{name: name, ch: ch, specific: ch.SpecificResponse(p.uid), handler: h}
-	p.mu.Lock()
-	if !p.running {
-		p.mu.Unlock()
-		return ErrClosed
+	if err := p.register(sub, sub.plainChannels(), ch.Pattern); err != nil {
+		return err
 	}
-	if p.subs[name] != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNamespaceTaken, name)
-	}
-	p.subs[name] = sub
-	p.patterns[ch.Pattern] = sub
-	for _, c := range sub.plainChannels() {
-		p.channels[c] = sub
-	}
-	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
 	defer cancel()
 	if err := p.pubsub.PSubscribe(ctx, ch.Pattern); err != nil {
@@ -88,6 +76,27 @@ func (p *Peer) Subscribe(name string, h Handler) error {
 		p.log.Warn("subscribe failed; retried on reconnection", "nsp", name, "error", err)
 	}
 	p.passivesFollow(ch.Request, true)
+	return nil
+}
+
+// register records sub under its name, channels and pattern ("" for
+// none); ErrClosed after Close, ErrNamespaceTaken when name has one.
+func (p *Peer) register(sub *subscription, channels []string, pattern string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		return ErrClosed
+	}
+	if p.subs[sub.name] != nil {
+		return fmt.Errorf("%w: %q", ErrNamespaceTaken, sub.name)
+	}
+	p.subs[sub.name] = sub
+	if pattern != "" {
+		p.patterns[pattern] = sub
+	}
+	for _, c := range channels {
+		p.channels[c] = sub
+	}
 	return nil
 }
 

@@ -1,12 +1,8 @@
 package redisproto
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/stickyd/stickyd/socketio"
@@ -16,24 +12,7 @@ import (
 // captured from Node's sharded adapter.
 func loadShardedGolden(t testing.TB) []golden {
 	t.Helper()
-	f, err := os.Open("testdata/node-sharded-golden.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []golden
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var g golden
-		if err := json.Unmarshal(sc.Bytes(), &g); err != nil {
-			t.Fatal(err)
-		}
-		if g.msg, err = hex.DecodeString(g.Hex); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, g)
-	}
+	out := loadGoldenFile(t, "testdata/node-sharded-golden.jsonl")
 	if len(out) < 14 {
 		t.Fatalf("%d sharded golden messages, want 14", len(out))
 	}

@@ -25,7 +25,17 @@ type golden struct {
 
 func loadGolden(t testing.TB) []golden {
 	t.Helper()
-	f, err := os.Open("testdata/node-golden.jsonl")
+	out := loadGoldenFile(t, "testdata/node-golden.jsonl")
+	if len(out) < 20 {
+		t.Fatalf("golden file has %d messages", len(out))
+	}
+	return out
+}
+
+// loadGoldenFile reads the {name, channel, hex} lines of path.
+func loadGoldenFile(t testing.TB, path string) []golden {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +53,8 @@ func loadGolden(t testing.TB) []golden {
 		}
 		out = append(out, g)
 	}
-	if len(out) < 20 {
-		t.Fatalf("golden file has %d messages", len(out))
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

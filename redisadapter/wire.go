@@ -1,0 +1,63 @@
+package redisadapter
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/stickyd/stickyd/redisproto"
+	"github.com/stickyd/stickyd/socketio"
+)
+
+// wire is what differs between the wire modes in the requests an adapter
+// makes: how the servers are counted and how each request is published.
+// Each publish method reports false when the message could not be encoded
+// (logged); id "" publishes a server-side emit that wants no answer.
+type wire interface {
+	servers(ctx context.Context) (int, error)
+	publishFetch(id string, opts socketio.BroadcastOptions) bool
+	publishEmit(id string, args []json.RawMessage) bool
+	publishAckBroadcast(id string, p *socketio.Packet, opts socketio.BroadcastOptions) bool
+}
+
+// classicWire is the classic mode: NUMSUB of the request channel, requests
+// of redisproto.Request.
+type classicWire struct{ a *Adapter }
+
+func (w classicWire) servers(ctx context.Context) (int, error) {
+	return w.a.peer.NumSub(ctx, w.a.ch.Request)
+}
+
+func (w classicWire) publishFetch(id string, opts socketio.BroadcastOptions) bool {
+	return w.a.publishEncoded(&redisproto.Request{UID: w.a.peer.uid, RequestID: id, Type: redisproto.TypeRemoteFetch, HasOpts: true,
+		Opts: socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}})
+}
+
+func (w classicWire) publishEmit(id string, args []json.RawMessage) bool {
+	return w.a.publishEncoded(&redisproto.Request{UID: w.a.peer.uid, RequestID: id, Type: redisproto.TypeServerSideEmit, Data: args})
+}
+
+func (w classicWire) publishAckBroadcast(id string, p *socketio.Packet, opts socketio.BroadcastOptions) bool {
+	return w.a.publishEncoded(&redisproto.Request{UID: w.a.peer.uid, RequestID: id, Type: redisproto.TypeBroadcast, Packet: p, HasOpts: true,
+		Opts: socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except), Flags: opts.Flags}})
+}
+
+// shardedWire is the sharded mode: SHARDNUMSUB of the main channel,
+// ClusterAdapter messages.
+type shardedWire struct{ a *ShardedAdapter }
+
+func (w shardedWire) servers(ctx context.Context) (int, error) {
+	return w.a.peer.ShardNumSub(ctx, w.a.sch.Main)
+}
+
+func (w shardedWire) publishFetch(id string, opts socketio.BroadcastOptions) bool {
+	return w.a.publish(&redisproto.ClusterMessage{Type: redisproto.ClusterFetchSockets, RequestID: id,
+		Opts: wireOpts(socketio.BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except})}, false)
+}
+
+func (w shardedWire) publishEmit(id string, args []json.RawMessage) bool {
+	return w.a.publish(&redisproto.ClusterMessage{Type: redisproto.ClusterServerSideEmit, RequestID: id, Args: args}, false)
+}
+
+func (w shardedWire) publishAckBroadcast(id string, p *socketio.Packet, opts socketio.BroadcastOptions) bool {
+	return w.a.publish(&redisproto.ClusterMessage{Type: redisproto.ClusterBroadcast, RequestID: id, Packet: p, Opts: wireOpts(opts)}, false)
+}
