@@ -20,31 +20,15 @@ const Redis = require("ioredis");
 const { createShardedAdapter } = require("@socket.io/redis-adapter");
 const msgpack = require("notepack.io");
 
-const REDIS_URL = process.env.REDIS_URL;
-if (!REDIS_URL) {
-  console.error("capture-sharded: REDIS_URL is required");
-  process.exit(2);
-}
+const { newRecorder, run, redisURL } = require("./recorder");
 
-const records = [];
-let label = "none";
-
-async function step(name, count, fn) {
-  label = name;
-  const want = records.length + count;
-  await fn();
-  const deadline = Date.now() + 3000;
-  while (records.length < want) {
-    if (Date.now() > deadline) throw new Error(`capture-sharded: ${name}: ${records.length} of ${want} messages`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await new Promise((r) => setTimeout(r, 50));
-}
+const REDIS_URL = redisURL();
 
 async function main() {
+  const { records, record, step } = newRecorder();
   const recorder = new Redis(REDIS_URL);
   recorder.on("smessageBuffer", (channel, msg) => {
-    records.push({ name: label, channel: channel.toString(), hex: msg.toString("hex") });
+    record(channel, msg);
   });
   await recorder.ssubscribe("socket.io#/#", "socket.io#/#room1#", "socket.io#/#GOLDEN#");
 
@@ -106,10 +90,4 @@ async function main() {
   httpServer.close();
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  }
-);
+run(main);

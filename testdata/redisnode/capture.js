@@ -20,36 +20,15 @@ const { createAdapter } = require("@socket.io/redis-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
 const msgpack = require("notepack.io");
 
-const REDIS_URL = process.env.REDIS_URL;
-if (!REDIS_URL) {
-  console.error("capture: REDIS_URL is required");
-  process.exit(2);
-}
+const { newRecorder, run, redisURL } = require("./recorder");
 
-const records = [];
-let label = "none";
-
-async function until(n, what) {
-  const deadline = Date.now() + 3000;
-  while (records.length < n) {
-    if (Date.now() > deadline) throw new Error(`capture: ${what}: ${records.length} of ${n} messages`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-// step runs fn under name and waits until `count` messages more were recorded.
-async function step(name, count, fn) {
-  label = name;
-  const want = records.length + count;
-  await fn();
-  await until(want, name);
-  await new Promise((r) => setTimeout(r, 50));
-}
+const REDIS_URL = redisURL();
 
 async function main() {
+  const { records, record, step } = newRecorder();
   const recorder = new Redis(REDIS_URL);
   recorder.on("pmessageBuffer", (_pattern, channel, msg) => {
-    records.push({ name: label, channel: channel.toString(), hex: msg.toString("hex") });
+    record(channel, msg);
   });
   await recorder.psubscribe("*");
   await recorder.subscribe("socket.io-request#/#");
@@ -141,10 +120,4 @@ async function main() {
   httpServer.close();
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  }
-);
+run(main);
