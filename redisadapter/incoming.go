@@ -106,19 +106,26 @@ func (a *Adapter) onMembershipRequest(r *redisproto.Request) {
 }
 
 func (a *Adapter) onServerSideEmit(r *redisproto.Request) {
-	if r.RequestID == "" {
-		a.nsp.DispatchServerSideEmit(r.Data, nil)
+	a.dispatchServerSideEmit(r.Data, r.RequestID != "", func(arg json.RawMessage) {
+		out, err := redisproto.EncodeServerSideEmitResponse(r.RequestID, arg)
+		if err != nil {
+			out, _ = redisproto.EncodeServerSideEmitResponse(r.RequestID, nil)
+		}
+		a.respond(r, out)
+	})
+}
+
+// dispatchServerSideEmit hands args to the namespace's server-side
+// handlers; with wantAck, answer gets the first ack's first argument
+// (one answer per server, as Node).
+func (a *Adapter) dispatchServerSideEmit(args []json.RawMessage, wantAck bool, answer func(json.RawMessage)) {
+	if !wantAck {
+		a.nsp.DispatchServerSideEmit(args, nil)
 		return
 	}
 	var once sync.Once
-	a.nsp.DispatchServerSideEmit(r.Data, func(args []json.RawMessage) {
-		once.Do(func() { // only one answer per server, as Node
-			out, err := redisproto.EncodeServerSideEmitResponse(r.RequestID, firstArg(args))
-			if err != nil {
-				out, _ = redisproto.EncodeServerSideEmitResponse(r.RequestID, nil)
-			}
-			a.respond(r, out)
-		})
+	a.nsp.DispatchServerSideEmit(args, func(ackArgs []json.RawMessage) {
+		once.Do(func() { answer(firstArg(ackArgs)) })
 	})
 }
 

@@ -43,20 +43,12 @@ func (p *Peer) subscribeSharded(name string, h Handler, deliver func(channel str
 // (rooms), if h holds them.
 func (p *Peer) unsubscribeSharded(name string, h Handler, rooms []string) {
 	ch := redisproto.NewShardedChannels(p.opts.Prefix, name)
-	p.mu.Lock()
-	sub := p.subs[name]
-	if sub == nil || sub.handler != h {
-		p.mu.Unlock()
-		return
-	}
-	delete(p.subs, name)
-	channels := append([]string{ch.Main, sub.specific}, rooms...)
-	for _, c := range channels {
-		delete(p.channels, c)
-	}
-	running := p.running
-	p.mu.Unlock()
-	if running {
+	var channels []string
+	sub, running := p.deregister(name, h, func(sub *subscription) []string {
+		channels = append([]string{ch.Main, sub.specific}, rooms...)
+		return channels
+	})
+	if sub != nil && running {
 		p.shardedCommand(false, channels...)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/stickyd/stickyd/redisproto"
 )
@@ -61,15 +60,8 @@ func (a *ShardedAdapter) onClusterMessage(m *redisproto.ClusterMessage) {
 }
 
 func (a *ShardedAdapter) onClusterServerSideEmit(m *redisproto.ClusterMessage) {
-	if m.RequestID == "" {
-		a.nsp.DispatchServerSideEmit(m.Args, nil)
-		return
-	}
-	var once sync.Once
-	a.nsp.DispatchServerSideEmit(m.Args, func(args []json.RawMessage) {
-		once.Do(func() { // one answer per server, as Node
-			a.respond(m.UID, &redisproto.ClusterMessage{Type: redisproto.ClusterServerSideEmitResp, RequestID: m.RequestID, Ack: firstArg(args)})
-		})
+	a.dispatchServerSideEmit(m.Args, m.RequestID != "", func(arg json.RawMessage) {
+		a.respond(m.UID, &redisproto.ClusterMessage{Type: redisproto.ClusterServerSideEmitResp, RequestID: m.RequestID, Ack: arg})
 	})
 }
 

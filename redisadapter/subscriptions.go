@@ -102,20 +102,11 @@ func (p *Peer) register(sub *subscription, channels []string, pattern string) er
 
 // Unsubscribe drops namespace name's subscriptions, if h holds them.
 func (p *Peer) Unsubscribe(name string, h Handler) {
-	p.mu.Lock()
-	sub := p.subs[name]
-	if sub == nil || sub.handler != h {
-		p.mu.Unlock()
-		return
-	}
-	delete(p.subs, name)
-	delete(p.patterns, sub.ch.Pattern)
-	for _, c := range sub.plainChannels() {
-		delete(p.channels, c)
-	}
-	running := p.running
-	p.mu.Unlock()
-	if !running {
+	sub, running := p.deregister(name, h, func(sub *subscription) []string {
+		delete(p.patterns, sub.ch.Pattern)
+		return sub.plainChannels()
+	})
+	if sub == nil || !running {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
@@ -123,6 +114,23 @@ func (p *Peer) Unsubscribe(name string, h Handler) {
 	_ = p.pubsub.PUnsubscribe(ctx, sub.ch.Pattern)
 	_ = p.pubsub.Unsubscribe(ctx, sub.plainChannels()...)
 	p.passivesFollow(sub.ch.Request, false)
+}
+
+// deregister drops namespace name's subscription and the channels
+// channelsOf gives (called with p.mu held), if h holds it; it returns the
+// subscription (nil if not h's) and whether the Peer still runs.
+func (p *Peer) deregister(name string, h Handler, channelsOf func(*subscription) []string) (*subscription, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sub := p.subs[name]
+	if sub == nil || sub.handler != h {
+		return nil, p.running
+	}
+	delete(p.subs, name)
+	for _, c := range channelsOf(sub) {
+		delete(p.channels, c)
+	}
+	return sub, p.running
 }
 
 // dispatch hands a message to the handler of its channel or pattern.

@@ -1,7 +1,6 @@
 package redisproto
 
 import (
-	"encoding/json"
 	"fmt"
 )
 
@@ -28,14 +27,8 @@ func (m *ClusterMessage) decodeData(d *value) error {
 			m.Close = c.b
 		}
 	case ClusterServerSideEmit:
-		p, ok := d.get("packet")
-		if !ok || p.kind != kindArray || len(p.items) == 0 || p.items[0].kind != kindString {
-			return fmt.Errorf("%w: server-side emit packet is not [event, ...args]", ErrMalformed)
-		}
-		m.Args = make([]json.RawMessage, len(p.items))
-		for i, it := range p.items {
-			m.Args[i] = toJSON(it)
-		}
+		m.Args, err = eventArgs(d, "packet")
+		return err
 	case ClusterFetchSocketsResponse:
 		s, ok := d.get("sockets")
 		if !ok || s.kind != kindArray {

@@ -179,18 +179,28 @@ func DecodeRequest(msg []byte, nsp string) (*Request, error) {
 	return r, r.decodeBody(&v, nsp)
 }
 
+// eventArgs reads the [event, ...args] array of a server-side emit at
+// key, each element as JSON.
+func eventArgs(v *value, key string) ([]json.RawMessage, error) {
+	d, ok := v.get(key)
+	if !ok || d.kind != kindArray || len(d.items) == 0 || d.items[0].kind != kindString {
+		return nil, fmt.Errorf("%w: server-side emit %s is not [event, ...args]", ErrMalformed, key)
+	}
+	out := make([]json.RawMessage, len(d.items))
+	for i, it := range d.items {
+		out[i] = toJSON(it)
+	}
+	return out, nil
+}
+
 // decodeBody reads what types 6 and 7 carry and checks that the other
 // types have their targets.
 func (r *Request) decodeBody(v *value, nsp string) error {
 	switch r.Type {
 	case TypeServerSideEmit:
-		d, ok := v.get("data")
-		if !ok || d.kind != kindArray || len(d.items) == 0 || d.items[0].kind != kindString {
-			return fmt.Errorf("%w: server-side emit data is not [event, ...args]", ErrMalformed)
-		}
-		r.Data = make([]json.RawMessage, len(d.items))
-		for i, it := range d.items {
-			r.Data[i] = toJSON(it)
+		var err error
+		if r.Data, err = eventArgs(v, "data"); err != nil {
+			return err
 		}
 	case TypeBroadcast:
 		p, ok := v.get("packet")
