@@ -13,14 +13,11 @@
 // The responses are the adapter's answers to requests the script publishes
 // as the foreign server.
 
-const http = require("node:http");
-const { Server } = require("socket.io");
-const { io: connect } = require("socket.io-client");
 const Redis = require("ioredis");
 const { createShardedAdapter } = require("@socket.io/redis-adapter");
 const msgpack = require("notepack.io");
 
-const { newRecorder, run, redisURL } = require("./recorder");
+const { newRecorder, run, redisURL, startServer } = require("./recorder");
 
 const REDIS_URL = redisURL();
 
@@ -32,24 +29,7 @@ async function main() {
   });
   await recorder.ssubscribe("socket.io#/#", "socket.io#/#room1#", "socket.io#/#GOLDEN#");
 
-  const pub = new Redis(REDIS_URL);
-  const sub = pub.duplicate();
-  const httpServer = http.createServer();
-  const io = new Server(httpServer);
-  io.adapter(createShardedAdapter(pub, sub, { requestsTimeout: 300 }));
-  io.on("connection", (socket) => {
-    socket.join("room1");
-    socket.data = { user: "ada", n: 1 };
-  });
-  io.on("ping-all", (cb) => cb("pong"));
-  await Promise.all([pub.ping(), sub.ping()]);
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  const port = httpServer.address().port;
-
-  const client = connect(`http://127.0.0.1:${port}`, { transports: ["websocket"], auth: { token: "t0k" } });
-  client.on("question", (n, ack) => ack("client-ack"));
-  await new Promise((r) => client.on("connect", r));
-  await new Promise((r) => setTimeout(r, 100));
+  const { io, stop } = await startServer(REDIS_URL, (pub, sub) => createShardedAdapter(pub, sub, { requestsTimeout: 300 }), { auth: { token: "t0k" } });
 
   const publisher = new Redis(REDIS_URL);
   const foreign = (obj, bin) => publisher.spublish("socket.io#/#", bin ? msgpack.encode(obj) : JSON.stringify(obj));
@@ -84,10 +64,8 @@ async function main() {
   const out = records.filter((r) => !(r.channel === "socket.io#/#" && r.name.endsWith("-response") || r.name === "broadcast-ack-responses" && r.channel === "socket.io#/#"));
   for (const r of out) process.stdout.write(JSON.stringify(r) + "\n");
 
-  client.close();
-  io.close();
-  for (const c of [recorder, pub, sub, publisher]) c.disconnect();
-  httpServer.close();
+  stop();
+  for (const c of [recorder, publisher]) c.disconnect();
 }
 
 run(main);

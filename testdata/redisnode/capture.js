@@ -12,15 +12,12 @@
 // the adapter's answers to requests the script publishes as a foreign server
 // with uid "GOLDEN".
 
-const http = require("node:http");
-const { Server } = require("socket.io");
-const { io: connect } = require("socket.io-client");
 const Redis = require("ioredis");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
 const msgpack = require("notepack.io");
 
-const { newRecorder, run, redisURL } = require("./recorder");
+const { newRecorder, run, redisURL, startServer } = require("./recorder");
 
 const REDIS_URL = redisURL();
 
@@ -33,30 +30,8 @@ async function main() {
   await recorder.psubscribe("*");
   await recorder.subscribe("socket.io-request#/#");
 
-  const pub = new Redis(REDIS_URL);
-  const sub = pub.duplicate();
-  const httpServer = http.createServer();
-  const io = new Server(httpServer);
-  io.adapter(createAdapter(pub, sub, { requestsTimeout: 300 }));
-  io.on("connection", (socket) => {
-    socket.join("room1");
-    socket.data = { user: "ada", n: 1 };
-    socket.on("question", () => {});
-  });
-  io.on("ping-all", (cb) => cb("pong"));
+  const { io, stop } = await startServer(REDIS_URL, (pub, sub) => createAdapter(pub, sub, { requestsTimeout: 300 }), { auth: { token: "t0k" }, query: { room: "r1" } });
   io.of("/custom");
-  await Promise.all([pub.ping(), sub.ping()]);
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  const port = httpServer.address().port;
-
-  const client = connect(`http://127.0.0.1:${port}`, {
-    transports: ["websocket"],
-    auth: { token: "t0k" },
-    query: { room: "r1" },
-  });
-  client.on("question", (n, ack) => ack("client-ack"));
-  await new Promise((r) => client.on("connect", r));
-  await new Promise((r) => setTimeout(r, 100));
 
   const publisher = new Redis(REDIS_URL);
   const foreign = (obj) => publisher.publish("socket.io-request#/#", JSON.stringify(obj));
@@ -114,10 +89,8 @@ async function main() {
   const out = records.filter((r) => !(r.channel === "socket.io-request#/#" && r.name.endsWith("-response") || r.name === "broadcast-ack-responses" && r.channel.startsWith("socket.io-request")));
   for (const r of out) process.stdout.write(JSON.stringify(r) + "\n");
 
-  client.close();
-  io.close();
-  for (const c of [recorder, pub, sub, publisher]) c.disconnect();
-  httpServer.close();
+  stop();
+  for (const c of [recorder, publisher]) c.disconnect();
 }
 
 run(main);

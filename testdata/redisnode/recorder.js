@@ -42,4 +42,39 @@ function redisURL() {
   return process.env.REDIS_URL;
 }
 
-module.exports = { newRecorder, run, redisURL };
+// startServer starts a socket.io server on 127.0.0.1 with the adapter
+// makeAdapter(pub, sub) builds and one connected client (in "room1", with
+// socket data and a "question" ack handler), and answers "ping-all".
+async function startServer(url, makeAdapter, clientOpts) {
+  const http = require("node:http");
+  const { Server } = require("socket.io");
+  const { io: connect } = require("socket.io-client");
+  const Redis = require("ioredis");
+  const pub = new Redis(url);
+  const sub = pub.duplicate();
+  const httpServer = http.createServer();
+  const io = new Server(httpServer);
+  io.adapter(makeAdapter(pub, sub));
+  io.on("connection", (socket) => {
+    socket.join("room1");
+    socket.data = { user: "ada", n: 1 };
+    socket.on("question", () => {});
+  });
+  io.on("ping-all", (cb) => cb("pong"));
+  await Promise.all([pub.ping(), sub.ping()]);
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  const client = connect(`http://127.0.0.1:${httpServer.address().port}`, { transports: ["websocket"], ...clientOpts });
+  client.on("question", (n, ack) => ack("client-ack"));
+  await new Promise((r) => client.on("connect", r));
+  await new Promise((r) => setTimeout(r, 100));
+  const stop = () => {
+    client.close();
+    io.close();
+    pub.disconnect();
+    sub.disconnect();
+    httpServer.close();
+  };
+  return { io, stop };
+}
+
+module.exports = { newRecorder, run, redisURL, startServer };
