@@ -85,35 +85,33 @@ func (a *Adapter) Broadcast(p *socketio.Packet, opts socketio.BroadcastOptions) 
 // the sockets that joined. DelSockets and DisconnectSockets likewise.
 func (a *Adapter) AddSockets(opts socketio.BroadcastOptions, rooms []string) {
 	a.InMemoryAdapter.AddSockets(opts, rooms)
-	a.publishRequest(opts, &redisproto.Request{Type: redisproto.TypeRemoteJoin, Rooms: nonNil(rooms)})
+	a.publishMembership(membershipJoin, opts, rooms, false)
 }
 
 // DelSockets makes the target sockets leave rooms, here and elsewhere.
 func (a *Adapter) DelSockets(opts socketio.BroadcastOptions, rooms []string) {
 	a.InMemoryAdapter.DelSockets(opts, rooms)
-	a.publishRequest(opts, &redisproto.Request{Type: redisproto.TypeRemoteLeave, Rooms: nonNil(rooms)})
+	a.publishMembership(membershipLeave, opts, rooms, false)
 }
 
 // DisconnectSockets disconnects the target sockets, here and elsewhere.
 func (a *Adapter) DisconnectSockets(opts socketio.BroadcastOptions, close bool) {
 	a.InMemoryAdapter.DisconnectSockets(opts, close)
-	a.publishRequest(opts, &redisproto.Request{Type: redisproto.TypeRemoteDisconnect, Close: close})
+	a.publishMembership(membershipDisconnect, opts, nil, close)
 }
 
-// publishRequest publishes a request that wants no answer.
-func (a *Adapter) publishRequest(opts socketio.BroadcastOptions, r *redisproto.Request) {
+// publishMembership publishes a join, leave or disconnect (unless
+// opts.Flags.Local) and waits until Redis has it.
+func (a *Adapter) publishMembership(op membership, opts socketio.BroadcastOptions, rooms []string, close bool) {
 	if opts.Flags.Local {
 		return
 	}
-	r.UID = a.peer.uid
-	r.HasOpts = true
-	r.Opts = socketio.BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except}
-	msg, err := redisproto.EncodeRequest(r)
+	channel, msg, err := a.wire.encodeMembership(op, socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}, nonNil(rooms), close)
 	if err != nil {
-		a.peer.log.Warn("request not published", "nsp", a.name, "type", r.Type, "error", err)
+		a.peer.log.Warn("request not published", "nsp", a.name, "op", op, "error", err)
 		return
 	}
-	a.peer.PublishAndWait(a.ch.Request, msg)
+	a.peer.PublishAndWait(channel, msg)
 }
 
 func (a *Adapter) publishEncoded(r *redisproto.Request) bool {

@@ -14,8 +14,9 @@ import (
 // createShardedAdapter (ClusterAdapter messages over SSUBSCRIBE and
 // SPUBLISH, Redis ≥ 7). It is an Adapter whose requests and server count
 // (PUBSUB SHARDNUMSUB of the main channel) go over the sharded wire
-// (FetchSockets, ServerSideEmit, BroadcastWithAck and ServerCount are
-// Adapter's); the other socketio.Adapter methods are its own.
+// (FetchSockets, ServerSideEmit, BroadcastWithAck, ServerCount and
+// AddSockets, DelSockets, DisconnectSockets are Adapter's); the other
+// socketio.Adapter methods are its own.
 //
 // Room channels follow Options.SubscriptionMode: a local room gets its
 // channel SSUBSCRIBEd when its first socket joins (public rooms in dynamic
@@ -165,39 +166,6 @@ func (a *ShardedAdapter) Broadcast(p *socketio.Packet, opts socketio.BroadcastOp
 		return
 	}
 	a.publish(&redisproto.ClusterMessage{Type: redisproto.ClusterBroadcast, Packet: p, Opts: wireOpts(opts)}, opts.Flags.Volatile)
-}
-
-// AddSockets makes the target sockets join rooms, here and elsewhere; it
-// returns once Redis has the message (as Adapter.AddSockets).
-func (a *ShardedAdapter) AddSockets(opts socketio.BroadcastOptions, rooms []string) {
-	a.InMemoryAdapter.AddSockets(opts, rooms)
-	a.publishMembership(opts, &redisproto.ClusterMessage{Type: redisproto.ClusterSocketsJoin, Rooms: nonNil(rooms)})
-}
-
-// DelSockets makes the target sockets leave rooms, here and elsewhere.
-func (a *ShardedAdapter) DelSockets(opts socketio.BroadcastOptions, rooms []string) {
-	a.InMemoryAdapter.DelSockets(opts, rooms)
-	a.publishMembership(opts, &redisproto.ClusterMessage{Type: redisproto.ClusterSocketsLeave, Rooms: nonNil(rooms)})
-}
-
-// DisconnectSockets disconnects the target sockets, here and elsewhere.
-func (a *ShardedAdapter) DisconnectSockets(opts socketio.BroadcastOptions, close bool) {
-	a.InMemoryAdapter.DisconnectSockets(opts, close)
-	a.publishMembership(opts, &redisproto.ClusterMessage{Type: redisproto.ClusterDisconnectSockets, Close: close})
-}
-
-func (a *ShardedAdapter) publishMembership(opts socketio.BroadcastOptions, m *redisproto.ClusterMessage) {
-	if opts.Flags.Local {
-		return
-	}
-	m.UID, m.NSP = a.peer.uid, a.name
-	m.Opts = wireOpts(socketio.BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except})
-	msg, err := redisproto.EncodeCluster(m)
-	if err != nil {
-		a.peer.log.Warn("message not published", "nsp", a.name, "type", m.Type, "error", err)
-		return
-	}
-	a.peer.PublishAndWait(a.sch.Main, msg)
 }
 
 // wireOpts are opts with non-nil room lists (Node reads their length).

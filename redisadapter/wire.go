@@ -17,7 +17,24 @@ type wire interface {
 	publishFetch(id string, opts socketio.BroadcastOptions) bool
 	publishEmit(id string, args []json.RawMessage) bool
 	publishAckBroadcast(id string, p *socketio.Packet, opts socketio.BroadcastOptions) bool
+	// encodeMembership gives the channel and message of a join, leave or
+	// disconnect (rooms for join and leave, close for disconnect).
+	encodeMembership(op membership, opts socketio.BroadcastOptions, rooms []string, close bool) (string, []byte, error)
 }
+
+// membership is a join, leave or disconnect of target sockets.
+type membership int
+
+const (
+	membershipJoin membership = iota
+	membershipLeave
+	membershipDisconnect
+)
+
+var (
+	classicMembership = [...]redisproto.RequestType{redisproto.TypeRemoteJoin, redisproto.TypeRemoteLeave, redisproto.TypeRemoteDisconnect}
+	clusterMembership = [...]redisproto.ClusterType{redisproto.ClusterSocketsJoin, redisproto.ClusterSocketsLeave, redisproto.ClusterDisconnectSockets}
+)
 
 // classicWire is the classic mode: NUMSUB of the request channel, requests
 // of redisproto.Request.
@@ -41,6 +58,15 @@ func (w classicWire) publishAckBroadcast(id string, p *socketio.Packet, opts soc
 		Opts: socketio.BroadcastOptions{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except), Flags: opts.Flags}})
 }
 
+func (w classicWire) encodeMembership(op membership, opts socketio.BroadcastOptions, rooms []string, close bool) (string, []byte, error) {
+	r := &redisproto.Request{UID: w.a.peer.uid, Type: classicMembership[op], HasOpts: true, Opts: opts, Close: close}
+	if op != membershipDisconnect {
+		r.Rooms = rooms
+	}
+	msg, err := redisproto.EncodeRequest(r)
+	return w.a.ch.Request, msg, err
+}
+
 // shardedWire is the sharded mode: SHARDNUMSUB of the main channel,
 // ClusterAdapter messages.
 type shardedWire struct{ a *ShardedAdapter }
@@ -60,4 +86,13 @@ func (w shardedWire) publishEmit(id string, args []json.RawMessage) bool {
 
 func (w shardedWire) publishAckBroadcast(id string, p *socketio.Packet, opts socketio.BroadcastOptions) bool {
 	return w.a.publish(&redisproto.ClusterMessage{Type: redisproto.ClusterBroadcast, RequestID: id, Packet: p, Opts: wireOpts(opts)}, false)
+}
+
+func (w shardedWire) encodeMembership(op membership, opts socketio.BroadcastOptions, rooms []string, close bool) (string, []byte, error) {
+	m := &redisproto.ClusterMessage{Type: clusterMembership[op], UID: w.a.peer.uid, NSP: w.a.name, Opts: opts, Close: close}
+	if op != membershipDisconnect {
+		m.Rooms = rooms
+	}
+	msg, err := redisproto.EncodeCluster(m)
+	return w.a.sch.Main, msg, err
 }
