@@ -298,8 +298,10 @@ func TestManyConnsNoLeak(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := testutil.FDCount(t); got != before {
-		t.Fatalf("fd count %d, want %d", got, before)
+	// A leak raises the count; an fd of an earlier test closing late may
+	// lower it.
+	if got := testutil.FDCount(t); got > before {
+		t.Fatalf("fd count %d, want at most %d", got, before)
 	}
 }
 
