@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
@@ -116,18 +113,13 @@ type event struct {
 	ackID int // -1 without
 }
 
-// client is a minimal Socket.IO v5 client over a websocket, on "/".
+// client is the shared Socket.IO test client on "/", with the ids of its
+// connect answer.
 type client struct {
-	t      testing.TB
-	name   string
-	ws     *websocket.Conn
-	wmu    sync.Mutex
-	sid    string
-	pid    string // connection state recovery's private id ("" when off)
-	events chan event
-	closed chan struct{}
-	// ack answers events that ask for one; nil leaves them unanswered.
-	ack func(e event) []any
+	*testutil.SIOClient
+	name string
+	sid  string
+	pid  string // connection state recovery's private id ("" when off)
 }
 
 func dial(t testing.TB, w *testWorker, name string, ack func(e event) []any) *client {
@@ -141,96 +133,77 @@ func dial(t testing.TB, w *testWorker, name string, ack func(e event) []any) *cl
 
 // connect opens a websocket to w and connects to "/" with auth (a JSON
 // object, or "" for none); the connect answer must arrive within wait. It
-// does not call t.Fatal, so it may run on any goroutine.
+// does not call t.Fatal, so it may run on any goroutine. ack, when not nil,
+// answers the events that ask for one (a nil answer leaves one unanswered).
 func connect(t testing.TB, w *testWorker, name string, ack func(e event) []any, auth string) (*client, error) {
-	u := "ws" + strings.TrimPrefix(w.http.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	sio, err := testutil.DialSIO(strings.TrimPrefix(w.http.URL, "http://"), testutil.SIOOptions{OnEvent: answerWith(ack)})
 	if err != nil {
 		return nil, err
 	}
-	c := &client{t: t, name: name, ws: ws, events: make(chan event, 256), closed: make(chan struct{}), ack: ack}
-	ws.SetReadDeadline(time.Now().Add(wait))
-	if _, m, err := ws.ReadMessage(); err != nil || len(m) == 0 || m[0] != '0' {
-		ws.Close()
-		return nil, fmt.Errorf("%s: open packet %q, %v", name, m, err)
+	if err := sio.Connect(auth); err != nil {
+		sio.Close()
+		return nil, err
 	}
-	c.write("40" + auth)
-	_, m, err := ws.ReadMessage()
-	if err != nil || !strings.HasPrefix(string(m), "40") {
-		ws.Close()
-		return nil, fmt.Errorf("%s: connect answer %q, %v", name, m, err)
-	}
+	p, err := sio.Next(wait)
 	var conn struct{ SID, PID string }
-	if err := json.Unmarshal(m[2:], &conn); err != nil || conn.SID == "" {
-		ws.Close()
-		return nil, fmt.Errorf("%s: connect answer %q: %v", name, m, err)
+	if err != nil || p.Type != '0' || json.Unmarshal([]byte(p.Data), &conn) != nil || conn.SID == "" {
+		sio.Close()
+		return nil, fmt.Errorf("%s: connect answer %q, %v", name, p.Payload, err)
 	}
-	ws.SetReadDeadline(time.Time{})
-	c.sid, c.pid = conn.SID, conn.PID
-	t.Cleanup(func() { ws.Close(); <-c.closed })
-	go c.readLoop()
-	return c, nil
+	t.Cleanup(sio.Close)
+	return &client{SIOClient: sio, name: name, sid: conn.SID, pid: conn.PID}, nil
 }
 
-func (c *client) write(s string) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.ws.WriteMessage(websocket.TextMessage, []byte(s))
-}
-
-func (c *client) readLoop() {
-	defer close(c.closed)
-	defer close(c.events)
-	for {
-		_, m, err := c.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		s := string(m)
-		switch {
-		case s == "2":
-			c.write("3")
-		case strings.HasPrefix(s, "41"):
-			c.events <- event{name: "disconnect", ackID: -1}
-		case strings.HasPrefix(s, "42"):
-			body := s[2:]
-			i := strings.IndexByte(body, '[')
-			if i < 0 {
-				continue
+// answerWith adapts an ack function to testutil.SIOOptions.OnEvent.
+func answerWith(ack func(e event) []any) func(*testutil.SIOClient, testutil.SIOPacket) {
+	if ack == nil {
+		return nil
+	}
+	return func(c *testutil.SIOClient, p testutil.SIOPacket) {
+		if e, ok := toEvent(p); ok && p.ID >= 0 {
+			if out := ack(e); out != nil {
+				_ = c.Ack(p.ID, out...)
 			}
-			e := event{ackID: -1}
-			if i > 0 {
-				e.ackID, _ = strconv.Atoi(body[:i])
-			}
-			if err := json.Unmarshal([]byte(body[i:]), &e.args); err != nil || len(e.args) == 0 {
-				continue
-			}
-			json.Unmarshal(e.args[0], &e.name)
-			e.args = e.args[1:]
-			if e.ackID >= 0 && c.ack != nil {
-				if out := c.ack(e); out != nil {
-					b, _ := json.Marshal(out)
-					c.write("43" + strconv.Itoa(e.ackID) + string(b))
-				}
-			}
-			c.events <- e
 		}
 	}
 }
 
-// next returns the client's next event.
+// toEvent is p as an event: a well-formed EVENT, or "disconnect" for
+// DISCONNECT; ok is false for other packets.
+func toEvent(p testutil.SIOPacket) (event, bool) {
+	switch {
+	case p.Type == '1':
+		return event{name: "disconnect", ackID: -1}, true
+	case p.Type == '2' && p.Args != nil:
+		return event{name: p.Name, args: p.Args, ackID: p.ID}, true
+	}
+	return event{}, false
+}
+
+// next returns the client's next event; the connection ending with none
+// queued fails the test.
 func (c *client) next(t testing.TB) event {
 	t.Helper()
-	select {
-	case e, ok := <-c.events:
-		if !ok {
-			t.Fatalf("%s: connection closed", c.name)
+	deadline := time.After(wait)
+	for {
+		select {
+		case p := <-c.Packets():
+			if e, ok := toEvent(p); ok {
+				return e
+			}
+		case <-c.Done():
+			select {
+			case p := <-c.Packets():
+				if e, ok := toEvent(p); ok {
+					return e
+				}
+			default:
+				t.Fatalf("%s: connection closed", c.name)
+			}
+		case <-deadline:
+			t.Fatalf("%s: no event within %v", c.name, wait)
 		}
-		return e
-	case <-time.After(wait):
-		t.Fatalf("%s: no event within %v", c.name, wait)
 	}
-	return event{}
 }
 
 // until collects the client's events up to the event named marker, which

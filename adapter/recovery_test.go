@@ -56,8 +56,7 @@ func memberWithOffset(t *testing.T, holder, emitter *testWorker) (*client, strin
 // holder has persisted the session (it routes the session's pid room).
 func (tc *testCluster) drop(t *testing.T, c *client, holder *testWorker) {
 	t.Helper()
-	c.ws.Close()
-	<-c.closed
+	c.Close()
 	tc.waitRoom(t, pidRoom(c.pid), holder.id)
 }
 
@@ -190,8 +189,7 @@ func TestRecoveryOnTheSameWorker(t *testing.T) {
 		t.Fatalf("missed packets %q, want [missed]", got)
 	}
 	tc.waitRoom(t, pidRoom(c.pid))
-	c2.ws.Close()
-	<-c2.closed
+	c2.Close()
 	tc.waitRoom(t, pidRoom(c.pid), 1) // persisted again, routed again
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,16 +18,12 @@ import (
 	"github.com/stickyd/stickyd/socketio"
 )
 
-// wireClient is a minimal Socket.IO v5 client of one namespace over
-// websocket, speaking what @socket.io/admin-ui's UI (or a plain app
-// client) sends: it answers pings and records every packet of its
-// namespace.
+// wireClient is the shared Socket.IO test client on one namespace ("/" or
+// "/admin"), speaking what @socket.io/admin-ui's UI (or a plain app
+// client) sends, with test-failing helpers.
 type wireClient struct {
-	ws      *websocket.Conn
-	nsp     string // "/" or "/admin"
-	writeMu sync.Mutex
-	packets chan string // packets of nsp, namespace prefix removed
-	done    chan struct{}
+	*testutil.SIOClient
+	nsp string
 }
 
 func dialWire(t *testing.T, addr, nsp, auth string) *wireClient {
@@ -39,56 +34,20 @@ func dialWire(t *testing.T, addr, nsp, auth string) *wireClient {
 // dialWireHeader is dialWire with HTTP headers on the handshake.
 func dialWireHeader(t *testing.T, addr, nsp, auth string, header http.Header) *wireClient {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.Dial("ws://"+addr+"/socket.io/?EIO=4&transport=websocket", header)
+	sio, err := testutil.DialSIO(addr, testutil.SIOOptions{Header: header, Namespace: nsp})
 	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
+		t.Fatal(err)
 	}
-	c := &wireClient{ws: ws, nsp: nsp, packets: make(chan string, 1024), done: make(chan struct{})}
-	t.Cleanup(func() { _ = ws.Close(); <-c.done })
-	go c.read()
+	c := &wireClient{SIOClient: sio, nsp: nsp}
+	t.Cleanup(c.Close)
 	c.send(t, "0", auth)
 	return c
-}
-
-func (c *wireClient) read() {
-	defer close(c.done)
-	for {
-		_, msg, err := c.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		s := string(msg)
-		switch {
-		case s == "2":
-			c.writeMu.Lock()
-			_ = c.ws.WriteMessage(websocket.TextMessage, []byte("3"))
-			c.writeMu.Unlock()
-		case strings.HasPrefix(s, "4"):
-			typ, rest := s[1:2], s[2:]
-			if c.nsp != "/" {
-				var ok bool
-				if rest, ok = strings.CutPrefix(rest, c.nsp+","); !ok {
-					continue
-				}
-			} else if strings.HasPrefix(rest, "/") {
-				continue
-			}
-			c.packets <- typ + rest
-		}
-	}
 }
 
 // send writes a Socket.IO packet of type typ with payload to the namespace.
 func (c *wireClient) send(t *testing.T, typ, payload string) {
 	t.Helper()
-	prefix := ""
-	if c.nsp != "/" {
-		prefix = c.nsp + ","
-	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if err := c.ws.WriteMessage(websocket.TextMessage, []byte("4"+typ+prefix+payload)); err != nil {
+	if err := c.Send(typ[0], payload); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -103,13 +62,11 @@ func (c *wireClient) emit(t *testing.T, event string, args ...string) {
 // packet returns the next packet (type digit, then payload).
 func (c *wireClient) packet(t *testing.T) string {
 	t.Helper()
-	select {
-	case p := <-c.packets:
-		return p
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s: no packet within 5 s", c.nsp)
-		return ""
+	p, err := c.Next(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(p.Type) + p.Payload
 }
 
 // connected waits for the CONNECT answer and returns the socket id.

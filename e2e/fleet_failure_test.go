@@ -44,9 +44,9 @@ func fleetClient(t *testing.T, addr, room string) *sioClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.close)
+	t.Cleanup(c.Close)
 	if room != "" {
-		if _, err := c.emitAck(5*time.Second, "join", room); err != nil {
+		if _, err := c.EmitAck(5*time.Second, "join", room); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func fleetClient(t *testing.T, addr, room string) *sioClient {
 func emitTo(t *testing.T, c *sioClient, room, event string, seq int) {
 	t.Helper()
 	target := map[string]any{"to": []string{room}, "except": []string{}}
-	if _, err := c.emitAck(5*time.Second, "op-emit", target, event, seq); err != nil {
+	if _, err := c.EmitAck(5*time.Second, "op-emit", target, event, seq); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -68,7 +68,7 @@ func nextSeq(c *sioClient, event string, d time.Duration) int {
 	deadline := time.After(d)
 	for {
 		select {
-		case ev := <-c.events:
+		case ev := <-c.Packets():
 			if ev.Name != event || len(ev.Args) == 0 {
 				continue
 			}
@@ -135,7 +135,7 @@ func TestFleetRedisRestart(t *testing.T) {
 	}
 	// a fleet request while Redis is down: the local answer, in bounded time
 	start := time.Now()
-	ack, err := sender.emitAck(10*time.Second, "op-fetch", map[string]any{"to": []string{"r"}, "except": []string{}})
+	ack, err := sender.EmitAck(10*time.Second, "op-fetch", map[string]any{"to": []string{"r"}, "except": []string{}})
 	if err != nil {
 		t.Fatalf("fetchSockets while Redis is down: %v", err)
 	}

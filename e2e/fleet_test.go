@@ -72,7 +72,7 @@ func waitFleetServers(t *testing.T, n int, hosts ...*cluster) {
 			t.Fatal(err)
 		}
 		testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-			a, err := c.emitAck(5*time.Second, "op-server-count")
+			a, err := c.EmitAck(5*time.Second, "op-server-count")
 			if err != nil {
 				return err
 			}
@@ -81,6 +81,6 @@ func waitFleetServers(t *testing.T, n int, hosts ...*cluster) {
 			}
 			return nil
 		})
-		c.close()
+		c.Close()
 	}
 }

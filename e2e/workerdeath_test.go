@@ -35,8 +35,8 @@ func clientsByPid(t *testing.T, c *cluster, n, per int) map[int][]*sioClient {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(cl.close)
-		pid, err := cl.pid()
+		t.Cleanup(cl.Close)
+		pid, err := whoamiPID(cl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestWorkerKilledWhileBroadcastsFlow(t *testing.T) {
 	room := "kill-room"
 	for _, l := range by {
 		for _, cl := range l {
-			if _, err := cl.emitAck(5*time.Second, "join", room); err != nil {
+			if _, err := cl.EmitAck(5*time.Second, "join", room); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -76,7 +76,7 @@ func TestWorkerKilledWhileBroadcastsFlow(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			a, err := sender.emitAck(5*time.Second, "server-ping")
+			a, err := sender.EmitAck(5*time.Second, "server-ping")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +88,7 @@ func TestWorkerKilledWhileBroadcastsFlow(t *testing.T) {
 			if took > 2*time.Second {
 				t.Errorf("server-ping took %v: it waited for the dead worker", took)
 			}
-			a, err = sender.emitAck(5*time.Second, "count", room)
+			a, err = sender.EmitAck(5*time.Second, "count", room)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestWorkerKilledWhileBroadcastsFlow(t *testing.T) {
 				t.Errorf("count after kill = %s, want %s", a, want)
 			}
 		}
-		if _, err := sender.emitAck(5*time.Second, "broadcast", room, fmt.Sprintf("m%d", i)); err != nil {
+		if _, err := sender.EmitAck(5*time.Second, "broadcast", room, fmt.Sprintf("m%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +105,7 @@ func TestWorkerKilledWhileBroadcastsFlow(t *testing.T) {
 		deadline := time.After(10 * time.Second)
 		for len(got) < total {
 			select {
-			case ev := <-cl.events:
+			case ev := <-cl.Packets():
 				if ev.Name != "bcast" {
 					continue
 				}

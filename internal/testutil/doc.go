@@ -7,8 +7,9 @@
 // statuses (ExitStatuses), a child process started until it logs its
 // address (StartProcess), Prometheus scrapes and series readers (Scrape,
 // Gather, MetricValue, Metric, MetricSum, WantMetric, HTTPStatus), a real
-// NOTIFY_SOCKET (ListenNotify) and the listening-socket lookups of
-// /proc/net/tcp (ListeningInode, HoldsListener).
+// NOTIFY_SOCKET (ListenNotify), the listening-socket lookups of
+// /proc/net/tcp (ListeningInode, HoldsListener) and a minimal Socket.IO
+// client over websocket (SIOClient, DialSIO).
 //
 // It is for tests only: import it from _test.go files, never from a
 // package's production code. Being under internal/, it is not part of
