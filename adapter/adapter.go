@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
 )
@@ -197,9 +198,9 @@ func (a *Adapter) Broadcast(p *socketio.Packet, opts socketio.BroadcastOptions) 
 	if opts.Flags.Local {
 		return
 	}
-	b := []byte{opPacket, encodeFlags(opts.Flags)}
-	b = appendList(b, opts.Except)
-	a.relay(opts, appendPacket(b, p), nil)
+	b := []byte{hub.PayloadPacket, hub.EncodeFlags(opts.Flags)}
+	b = hub.AppendList(b, opts.Except)
+	a.relay(opts, hub.AppendPacket(b, p), nil)
 }
 
 // AddSockets makes the target sockets join rooms, here and elsewhere. A
@@ -211,13 +212,13 @@ func (a *Adapter) AddSockets(opts socketio.BroadcastOptions, rooms []string) {
 	if rooms == nil {
 		rooms = []string{}
 	}
-	a.relay(opts, appendList(appendList([]byte{opJoin}, opts.Except), rooms), rooms)
+	a.relay(opts, hub.AppendList(hub.AppendList([]byte{hub.PayloadJoin}, opts.Except), rooms), rooms)
 }
 
 // DelSockets makes the target sockets leave rooms, here and elsewhere.
 func (a *Adapter) DelSockets(opts socketio.BroadcastOptions, rooms []string) {
 	a.InMemoryAdapter.DelSockets(opts, rooms)
-	a.relay(opts, appendList(appendList([]byte{opLeave}, opts.Except), rooms), nil)
+	a.relay(opts, hub.AppendList(hub.AppendList([]byte{hub.PayloadLeave}, opts.Except), rooms), nil)
 }
 
 // DisconnectSockets disconnects the target sockets, here and elsewhere.
@@ -227,7 +228,7 @@ func (a *Adapter) DisconnectSockets(opts socketio.BroadcastOptions, close bool) 
 	if close {
 		cl = 1
 	}
-	a.relay(opts, append(appendList([]byte{opDisconnect}, opts.Except), cl), nil)
+	a.relay(opts, append(hub.AppendList([]byte{hub.PayloadDisconnect}, opts.Except), cl), nil)
 }
 
 // ServerCount is the number of live workers in the cluster.
@@ -235,23 +236,23 @@ func (a *Adapter) ServerCount(context.Context) (int, error) { return a.c.link.Se
 
 // onBroadcast applies a fire-and-forget operation from another worker.
 func (a *Adapter) onBroadcast(m *ipc.HubMessage) {
-	r := reader{b: m.Payload}
+	r := hub.NewPayloadReader(m.Payload)
 	opts := socketio.BroadcastOptions{Rooms: m.Rooms, Flags: socketio.BroadcastFlags{Local: true}}
-	switch op := r.u8(); op {
-	case opPacket:
-		flags := decodeFlags(r.u8())
-		opts.Except = r.strs()
-		p := r.packet()
-		if r.end() == nil {
+	switch op := r.U8(); op {
+	case hub.PayloadPacket:
+		flags := hub.DecodeFlags(r.U8())
+		opts.Except = r.Strs()
+		p := r.Packet()
+		if r.End() == nil {
 			flags.Local = true
 			opts.Flags = flags
 			a.InMemoryAdapter.Broadcast(p, opts)
 		}
-	case opJoin, opLeave:
-		opts.Except = r.strs()
-		rooms := r.strs()
-		if r.end() == nil {
-			if op == opJoin {
+	case hub.PayloadJoin, hub.PayloadLeave:
+		opts.Except = r.Strs()
+		rooms := r.Strs()
+		if r.End() == nil {
+			if op == hub.PayloadJoin {
 				a.InMemoryAdapter.AddSockets(opts, rooms)
 				if m.Flags&ipc.HubJoin != 0 {
 					a.withdrawEmpty(rooms)
@@ -260,22 +261,22 @@ func (a *Adapter) onBroadcast(m *ipc.HubMessage) {
 				a.InMemoryAdapter.DelSockets(opts, rooms)
 			}
 		}
-	case opDisconnect:
-		opts.Except = r.strs()
-		cl := r.u8()
-		if r.end() == nil {
+	case hub.PayloadDisconnect:
+		opts.Except = r.Strs()
+		cl := r.U8()
+		if r.End() == nil {
 			a.InMemoryAdapter.DisconnectSockets(opts, cl == 1)
 		}
-	case opEmit:
-		args := r.raws()
-		if r.end() == nil {
+	case hub.PayloadEmit:
+		args := r.Raws()
+		if r.End() == nil {
 			a.nsp.DispatchServerSideEmit(args, nil)
 		}
 	default:
-		r.fail(fmt.Sprintf("unknown operation %d", op))
+		r.Fail(fmt.Sprintf("unknown operation %d", op))
 	}
-	if r.err != nil {
-		a.c.log.Error("bad operation from another worker dropped", "nsp", a.name, "from", m.Instance, "error", r.err)
+	if r.Err() != nil {
+		a.c.log.Error("bad operation from another worker dropped", "nsp", a.name, "from", m.Instance, "error", r.Err())
 	}
 }
 

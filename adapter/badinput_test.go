@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
@@ -81,9 +82,9 @@ func TestBadInputFromAnotherWorker(t *testing.T) {
 	}{
 		{"empty payload", nil},
 		{"unknown operation", []byte{0x7f}},
-		{"truncated packet", []byte{opPacket, 0, 0, 0, 0, 0, 9, 0}},
-		{"invalid packet text", appendList(appendStr(appendList([]byte{opPacket, 0}, []string(nil)), "zz"), []string(nil))},
-		{"trailing bytes", append(appendList(appendList([]byte{opJoin}, []string(nil)), []string{"x"}), 1)},
+		{"truncated packet", []byte{hub.PayloadPacket, 0, 0, 0, 0, 0, 9, 0}},
+		{"invalid packet text", hub.AppendList(hub.AppendString(hub.AppendList([]byte{hub.PayloadPacket, 0}, []string(nil)), "zz"), []string(nil))},
+		{"trailing bytes", append(hub.AppendList(hub.AppendList([]byte{hub.PayloadJoin}, []string(nil)), []string{"x"}), 1)},
 	}
 	for _, b := range broadcasts {
 		r.send(t, ipc.HubMessage{Type: ipc.HubBroadcast, Nsp: "/", Payload: b.payload})
@@ -92,7 +93,7 @@ func TestBadInputFromAnotherWorker(t *testing.T) {
 	r.send(t, ipc.HubMessage{Type: ipc.HubResponse, Instance: 1, ReqID: 12345, Flags: ipc.HubFinal, Payload: []byte("x")})
 
 	// A request that does not decode is answered empty by both workers.
-	for i, payload := range [][]byte{{0x7f}, {reqFetch, 1}, nil} {
+	for i, payload := range [][]byte{{0x7f}, {hub.RequestFetch, 1}, nil} {
 		id := uint64(100 + i)
 		r.send(t, ipc.HubMessage{Type: ipc.HubRequest, ReqID: id, Nsp: "/", Payload: payload})
 		if m := r.next(t); m.Type != ipc.HubRouted || m.ReqID != id || !slices.Equal(m.Instances, []uint32{1, 2}) {

@@ -7,8 +7,8 @@ import (
 )
 
 var (
-	// ErrMalformed is returned (and logged) for an adapter payload from another worker that does not decode.
-	ErrMalformed = errors.New("adapter: malformed payload")
+	// ErrMalformed is returned (and logged) for an adapter payload from another worker that does not decode; it is hub.ErrMalformedPayload.
+	ErrMalformed = hub.ErrMalformedPayload
 	// ErrLinkClosed is hub.ErrLinkClosed: the hub link is gone (Close, or the primary closed it).
 	ErrLinkClosed = hub.ErrLinkClosed
 	// ErrJoinTimeout is hub.ErrJoinTimeout: New and NewCluster got no answer from the hub in time.

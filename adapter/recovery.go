@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
 )
@@ -21,7 +22,7 @@ import (
 // route room, pidRoom(pid), through which a restore request reaches it and
 // no other worker.
 //
-// A worker whose RestoreSession misses locally sends reqRestore to the
+// A worker whose RestoreSession misses locally sends hub.RequestRestore to the
 // route room; the holder restores the session there (under Adapter.mu,
 // so at most once: the first request wins, a second one finds nothing),
 // releases its rooms and answers with the session and its missed packets.
@@ -169,7 +170,7 @@ func (a *Adapter) RestoreSession(pid, offset string) (*socketio.Session, error) 
 		return s, nil
 	}
 	var found *socketio.Session
-	payload := appendStr(appendStr([]byte{reqRestore}, pid), offset)
+	payload := hub.AppendString(hub.AppendString([]byte{hub.RequestRestore}, pid), offset)
 	err := a.gather(context.Background(), "restoreSession", []string{pidRoom(pid)}, payload, func(from uint32, p []byte) error {
 		s, err := decodeSession(p)
 		if err != nil {
@@ -215,13 +216,13 @@ func (a *Adapter) answerRestore(pid, offset string) []byte {
 		}
 	}
 	b := []byte{1}
-	b = appendStr(b, s.SID)
-	b = appendStr(b, s.PID)
-	b = appendList(b, s.Rooms)
-	b = appendStr(b, string(data))
+	b = hub.AppendString(b, s.SID)
+	b = hub.AppendString(b, s.PID)
+	b = hub.AppendList(b, s.Rooms)
+	b = hub.AppendString(b, string(data))
 	b = le32(b, len(s.MissedPackets))
 	for _, p := range s.MissedPackets {
-		b = appendPacket(b, p)
+		b = hub.AppendPacket(b, p)
 	}
 	if len(b)+restoreHeader > ipc.MaxHubFrame {
 		a.c.log.Error("restored session too large for the hub, dropped", "nsp", a.name, "sid", s.SID, "bytes", len(b))
@@ -239,29 +240,29 @@ func le32(b []byte, n int) []byte {
 
 // decodeSession decodes answerRestore's payload; (nil, nil) when not found.
 func decodeSession(p []byte) (*socketio.Session, error) {
-	r := reader{b: p}
-	switch found := r.u8(); found {
+	r := hub.NewPayloadReader(p)
+	switch found := r.U8(); found {
 	case 0:
-		return nil, r.end()
+		return nil, r.End()
 	case 1:
 	default:
-		r.fail(fmt.Sprintf("unknown restore answer %d", found))
-		return nil, r.end()
+		r.Fail(fmt.Sprintf("unknown restore answer %d", found))
+		return nil, r.End()
 	}
-	s := &socketio.Session{SID: r.str(), PID: r.str(), Rooms: r.strs()}
-	if data := r.bytes(); r.err == nil && string(data) != "null" {
+	s := &socketio.Session{SID: r.Str(), PID: r.Str(), Rooms: r.Strs()}
+	if data := r.Bytes(); r.Err() == nil && string(data) != "null" {
 		if !json.Valid(data) {
-			r.fail("session data is not JSON")
+			r.Fail("session data is not JSON")
 		}
 		s.Data = json.RawMessage(data)
 	}
-	n := r.count()
-	for i := 0; i < n && r.err == nil; i++ {
-		if p := r.packet(); p != nil {
+	n := r.Count()
+	for i := 0; i < n && r.Err() == nil; i++ {
+		if p := r.Packet(); p != nil {
 			s.MissedPackets = append(s.MissedPackets, p)
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return nil, err
 	}
 	if s.SID == "" || s.PID == "" {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickyd/stickyd/hub"
 	"github.com/stickyd/stickyd/internal/testutil"
 	"github.com/stickyd/stickyd/ipc"
 	"github.com/stickyd/stickyd/socketio"
@@ -276,8 +277,8 @@ func TestRecoveryBadHolder(t *testing.T) {
 		{"not found", []byte{0}},
 		{"unknown answer kind", []byte{7}},
 		{"truncated session", []byte{1, 3, 0, 0, 0, 'a'}},
-		{"data not JSON", le32(appendStr(appendList(appendStr(appendStr([]byte{1}, "sid"), "pid"), []string(nil)), "{"), 0)},
-		{"no sid", le32(appendStr(appendList(appendStr(appendStr([]byte{1}, ""), "pid"), []string(nil)), "null"), 0)},
+		{"data not JSON", le32(hub.AppendString(hub.AppendList(hub.AppendString(hub.AppendString([]byte{1}, "sid"), "pid"), []string(nil)), "{"), 0)},
+		{"no sid", le32(hub.AppendString(hub.AppendList(hub.AppendString(hub.AppendString([]byte{1}, ""), "pid"), []string(nil)), "null"), 0)},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,7 +297,7 @@ func TestRecoveryBadHolder(t *testing.T) {
 			if req.Type != ipc.HubRequest || !slices.Equal(req.Rooms, []string{pidRoom(pid)}) {
 				t.Fatalf("rogue got %s to %q, want a request to the pid room", req.Type, req.Rooms)
 			}
-			if want := appendStr(appendStr([]byte{reqRestore}, pid), "off"); string(req.Payload) != string(want) {
+			if want := hub.AppendString(hub.AppendString([]byte{hub.RequestRestore}, pid), "off"); string(req.Payload) != string(want) {
 				t.Fatalf("request payload %q, want %q", req.Payload, want)
 			}
 			if tt.answer != nil {
@@ -322,9 +323,9 @@ func TestRecoveryBadRequest(t *testing.T) {
 		name    string
 		payload []byte
 	}{
-		{"truncated", []byte{reqRestore, 9, 0}},
-		{"trailing bytes", append(appendStr(appendStr([]byte{reqRestore}, "p"), "o"), 1)},
-		{"unknown session", appendStr(appendStr([]byte{reqRestore}, "p"), "o")},
+		{"truncated", []byte{hub.RequestRestore, 9, 0}},
+		{"trailing bytes", append(hub.AppendString(hub.AppendString([]byte{hub.RequestRestore}, "p"), "o"), 1)},
+		{"unknown session", hub.AppendString(hub.AppendString([]byte{hub.RequestRestore}, "p"), "o")},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

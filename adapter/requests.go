@@ -27,7 +27,7 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptio
 		return local, nil
 	}
 	var infos []socketio.SocketInfo
-	err := a.gather(ctx, "fetchSockets", opts.Rooms, appendList([]byte{reqFetch}, opts.Except), func(from uint32, payload []byte) error {
+	err := a.gather(ctx, "fetchSockets", opts.Rooms, hub.AppendList([]byte{hub.RequestFetch}, opts.Except), func(from uint32, payload []byte) error {
 		var got []socketio.SocketInfo
 		if len(payload) == 0 {
 			return nil
@@ -48,11 +48,11 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptio
 // Options.RequestTimeout); a worker that leaves meanwhile is not waited for.
 func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error) {
 	if !wantAck {
-		a.relay(socketio.BroadcastOptions{}, appendList([]byte{opEmit}, args), nil)
+		a.relay(socketio.BroadcastOptions{}, hub.AppendList([]byte{hub.PayloadEmit}, args), nil)
 		return nil, nil
 	}
 	var out []json.RawMessage
-	err := a.gather(ctx, "serverSideEmit", nil, appendList([]byte{reqEmit}, args), func(from uint32, payload []byte) error {
+	err := a.gather(ctx, "serverSideEmit", nil, hub.AppendList([]byte{hub.RequestEmit}, args), func(from uint32, payload []byte) error {
 		if len(payload) > 0 {
 			out = append(out, json.RawMessage(payload))
 		}
@@ -65,13 +65,13 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wa
 // live worker (socket id rooms included), sorted, or what arrived and an
 // error wrapping socketio.ErrTimeout when ctx is done.
 func (a *Adapter) ClusterRooms(ctx context.Context) ([]string, error) {
-	return a.gatherStrings(ctx, "rooms", nil, []byte{reqRooms}, a.InMemoryAdapter.Rooms())
+	return a.gatherStrings(ctx, "rooms", nil, []byte{hub.RequestRooms}, a.InMemoryAdapter.Rooms())
 }
 
 // ClusterSockets lists the ids of the sockets in any of rooms (every socket
 // of the namespace when rooms is empty) on every live worker, sorted.
 func (a *Adapter) ClusterSockets(ctx context.Context, rooms []string) ([]string, error) {
-	return a.gatherStrings(ctx, "sockets", rooms, appendList([]byte{reqSockets}, []string(nil)), a.InMemoryAdapter.Sockets(rooms))
+	return a.gatherStrings(ctx, "sockets", rooms, hub.AppendList([]byte{hub.RequestSockets}, []string(nil)), a.InMemoryAdapter.Sockets(rooms))
 }
 
 // gatherStrings is gather for a request that every worker answers with a
@@ -80,9 +80,9 @@ func (a *Adapter) ClusterSockets(ctx context.Context, rooms []string) ([]string,
 func (a *Adapter) gatherStrings(ctx context.Context, what string, rooms []string, payload []byte, local []string) ([]string, error) {
 	all := local
 	err := a.gather(ctx, what, rooms, payload, func(_ uint32, payload []byte) error {
-		r := reader{b: payload}
-		got := r.strs()
-		if err := r.end(); err != nil {
+		r := hub.NewPayloadReader(payload)
+		got := r.Strs()
+		if err := r.End(); err != nil {
 			return err
 		}
 		all = append(all, got...)
@@ -138,9 +138,9 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 	if opts.Flags.Local {
 		return servers
 	}
-	b := []byte{reqAckPacket, encodeFlags(opts.Flags)}
-	b = appendList(b, opts.Except)
-	b = appendPacket(b, p)
+	b := []byte{hub.RequestAckPacket, hub.EncodeFlags(opts.Flags)}
+	b = hub.AppendList(b, opts.Except)
+	b = hub.AppendPacket(b, p)
 	// Callbacks run on the reader goroutine, one at a time. Each worker's
 	// count is reported once, when all its acks arrived or it can send no
 	// more (final response, or it left): then with the acks it relayed.
@@ -168,24 +168,24 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 		OnRouted: func(t []uint32) { routed <- len(t) },
 		OnResponse: func(from uint32, payload []byte, final bool) {
 			if len(payload) > 0 {
-				rd := reader{b: payload}
-				switch kind := rd.u8(); kind {
-				case ackCount:
-					n := int(rd.u32())
-					if rd.end() == nil {
+				rd := hub.NewPayloadReader(payload)
+				switch kind := rd.U8(); kind {
+				case hub.AnswerAckCount:
+					n := int(rd.U32())
+					if rd.End() == nil {
 						counts[from] = n
 					}
-				case ackArgs:
-					args := rd.raws()
-					if rd.end() == nil && !reported[from] {
+				case hub.AnswerAckArgs:
+					args := rd.Raws()
+					if rd.End() == nil && !reported[from] {
 						acks[from]++
 						onAck(args)
 					}
 				default:
-					rd.fail(fmt.Sprintf("unknown ack kind %d", kind))
+					rd.Fail(fmt.Sprintf("unknown ack kind %d", kind))
 				}
-				if rd.err != nil {
-					a.c.log.Error("bad broadcast ack from another worker dropped", "nsp", a.name, "from", from, "error", rd.err)
+				if rd.Err() != nil {
+					a.c.log.Error("bad broadcast ack from another worker dropped", "nsp", a.name, "from", from, "error", rd.Err())
 				}
 			}
 			if n, ok := counts[from]; ok && acks[from] >= n {
@@ -203,12 +203,12 @@ func (a *Adapter) BroadcastWithAck(p *socketio.Packet, opts socketio.BroadcastOp
 // onRequest answers a request from another worker.
 func (a *Adapter) onRequest(m *ipc.HubMessage) {
 	from, id := m.Instance, m.ReqID
-	r := reader{b: m.Payload}
+	r := hub.NewPayloadReader(m.Payload)
 	opts := socketio.BroadcastOptions{Rooms: m.Rooms, Flags: socketio.BroadcastFlags{Local: true}}
-	switch kind := r.u8(); kind {
-	case reqFetch:
-		opts.Except = r.strs()
-		if r.end() != nil {
+	switch kind := r.U8(); kind {
+	case hub.RequestFetch:
+		opts.Except = r.Strs()
+		if r.End() != nil {
 			break
 		}
 		infos, _ := a.InMemoryAdapter.FetchSockets(context.Background(), opts)
@@ -222,9 +222,9 @@ func (a *Adapter) onRequest(m *ipc.HubMessage) {
 		}
 		a.c.link.Respond(from, id, true, b)
 		return
-	case reqEmit:
-		args := r.raws()
-		if r.end() != nil {
+	case hub.RequestEmit:
+		args := r.Raws()
+		if r.End() != nil {
 			break
 		}
 		var once sync.Once
@@ -238,40 +238,40 @@ func (a *Adapter) onRequest(m *ipc.HubMessage) {
 			})
 		})
 		return
-	case reqAckPacket:
-		opts.Flags = decodeFlags(r.u8())
+	case hub.RequestAckPacket:
+		opts.Flags = hub.DecodeFlags(r.U8())
 		opts.Flags.Local = true
-		opts.Except = r.strs()
-		p := r.packet()
-		if r.end() != nil {
+		opts.Except = r.Strs()
+		p := r.Packet()
+		if r.End() != nil {
 			break
 		}
 		a.answerAcks(from, id, p, opts)
 		return
-	case reqRooms:
-		if r.end() != nil {
+	case hub.RequestRooms:
+		if r.End() != nil {
 			break
 		}
-		a.c.link.Respond(from, id, true, appendList(nil, a.InMemoryAdapter.Rooms()))
+		a.c.link.Respond(from, id, true, hub.AppendList(nil, a.InMemoryAdapter.Rooms()))
 		return
-	case reqSockets:
-		opts.Except = r.strs()
-		if r.end() != nil {
+	case hub.RequestSockets:
+		opts.Except = r.Strs()
+		if r.End() != nil {
 			break
 		}
-		a.c.link.Respond(from, id, true, appendList(nil, a.InMemoryAdapter.Sockets(opts.Rooms)))
+		a.c.link.Respond(from, id, true, hub.AppendList(nil, a.InMemoryAdapter.Sockets(opts.Rooms)))
 		return
-	case reqRestore:
-		pid, offset := r.str(), r.str()
-		if r.end() != nil {
+	case hub.RequestRestore:
+		pid, offset := r.Str(), r.Str()
+		if r.End() != nil {
 			break
 		}
 		a.c.link.Respond(from, id, true, a.answerRestore(pid, offset))
 		return
 	default:
-		r.fail(fmt.Sprintf("unknown request %d", kind))
+		r.Fail(fmt.Sprintf("unknown request %d", kind))
 	}
-	a.c.log.Error("bad request from another worker answered empty", "nsp", a.name, "from", from, "error", r.err)
+	a.c.log.Error("bad request from another worker answered empty", "nsp", a.name, "from", from, "error", r.Err())
 	a.c.link.Respond(from, id, true, nil)
 }
 
@@ -289,12 +289,12 @@ func (a *Adapter) answerAcks(from uint32, id uint64, p *socketio.Packet, opts so
 		mu.Lock()
 		defer mu.Unlock()
 		acked++
-		a.c.link.Respond(from, id, count >= 0 && acked >= count, appendList([]byte{ackArgs}, args))
+		a.c.link.Respond(from, id, count >= 0 && acked >= count, hub.AppendList([]byte{hub.AnswerAckArgs}, args))
 	})
 }
 
 func binaryCount(n int) []byte {
-	b := []byte{ackCount, 0, 0, 0, 0}
+	b := []byte{hub.AnswerAckCount, 0, 0, 0, 0}
 	b[1], b[2], b[3], b[4] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
 	return b
 }

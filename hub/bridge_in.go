@@ -85,20 +85,20 @@ func (n *bridgeNsp) HandleRequest(msg []byte) {
 	switch r.Type {
 	case redisproto.TypeSockets:
 		if r.RequestID != "" {
-			n.gather(r, r.Rooms, putList([]byte{requestSockets}, []string(nil)), func(p []byte) []byte {
-				ids := (&payload{b: p}).strings()
+			n.gather(r, r.Rooms, AppendList([]byte{RequestSockets}, []string(nil)), func(p []byte) []byte {
+				ids := NewPayloadReader(p).Strs()
 				return redisproto.EncodeSocketsResponse(r.RequestID, nonNilStrings(ids))
 			})
 		}
 	case redisproto.TypeAllRooms:
-		n.gather(r, nil, []byte{requestRooms}, func(p []byte) []byte {
-			rooms := (&payload{b: p}).strings()
+		n.gather(r, nil, []byte{RequestRooms}, func(p []byte) []byte {
+			rooms := NewPayloadReader(p).Strs()
 			return redisproto.EncodeAllRoomsResponse(r.RequestID, nonNilStrings(rooms))
 		})
 	case redisproto.TypeRemoteJoin, redisproto.TypeRemoteLeave, redisproto.TypeRemoteDisconnect:
 		n.membership(r)
 	case redisproto.TypeRemoteFetch:
-		n.gather(r, r.Opts.Rooms, putList([]byte{requestFetch}, r.Opts.Except), func(p []byte) []byte {
+		n.gather(r, r.Opts.Rooms, AppendList([]byte{RequestFetch}, r.Opts.Except), func(p []byte) []byte {
 			var infos []socketio.SocketInfo
 			if len(p) > 0 {
 				_ = json.Unmarshal(p, &infos)
@@ -111,10 +111,10 @@ func (n *bridgeNsp) HandleRequest(msg []byte) {
 		})
 	case redisproto.TypeServerSideEmit:
 		if r.RequestID == "" {
-			n.send(&ipc.HubMessage{Type: ipc.HubBroadcast, Nsp: n.name, Payload: putList([]byte{payloadEmit}, r.Data)}, false)
+			n.send(&ipc.HubMessage{Type: ipc.HubBroadcast, Nsp: n.name, Payload: AppendList([]byte{PayloadEmit}, r.Data)}, false)
 			return
 		}
-		n.gather(r, nil, putList([]byte{requestEmit}, r.Data), func(p []byte) []byte {
+		n.gather(r, nil, AppendList([]byte{RequestEmit}, r.Data), func(p []byte) []byte {
 			var arg json.RawMessage
 			if len(p) > 0 {
 				arg = p
@@ -143,16 +143,16 @@ func (n *bridgeNsp) membership(r *redisproto.Request) {
 		if rooms == nil {
 			rooms = []string{}
 		}
-		m.Payload = putList(putList([]byte{payloadJoin}, except), rooms)
+		m.Payload = AppendList(AppendList([]byte{PayloadJoin}, except), rooms)
 		m.Flags, m.JoinRooms = ipc.HubJoin, rooms
 	case redisproto.TypeRemoteLeave:
-		m.Payload = putList(putList([]byte{payloadLeave}, except), rooms)
+		m.Payload = AppendList(AppendList([]byte{PayloadLeave}, except), rooms)
 	default:
 		var closeConn byte
 		if r.Close {
 			closeConn = 1
 		}
-		m.Payload = append(putList([]byte{payloadDisconnect}, except), closeConn)
+		m.Payload = append(AppendList([]byte{PayloadDisconnect}, except), closeConn)
 	}
 	n.send(&m, false)
 	if !r.HasOpts && r.RequestID != "" {
@@ -177,10 +177,10 @@ func (n *bridgeNsp) gather(r *redisproto.Request, rooms []string, body []byte, e
 // without members) and then each ack.
 func (n *bridgeNsp) broadcastWithAck(r *redisproto.Request) {
 	flags := r.Opts.Flags
-	body := putFlags([]byte{requestAckPacket}, flags)
-	body = putList(body, r.Opts.Except)
+	body := []byte{RequestAckPacket, EncodeFlags(flags)}
+	body = AppendList(body, r.Opts.Except)
 	e := r.Packet.Encoded()
-	body = putList(putString(body, e.Text), e.Attachments)
+	body = AppendList(AppendString(body, e.Text), e.Attachments)
 	timeout := n.b.timeout
 	if flags.Timeout > 0 {
 		timeout = flags.Timeout
@@ -190,23 +190,23 @@ func (n *bridgeNsp) broadcastWithAck(r *redisproto.Request) {
 	count := func(c int) { n.publishAnswer(r, redisproto.EncodeClientCountResponse(r.RequestID, c)) }
 	n.fanOut(r, r.Opts.Rooms, body, timeout, func(int) { count(0) },
 		func(from uint32, p []byte, _ bool) {
-			rd := payload{b: p}
+			rd := NewPayloadReader(p)
 			if len(p) == 0 {
 				return
 			}
-			switch rd.byte() {
-			case answerAckCount:
-				c := int(rd.uint32())
+			switch rd.U8() {
+			case AnswerAckCount:
+				c := int(rd.U32())
 				mu.Lock()
 				first := !counted[from]
 				counted[from] = true
 				mu.Unlock()
-				if first && rd.done() == nil {
+				if first && rd.End() == nil {
 					count(c)
 				}
-			case answerAckArgs:
-				args := rd.jsonArgs()
-				if rd.done() != nil {
+			case AnswerAckArgs:
+				args := rd.Raws()
+				if rd.End() != nil {
 					return
 				}
 				var arg json.RawMessage

@@ -39,15 +39,15 @@ func (b *RedisBridge) fromWorker(m *ipc.HubMessage) {
 // publishOperation publishes a fire-and-forget operation of a worker: a
 // packet on its broadcast channel, the others as requests without answer.
 func (b *RedisBridge) publishOperation(m *ipc.HubMessage, ch redisproto.Channels) error {
-	p := payload{b: m.Payload}
+	p := NewPayloadReader(m.Payload)
 	opts := socketio.BroadcastOptions{Rooms: m.Rooms}
 	req := redisproto.Request{UID: b.peer.UID(), HasOpts: true}
-	switch kind := p.byte(); kind {
-	case payloadPacket:
-		opts.Flags = p.flags()
-		opts.Except = p.strings()
-		pkt := p.packet()
-		if err := p.done(); err != nil {
+	switch kind := p.U8(); kind {
+	case PayloadPacket:
+		opts.Flags = p.Flags()
+		opts.Except = p.Strs()
+		pkt := p.Packet()
+		if err := p.End(); err != nil {
 			return err
 		}
 		msg, err := redisproto.EncodeBroadcast(b.peer.UID(), pkt, opts)
@@ -56,27 +56,27 @@ func (b *RedisBridge) publishOperation(m *ipc.HubMessage, ch redisproto.Channels
 		}
 		b.peer.Publish(ch.BroadcastChannel(opts.Rooms), msg, opts.Flags.Volatile)
 		return nil
-	case payloadJoin, payloadLeave:
+	case PayloadJoin, PayloadLeave:
 		req.Type = redisproto.TypeRemoteJoin
-		if kind == payloadLeave {
+		if kind == PayloadLeave {
 			req.Type = redisproto.TypeRemoteLeave
 		}
-		opts.Except = p.strings()
-		req.Rooms = p.strings()
+		opts.Except = p.Strs()
+		req.Rooms = p.Strs()
 		if req.Rooms == nil {
 			req.Rooms = []string{}
 		}
-	case payloadDisconnect:
+	case PayloadDisconnect:
 		req.Type = redisproto.TypeRemoteDisconnect
-		opts.Except = p.strings()
-		req.Close = p.byte() == 1
-	case payloadEmit:
+		opts.Except = p.Strs()
+		req.Close = p.U8() == 1
+	case PayloadEmit:
 		req.Type, req.HasOpts = redisproto.TypeServerSideEmit, false
-		req.Data = p.jsonArgs()
+		req.Data = p.Raws()
 	default:
-		p.failed(fmt.Sprintf("unknown operation %d", kind))
+		p.Fail(fmt.Sprintf("unknown operation %d", kind))
 	}
-	if err := p.done(); err != nil {
+	if err := p.End(); err != nil {
 		return err
 	}
 	req.Opts = opts
@@ -113,38 +113,38 @@ type fleetRequest struct {
 // newFleetRequest decodes a worker's request; nil, nil for one that does
 // not go to other hosts (answered empty at once).
 func (b *RedisBridge) newFleetRequest(m *ipc.HubMessage) (*fleetRequest, error) {
-	p := payload{b: m.Payload}
+	p := NewPayloadReader(m.Payload)
 	r := &fleetRequest{b: b, to: m.Instance, id: m.ReqID, nsp: m.Nsp}
-	r.kind = p.byte()
+	r.kind = p.U8()
 	opts := socketio.BroadcastOptions{Rooms: m.Rooms}
 	r.req = redisproto.Request{UID: b.peer.UID(), HasOpts: true}
 	switch r.kind {
-	case requestFetch:
+	case RequestFetch:
 		r.req.Type = redisproto.TypeRemoteFetch
-		opts.Except = p.strings()
-	case requestEmit:
+		opts.Except = p.Strs()
+	case RequestEmit:
 		r.req.Type, r.req.HasOpts = redisproto.TypeServerSideEmit, false
-		r.req.Data = p.jsonArgs()
-	case requestAckPacket:
+		r.req.Data = p.Raws()
+	case RequestAckPacket:
 		r.req.Type = redisproto.TypeBroadcast
-		opts.Flags = p.flags()
-		opts.Except = p.strings()
-		r.req.Packet = p.packet()
-	case requestRooms:
+		opts.Flags = p.Flags()
+		opts.Except = p.Strs()
+		r.req.Packet = p.Packet()
+	case RequestRooms:
 		r.req.Type, r.req.HasOpts = redisproto.TypeAllRooms, false
-	case requestSockets:
+	case RequestSockets:
 		r.req.Type, r.req.HasOpts = redisproto.TypeSockets, false
-		p.strings() // except: not part of the legacy request
+		p.Strs() // except: not part of the legacy request
 		r.req.Rooms = m.Rooms
 		if r.req.Rooms == nil {
 			r.req.Rooms = []string{}
 		}
-	case requestRestore:
+	case RequestRestore:
 		return nil, nil // sessions are restored within a host only
 	default:
-		p.failed(fmt.Sprintf("unknown request %d", r.kind))
+		p.Fail(fmt.Sprintf("unknown request %d", r.kind))
 	}
-	if err := p.done(); err != nil {
+	if err := p.End(); err != nil {
 		return nil, err
 	}
 	r.req.Opts = opts
@@ -210,7 +210,7 @@ func (r *fleetRequest) onAnswer(resp *redisproto.Response) {
 	}
 	var out []byte
 	switch r.kind {
-	case requestFetch:
+	case RequestFetch:
 		infos, err := resp.FetchedSockets()
 		if err == nil && len(infos) > 0 {
 			out, err = json.Marshal(infos)
@@ -218,17 +218,17 @@ func (r *fleetRequest) onAnswer(resp *redisproto.Response) {
 		if err != nil {
 			r.b.log.Warn("bad fetch answer from redis dropped", "error", err)
 		}
-	case requestEmit:
+	case RequestEmit:
 		out = resp.Data
 		if out == nil {
 			out = json.RawMessage("null")
 		}
-	case requestRooms:
-		out = putList(nil, resp.Rooms)
-	case requestSockets:
+	case RequestRooms:
+		out = AppendList(nil, resp.Rooms)
+	case RequestSockets:
 		ids, _ := resp.SocketIDs()
-		out = putList(nil, ids)
-	case requestAckPacket:
+		out = AppendList(nil, ids)
+	case RequestAckPacket:
 		r.onAck(resp)
 		return
 	}
@@ -246,9 +246,9 @@ func (r *fleetRequest) onAnswer(resp *redisproto.Response) {
 // requests answered with lists need an empty list.
 func (r *fleetRequest) emptyAnswer() []byte {
 	switch r.kind {
-	case requestRooms, requestSockets:
-		return putList(nil, []string(nil))
-	case requestAckPacket:
+	case RequestRooms, RequestSockets:
+		return AppendList(nil, []string(nil))
+	case RequestAckPacket:
 		return ackCountPayload(0)
 	}
 	return nil
@@ -282,7 +282,7 @@ func (r *fleetRequest) onAck(resp *redisproto.Response) {
 		if final {
 			r.endLocked()
 		}
-		r.b.respond(r.to, r.id, final, putList([]byte{answerAckArgs}, args))
+		r.b.respond(r.to, r.id, final, AppendList([]byte{AnswerAckArgs}, args))
 	}
 }
 
@@ -301,7 +301,7 @@ func (r *fleetRequest) expire() {
 		return
 	}
 	r.endLocked()
-	if r.kind == requestAckPacket {
+	if r.kind == RequestAckPacket {
 		r.b.respond(r.to, r.id, true, nil)
 	}
 }
@@ -329,7 +329,7 @@ func (r *fleetRequest) endLocked() {
 }
 
 func ackCountPayload(n int) []byte {
-	return binary.LittleEndian.AppendUint32([]byte{answerAckCount}, uint32(n))
+	return binary.LittleEndian.AppendUint32([]byte{AnswerAckCount}, uint32(n))
 }
 
 // respond sends a response of the bridge to worker to's request id.

@@ -138,14 +138,14 @@ func TestRedisBridgeDeliversToMembersOnly(t *testing.T) {
 	if m.Instance != BridgeInstance || !slices.Equal(m.Rooms, []string{"b"}) {
 		t.Fatalf("worker 2 got %+v, want the bridge's broadcast to b", m)
 	}
-	p := payload{b: m.Payload}
-	if kind := p.byte(); kind != payloadPacket {
+	p := NewPayloadReader(m.Payload)
+	if kind := p.U8(); kind != PayloadPacket {
 		t.Fatalf("payload kind %d", kind)
 	}
-	p.flags()
-	p.strings()
-	if pkt := p.packet(); p.done() != nil || pkt.Encoded().Text != `2["ev","other"]` {
-		t.Fatalf("packet %v: %v", pkt, p.err)
+	p.Flags()
+	p.Strs()
+	if pkt := p.Packet(); p.End() != nil || pkt.Encoded().Text != `2["ev","other"]` {
+		t.Fatalf("packet %v: %v", pkt, p.Err())
 	}
 	// a broadcast to everyone now reaches each worker as its next frame:
 	// nothing else was delivered before it

@@ -11,4 +11,6 @@ var (
 	ErrSlowConsumer = errors.New("hub: slow consumer")
 	// ErrBridge is returned when a Redis bridge cannot be attached to a Server.
 	ErrBridge = errors.New("hub: redis bridge not attached")
+	// ErrMalformedPayload is returned for an adapter payload (see PayloadReader) that does not decode.
+	ErrMalformedPayload = errors.New("hub: malformed adapter payload")
 )
