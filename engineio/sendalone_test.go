@@ -16,7 +16,13 @@ import (
 // (one per batch, see wsBatch.writeConn), so a test sees the writes.
 type writeRecorder struct {
 	net.Listener
-	writes chan []byte
+	writes chan recordedWrite
+}
+
+// recordedWrite is one Write: its bytes and when it started.
+type recordedWrite struct {
+	b  []byte
+	at time.Time
 }
 
 func (l *writeRecorder) Accept() (net.Conn, error) {
@@ -29,22 +35,22 @@ func (l *writeRecorder) Accept() (net.Conn, error) {
 
 type recordedConn struct {
 	net.Conn
-	writes chan []byte
+	writes chan recordedWrite
 }
 
 func (c *recordedConn) Write(b []byte) (int, error) {
-	c.writes <- bytes.Clone(b)
+	c.writes <- recordedWrite{b: bytes.Clone(b), at: time.Now()}
 	return c.Conn.Write(b)
 }
 
 // nextFrameWrite returns the next recorded write that is websocket frames
 // (not the HTTP handshake answer), failing after 5 s.
-func (l *writeRecorder) nextFrameWrite(t *testing.T) []byte {
+func (l *writeRecorder) nextFrameWrite(t *testing.T) recordedWrite {
 	t.Helper()
 	for {
 		select {
 		case w := <-l.writes:
-			if !strings.HasPrefix(string(w), "HTTP/") {
+			if !strings.HasPrefix(string(w.b), "HTTP/") {
 				return w
 			}
 		case <-time.After(5 * time.Second):
@@ -54,9 +60,12 @@ func (l *writeRecorder) nextFrameWrite(t *testing.T) []byte {
 }
 
 // TestSendAloneEndsWrite: frames sent with SendAlone end their websocket
-// write; what is queued after them goes in the next write. The frames are
-// sent while the open packet is held (OnConnection), so without the cut
-// the open packet, "alone" and "next" would be one write.
+// write; what is queued after them goes in the next write, at least
+// aloneGap later. The frames are sent while the open packet is held
+// (OnConnection), so without the cut the open packet, "alone" and "next"
+// would be one write. Without the gap "next" followed within microseconds
+// and a client reading one message per read(2) lost it (the
+// socket.io-protocol suite's client: 264 of 320 runs of its tests passed).
 func TestSendAloneEndsWrite(t *testing.T) {
 	srv := NewServer(Options{PingInterval: time.Hour, PingTimeout: time.Hour})
 	srv.OnConnection(func(so *Socket) {
@@ -68,7 +77,7 @@ func TestSendAloneEndsWrite(t *testing.T) {
 		}
 	})
 	ts := httptest.NewUnstartedServer(srv)
-	rec := &writeRecorder{Listener: ts.Listener, writes: make(chan []byte, 16)}
+	rec := &writeRecorder{Listener: ts.Listener, writes: make(chan recordedWrite, 16)}
 	ts.Listener = rec
 	ts.Start()
 	defer ts.Close()
@@ -79,11 +88,15 @@ func TestSendAloneEndsWrite(t *testing.T) {
 	}
 	defer ws.Close()
 	first := rec.nextFrameWrite(t)
-	if !bytes.Contains(first, []byte("0{")) || !bytes.HasSuffix(first, []byte("4alone")) {
-		t.Fatalf("first write %q: want the open packet, then 4alone at its end", first)
+	if !bytes.Contains(first.b, []byte("0{")) || !bytes.HasSuffix(first.b, []byte("4alone")) {
+		t.Fatalf("first write %q: want the open packet, then 4alone at its end", first.b)
 	}
-	if second := rec.nextFrameWrite(t); !bytes.HasSuffix(second, []byte("4next")) || bytes.Contains(second, []byte("alone")) {
-		t.Fatalf("second write %q: want 4next alone", second)
+	second := rec.nextFrameWrite(t)
+	if !bytes.HasSuffix(second.b, []byte("4next")) || bytes.Contains(second.b, []byte("alone")) {
+		t.Fatalf("second write %q: want 4next alone", second.b)
+	}
+	if gap := second.at.Sub(first.at); gap < aloneGap {
+		t.Fatalf("second write %v after the first, want at least %v", gap, aloneGap)
 	}
 	for _, want := range []string{"0{", "4alone", "4next"} {
 		_, m, err := ws.ReadMessage()

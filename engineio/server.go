@@ -31,6 +31,7 @@ type Server struct {
 	removed  chan struct{} // signalled (non-blocking) when a session is removed
 	flush    *flusher      // writes websockets off their callers' goroutines
 	readPoll *readPoller   // waits for idle websockets without their readers (Linux)
+	clock    time.Time     // the server's start: monotonic base of clockNow
 
 	idleAfter time.Duration // a websocket idle this long parks (wsIdleAfter; tests shorten it)
 }
@@ -42,10 +43,15 @@ const wsIdleAfter = time.Second
 
 var _ http.Handler = (*Server)(nil)
 
+// clockNow is monotonic time since the server started, in nanoseconds:
+// an int64 that wall-clock steps do not move.
+func (s *Server) clockNow() int64 { return int64(time.Since(s.clock)) }
+
 // NewServer returns a Server configured by opts (defaults filled in).
 func NewServer(opts Options) *Server {
 	o := opts.withDefaults()
 	s := &Server{
+		clock:   time.Now(),
 		opts:    o,
 		logger:  o.Logger,
 		sockets: make(map[string]*Socket),

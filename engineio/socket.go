@@ -255,9 +255,13 @@ func (s *Socket) takeQueueLocked() []*Frame {
 
 // takeWriteLocked removes and returns the queued frames one websocket
 // write carries: all of them, or those up to the first cut (SendAlone).
-func (s *Socket) takeWriteLocked() []*Frame {
-	if len(s.cuts) == 0 || s.cuts[0] >= len(s.queue) {
-		return s.takeQueueLocked()
+// alone reports that the frames end at a cut.
+func (s *Socket) takeWriteLocked() (frames []*Frame, alone bool) {
+	if len(s.cuts) == 0 || s.cuts[0] > len(s.queue) {
+		return s.takeQueueLocked(), false
+	}
+	if s.cuts[0] == len(s.queue) {
+		return s.takeQueueLocked(), true
 	}
 	n := s.cuts[0]
 	s.cuts = s.cuts[1:]
@@ -274,7 +278,7 @@ func (s *Socket) takeWriteLocked() []*Frame {
 	for _, f := range head {
 		s.queued -= f.size()
 	}
-	return head
+	return head, true
 }
 
 // recycleLocked keeps the array of a written batch for the next queue.

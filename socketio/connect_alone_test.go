@@ -69,6 +69,8 @@ func (l *heldListener) Accept() (net.Conn, error) {
 // answer must end its write and the event come in another.
 func TestConnectAnswerWrittenAlone(t *testing.T) {
 	io := NewServer(Options{})
+	mainConnected := make(chan struct{}, 1)
+	io.OnConnection(func(*Socket) { mainConnected <- struct{}{} })
 	emitted := make(chan struct{}, 1)
 	io.Of("/custom").OnConnection(func(s *Socket) {
 		_ = s.Emit("auth", "x")
@@ -97,6 +99,13 @@ func TestConnectAnswerWrittenAlone(t *testing.T) {
 	read("0{")
 	_ = ws.WriteMessage(websocket.TextMessage, []byte("40"))
 	read("40{")
+	// The answer may be read before the socket lets writes through (its
+	// handlers run after): wait, so that the broadcast is queued at once.
+	select {
+	case <-mainConnected:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection to /")
+	}
 	release := conn.hold()
 	if err := io.Emit("news", 1); err != nil {
 		t.Fatal(err)
