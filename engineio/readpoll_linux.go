@@ -18,6 +18,7 @@ package engineio
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/stickyd/stickyd/internal/rawsys"
@@ -36,6 +37,8 @@ type readPoller struct {
 	wakefd  int                    // eventfd that makes the goroutine look at parked again
 	running bool
 	closed  bool // the server closed: nothing parks any more
+
+	pongs atomic.Uint64 // pongs read by the poller itself (takeParkedPong)
 }
 
 func newReadPoller() *readPoller { return &readPoller{parked: map[int32]*wsTransport{}} }
@@ -159,13 +162,55 @@ func (p *readPoller) run(epfd, wakefd int) {
 		p.mu.Unlock()
 		for i, t := range ready {
 			ready[i] = nil
-			t.resume()
+			if !t.takeParkedPong() {
+				t.resume()
+			}
 		}
 		ready = ready[:0]
 		if done {
 			return
 		}
 	}
+}
+
+// pongFrame is the length of a client's Engine.IO pong over websocket: a
+// masked text frame (FIN, opcode 1), payload length 1, the 4-byte mask,
+// then "3" masked.
+const pongFrame = 7
+
+// takeParkedPong handles, on the poller's goroutine, a parked websocket
+// woken by what an idle client sends every pingInterval: one Engine.IO
+// pong and nothing else. It reads the frame, re-arms the ping (as
+// Socket.onPacket does) and parks t again, reporting true; no reader
+// goroutine starts. Anything else waiting (other or more bytes, an EOF,
+// an error) is left unread for a reader (false). t was just removed from
+// the poller, so its fd is open (only a reader closes it) and nothing else
+// reads it.
+func (t *wsTransport) takeParkedPong() bool {
+	var b [pongFrame + 1]byte
+	n, errno := rawsys.Peek(t.fd, b[:])
+	if errno != 0 || n != pongFrame || b[0] != 0x81 || b[1] != 0x81 || b[6]^b[2] != typePong {
+		return false
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.closed || s.ws != t || s.state != stateOpen {
+		return false
+	}
+	if n, errno = rawsys.Read(t.fd, b[:pongFrame]); errno != 0 || n != pongFrame {
+		return false // not expected with the bytes in the socket: a reader sees what is left
+	}
+	if s.pongTimer != nil {
+		s.pongTimer.Stop()
+	}
+	s.schedulePingLocked()
+	s.srv.readPoll.pongs.Add(1)
+	if !s.srv.readPoll.park(t, t.fd) {
+		t.parked = false
+		go t.read()
+	}
+	return true
 }
 
 // failed ends the goroutine after an epoll error: every parked transport

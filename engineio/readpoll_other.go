@@ -6,10 +6,15 @@
 
 package engineio
 
-import "syscall"
+import (
+	"sync/atomic"
+	"syscall"
+)
 
 // readPoller parks nothing here.
-type readPoller struct{}
+type readPoller struct {
+	pongs atomic.Uint64 // never counts: nothing parks
+}
 
 func newReadPoller() *readPoller { return &readPoller{} }
 

@@ -132,3 +132,57 @@ func TestParkedWebSocketClientGone(t *testing.T) {
 		return nil
 	})
 }
+
+// maskedText is a client's text frame of payload (FIN, masked with a
+// zero-free key), as it goes on the wire.
+func maskedText(payload string) []byte {
+	key := [4]byte{0x11, 0x22, 0x33, 0x44}
+	b := []byte{0x81, 0x80 | byte(len(payload)), key[0], key[1], key[2], key[3]}
+	for i := range len(payload) {
+		b = append(b, payload[i]^key[i%4])
+	}
+	return b
+}
+
+// TestParkedPongTakenByPoller: the pong of a parked websocket is read by
+// the poller itself (no reader goroutine starts) and keeps the session
+// alive; a pong glued to a message in one TCP segment goes to a reader,
+// which handles both.
+func TestParkedPongTakenByPoller(t *testing.T) {
+	srv := newParkingServer(t, Options{PingInterval: 30 * time.Millisecond, PingTimeout: 500 * time.Millisecond})
+	ws := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+	ws.mustRead()
+	for i := range 5 {
+		waitParked(t, srv.Server, 1)
+		if m := ws.mustRead(); m != "2" {
+			t.Fatalf("got %q, want a ping", m)
+		}
+		if _, err := ws.c.NetConn().Write(maskedText("3")); err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(i + 1)
+		testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+			if n := srv.readPoll.pongs.Load(); n != want {
+				return fmt.Errorf("%d pongs taken by the poller, want %d", n, want)
+			}
+			return nil
+		})
+	}
+	if n := srv.ClientsCount(); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+	waitParked(t, srv.Server, 1)
+	if m := ws.mustRead(); m != "2" {
+		t.Fatalf("got %q, want a ping", m)
+	}
+	glued := append(maskedText("3"), maskedText("4after pong")...)
+	if _, err := ws.c.NetConn().Write(glued); err != nil {
+		t.Fatal(err)
+	}
+	if m := readAnsweringPings(t, ws, false); m != "4after pong" {
+		t.Fatalf("echo %q, want 4after pong", m)
+	}
+	if n := srv.readPoll.pongs.Load(); n != 5 {
+		t.Fatalf("%d pongs taken by the poller, want 5 (the glued one is a reader's)", n)
+	}
+}

@@ -357,19 +357,25 @@ func (s *Socket) schedulePingLocked() {
 	s.pingTimer.Reset(d)
 }
 
+// sendPing runs on the ping timer's goroutine: it queues a ping and,
+// when the websocket's writer is idle, writes it there and then (no hop
+// to the flusher: pings of idle sessions are most of what an idle server
+// does).
 func (s *Socket) sendPing() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.state != stateOpen {
+		s.mu.Unlock()
 		return
 	}
-	s.sendControlLocked(framePing)
 	d := s.srv.opts.PingTimeout
 	if s.pongTimer == nil {
 		s.pongTimer = time.AfterFunc(d, s.pingTimedOut)
-		return
+	} else {
+		s.pongTimer.Reset(d)
 	}
-	s.pongTimer.Reset(d)
+	s.queue = append(s.queue, framePing)
+	s.queued += framePing.size()
+	s.flushUnlock()
 }
 
 func (s *Socket) pingTimedOut() {
