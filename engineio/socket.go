@@ -236,14 +236,6 @@ func (s *Socket) WriteVolatile(f *Frame) bool {
 	return ok
 }
 
-// sendControlLocked queues an internal packet (ping, ...) regardless of
-// MaxBufferedBytes.
-func (s *Socket) sendControlLocked(f *Frame) {
-	s.queue = append(s.queue, f)
-	s.queued += f.size()
-	s.flushLocked()
-}
-
 // takeQueueLocked removes and returns the queued frames.
 func (s *Socket) takeQueueLocked() []*Frame {
 	q := s.queue
