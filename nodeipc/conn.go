@@ -56,6 +56,20 @@ type Message struct {
 	// Value is Body decoded (see DecodeV8 for the Go types; JSON decodes
 	// to the same ones, a Buffer being {"type":"Buffer","data":[...]}).
 	Value any
+	// FD is the handle a {cmd:"NODE_HANDLE"} message came with (a socket
+	// the child passed), or -1. It is the caller's to close.
+	FD int
+}
+
+// maxPendingFDs bounds the received fds no frame has claimed yet; past it
+// the oldest are closed (a well-behaved child has one handle in flight).
+const maxPendingFDs = 8
+
+// pendingFD is a received fd and the stream offset where the read that
+// carried it ended: it belongs to a frame that starts before that offset.
+type pendingFD struct {
+	fd  int
+	end int64
 }
 
 // Conn is the parent's end of one Node child's IPC channel.
@@ -68,6 +82,10 @@ type Conn struct {
 	buf  []byte // bytes read but not yet framed (Read's goroutine only)
 	rbuf []byte
 	oob  []byte
+	// framed counts the stream bytes cut off buf so far; fds holds the
+	// received fds no frame has claimed yet (Read's goroutine only).
+	framed int64
+	fds    []pendingFD
 }
 
 // NewConn takes ownership of uc, the parent's end of a SOCK_STREAM socket
@@ -87,34 +105,85 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.uc.SetWriteDeadlin
 
 // Read returns the next message. An error for which Skippable is true
 // concerns that message only (it is consumed; Message.Body holds it); any
-// other error ends the channel (io.EOF when the child closed it). File
-// descriptors the child sends are closed: a parent never takes handles.
+// other error ends the channel (io.EOF when the child closed it) and
+// closes the fds received but not yet returned. A handle the child sends
+// (process.send(msg, socket)) comes back as the FD of its NODE_HANDLE
+// message, the caller's to close; fds that came with any other frame are
+// closed.
 func (c *Conn) Read() (Message, error) {
+	m, err := c.read()
+	if err != nil && !Skippable(err) {
+		c.closePending(-1)
+	}
+	return m, err
+}
+
+func (c *Conn) read() (Message, error) {
 	for {
+		start := c.framed
 		body, ok, err := c.frame()
 		if err != nil {
-			return Message{}, err
+			return Message{FD: -1}, err
 		}
 		if ok {
+			c.closePending(start) // fds of frames before this one
 			v, err := c.decode(body)
-			return Message{Body: body, Value: v}, err
+			m := Message{Body: body, Value: v, FD: -1}
+			if obj, _ := v.(map[string]any); obj != nil && obj["cmd"] == "NODE_HANDLE" && len(c.fds) > 0 {
+				m.FD = c.fds[0].fd
+				c.fds = c.fds[1:]
+			}
+			return m, err
 		}
 		n, oobn, _, _, err := c.uc.ReadMsgUnix(c.rbuf, c.oob)
 		if oobn > 0 {
-			closeRights(c.oob[:oobn])
+			c.keepRights(c.oob[:oobn], c.framed+int64(len(c.buf)+n))
 		}
 		switch {
 		case n > 0: // bytes first; an error comes back on the next read
 		case err == nil:
-			return Message{}, io.EOF
+			return Message{FD: -1}, io.EOF
 		case errors.Is(err, net.ErrClosed):
-			return Message{}, ErrClosed
+			return Message{FD: -1}, ErrClosed
 		case errors.Is(err, syscall.ECONNRESET):
-			return Message{}, io.EOF
+			return Message{FD: -1}, io.EOF
 		default:
-			return Message{}, fmt.Errorf("nodeipc: read: %w", err)
+			return Message{FD: -1}, fmt.Errorf("nodeipc: read: %w", err)
 		}
 		c.buf = append(c.buf, c.rbuf[:n]...)
+	}
+}
+
+// keepRights queues the fds in the control messages oob, which came with
+// a read that ended at stream offset end, closing the oldest past
+// maxPendingFDs.
+func (c *Conn) keepRights(oob []byte, end int64) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			c.fds = append(c.fds, pendingFD{fd, end})
+		}
+	}
+	for len(c.fds) > maxPendingFDs {
+		unix.Close(c.fds[0].fd)
+		c.fds = c.fds[1:]
+	}
+}
+
+// closePending closes the queued fds that came with reads ending at or
+// before offset start (frames before the one starting there), or all of
+// them when start is negative.
+func (c *Conn) closePending(start int64) {
+	for len(c.fds) > 0 && (start < 0 || c.fds[0].end <= start) {
+		unix.Close(c.fds[0].fd)
+		c.fds = c.fds[1:]
 	}
 }
 
@@ -130,6 +199,7 @@ func (c *Conn) frame() ([]byte, bool, error) {
 		}
 		body := append([]byte(nil), c.buf[:i]...)
 		c.buf = c.buf[:copy(c.buf, c.buf[i+1:])]
+		c.framed += int64(i + 1)
 		return body, true, nil
 	}
 	if len(c.buf) < 4 {
@@ -144,6 +214,7 @@ func (c *Conn) frame() ([]byte, bool, error) {
 	}
 	body := append([]byte(nil), c.buf[4:4+n]...)
 	c.buf = c.buf[:copy(c.buf, c.buf[4+n:])]
+	c.framed += 4 + int64(n)
 	return body, true, nil
 }
 
@@ -225,22 +296,4 @@ func (c *Conn) SendHandle(msg any, fd int) error {
 		return err
 	}
 	return c.SendBody(body, fd)
-}
-
-// closeRights closes every fd in the control messages oob.
-func closeRights(oob []byte) {
-	if len(oob) == 0 {
-		return
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return
-	}
-	for _, m := range msgs {
-		if fds, err := unix.ParseUnixRights(&m); err == nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
-		}
-	}
 }

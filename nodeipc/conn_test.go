@@ -212,6 +212,70 @@ func TestNodeChannelHandle(t *testing.T) {
 	}
 }
 
+// A handle the child sends back comes out of Read as the FD of its
+// NODE_HANDLE message (the same socket), and the child's later messages,
+// which Node holds until the parent's NODE_HANDLE_ACK, follow the ACK. No
+// fd leaks.
+func TestNodeChannelHandleBack(t *testing.T) {
+	testutil.CheckNoLeaks(t)
+	for _, mode := range []Mode{JSON, Advanced} {
+		t.Run(mode.String(), func(t *testing.T) {
+			c := startChild(t, mode)
+			ours, theirs := testutil.SocketPair(t)
+			defer ours.Close()
+			err := withFD(t, theirs, func(fd int) error {
+				return c.SendHandle(map[string]any{"type": "give-back", "data": "y"}, fd)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs.Close()
+			back := -1
+			for back < 0 {
+				m, err := c.Read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, _ := m.Value.(map[string]any)
+				if v["echo"] != nil {
+					t.Fatal("the echo came before the parent's ACK")
+				}
+				if v["cmd"] != "NODE_HANDLE" {
+					if m.FD >= 0 {
+						t.Fatalf("fd %d with %#v", m.FD, v)
+					}
+					continue
+				}
+				if msg, _ := v["msg"].(map[string]any); msg["type"] != "back" || msg["data"] != "y" || m.FD < 0 {
+					t.Fatalf("hand-back %#v, fd %d", v, m.FD)
+				}
+				back = m.FD
+			}
+			if err := c.Send(map[string]any{"cmd": "NODE_HANDLE_ACK"}); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				m, err := c.Read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, _ := m.Value.(map[string]any); v["echo"] != nil {
+					break
+				}
+			}
+			if _, err := unix.Write(back, []byte("back")); err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(back)
+			ours.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(ours)
+			if err != nil || string(got) != "back" {
+				t.Fatalf("read %q, %v", got, err)
+			}
+		})
+	}
+}
+
 // withFD runs fn with c's fd.
 func withFD(t *testing.T, c net.Conn, fn func(fd int) error) error {
 	t.Helper()

@@ -17,7 +17,10 @@
 // {cmd:"NODE_HANDLE", type:"net.Socket", msg:...} message, in SCM_RIGHTS;
 // Node answers {cmd:"NODE_HANDLE_ACK"} (or NODE_HANDLE_NACK when no fd came
 // with it). Conn.SendHandle writes that frame; keeping one handle in flight
-// until the answer is the caller's job. Node's docs call NODE_* messages
+// until the answer is the caller's job. A child hands a socket back the
+// same way (process.send(msg, socket)): Conn.Read returns it as the
+// Message's FD, and answering NODE_HANDLE_ACK is the caller's job (until
+// it comes, Node queues every later message of the child). Node's docs call NODE_* messages
 // internal; the versions tested are listed in docs/node.md.
 //
 // # Concurrency
