@@ -138,48 +138,6 @@ func TestNodeWorkerBreaksFraming(t *testing.T) {
 	waitLog(t, c, "frame too large")
 }
 
-// A Node worker cannot hand a kept-alive connection back, so stickyd's
-// preload closes every connection after its response: sessions on two
-// workers that share one keep-alive client (@socket.io/sticky 1.0.4, which
-// would keep the connection open, issue #8) each reach their own worker.
-func TestNodeKeepAliveClientAcrossWorkers(t *testing.T) {
-	c := startNodeCluster(t, 2, stackOld, []string{"--node-sids", "random"})
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
-	defer hc.CloseIdleConnections()
-	do := func(q string) (int, string) {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		if q == "" {
-			resp, err = hc.Get(c.URL + "/socket.io/?EIO=4&transport=polling")
-		} else { // the Socket.IO connect packet: answered at once
-			resp, err = hc.Post(c.URL+"/socket.io/?EIO=4&transport=polling"+q, "text/plain", strings.NewReader("40"))
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if !resp.Close {
-			t.Fatalf("response without Connection: close: %v", resp.Header)
-		}
-		return resp.StatusCode, string(b)
-	}
-	var sids []string
-	for i := 0; i < 6; i++ {
-		code, body := do("")
-		if code != 200 {
-			t.Fatalf("handshake: %d %s", code, body)
-		}
-		sids = append(sids, body[strings.Index(body, `"sid":"`)+7:][:20])
-	}
-	for _, sid := range sids {
-		if code, body := do("&sid=" + sid); code != 200 || body != "ok" {
-			t.Fatalf("session %s: %d %s", sid, code, body)
-		}
-	}
-}
-
 // Metrics with Node workers: ready workers, sessions from the sid table,
 // hand-offs, and an unknown sid answered 400 by stickyd after its wait.
 func TestNodeMetrics(t *testing.T) {

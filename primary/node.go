@@ -124,8 +124,8 @@ func (s *Supervisor) writeNodeShim(dir string) error {
 // process p, as in's link and starts its reader, hand-off and writer
 // goroutines. It reports false (and closes conn) during shutdown.
 func (s *Supervisor) startNodeLink(in *instance, p *process, conn *nodeipc.Conn) bool {
-	l := newNodeLink(conn, p, s.rerouteQueued)
 	log := s.log.With("slot", in.slot, "instance", in.id)
+	l := newNodeLink(conn, p, s.rerouteQueued, s.opts.NodeAckTimeout, log, func(acked bool) { s.handleAcked(in, acked) })
 	s.routingMu.Lock()
 	if s.closing || in.state == Gone {
 		s.routingMu.Unlock()
@@ -136,7 +136,7 @@ func (s *Supervisor) startNodeLink(in *instance, p *process, conn *nodeipc.Conn)
 	s.routingMu.Unlock()
 	s.relay.Join(in.id, in.id, l)
 	ok := s.nodeGoroutines.start(func() { s.readNode(in, l, log) })
-	ok = ok && s.nodeGoroutines.start(func() { l.handOff(s.opts.NodeAckTimeout, log, func(acked bool) { s.handleAcked(in, acked) }) })
+	ok = ok && s.nodeGoroutines.start(l.handOff)
 	ok = ok && s.nodeGoroutines.start(func() { l.writeAdapter(log) })
 	if !ok {
 		l.Close()
@@ -157,13 +157,14 @@ func (s *Supervisor) handleAcked(in *instance, acked bool) {
 }
 
 // readNode reads in's channel until it ends: online makes in Ready,
-// handle answers go to the hand-off goroutine, @socket.io/sticky's
+// handle answers go to the link (which sends the next handle), handles
+// the worker hands back are routed again (nodeHandBack), @socket.io/sticky's
 // session messages fill the sid table and cluster-adapter messages go to
 // the relay. A message that does not decode, or holds a V8 value outside
 // nodeipc's subset, is logged and skipped; a channel that fails (or is
 // out of step) gets the worker killed, and its slot respawns it.
 func (s *Supervisor) readNode(in *instance, l *nodeLink, log hclog.Logger) {
-	defer close(l.acks)
+	defer l.readerDone()
 	for {
 		m, err := l.conn.Read()
 		if nodeipc.Skippable(err) {
@@ -176,6 +177,9 @@ func (s *Supervisor) readNode(in *instance, l *nodeLink, log hclog.Logger) {
 				l.proc.Kill()
 			}
 			return
+		}
+		if m.FD >= 0 && !isHandBack(m.Value) { // (nodeipc gives fds to NODE_HANDLE messages only)
+			unix.Close(m.FD)
 		}
 		s.handleNode(in, l, m, log)
 	}
@@ -191,10 +195,13 @@ func (s *Supervisor) handleNode(in *instance, l *nodeLink, m nodeipc.Message, lo
 	switch cmd, _ := obj["cmd"].(string); cmd {
 	case "":
 	case "NODE_HANDLE_ACK":
-		l.ack(true, log)
+		l.answer(true)
 		return
 	case "NODE_HANDLE_NACK":
-		l.ack(false, log)
+		l.answer(false)
+		return
+	case "NODE_HANDLE":
+		s.nodeHandBack(in, l, obj, m.FD, log)
 		return
 	case "NODE_CLUSTER":
 		switch act, _ := obj["act"].(string); act {

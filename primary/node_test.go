@@ -34,16 +34,16 @@ func TestResolveWorkerKind(t *testing.T) {
 // data: a Buffer in advanced mode, a string in json mode, the Buffer's
 // JSON form for bytes that are not UTF-8.
 func TestStickyConnectionData(t *testing.T) {
-	if got := stickyConnection(nodeipc.JSON, nil)["data"]; got != "" {
+	if got := stickyConnection(nodeipc.JSON, nil, 0)["data"]; got != "" {
 		t.Errorf("no prefix: %#v", got)
 	}
-	if got := stickyConnection(nodeipc.JSON, []byte("GET / HTTP/1.1\r\n"))["data"]; got != "GET / HTTP/1.1\r\n" {
+	if got := stickyConnection(nodeipc.JSON, []byte("GET / HTTP/1.1\r\n"), 0)["data"]; got != "GET / HTTP/1.1\r\n" {
 		t.Errorf("json: %#v", got)
 	}
-	if got, ok := stickyConnection(nodeipc.Advanced, []byte{0xff})["data"].([]byte); !ok || len(got) != 1 {
+	if got, ok := stickyConnection(nodeipc.Advanced, []byte{0xff}, 0)["data"].([]byte); !ok || len(got) != 1 {
 		t.Errorf("advanced: %#v", got)
 	}
-	got, _ := stickyConnection(nodeipc.JSON, []byte{0xff})["data"].(map[string]any)
+	got, _ := stickyConnection(nodeipc.JSON, []byte{0xff}, 0)["data"].(map[string]any)
 	if got["type"] != "Buffer" {
 		t.Errorf("json, not UTF-8: %#v", got)
 	}

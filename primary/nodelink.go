@@ -46,11 +46,15 @@ const nodeNackRetries = 3
 
 // stickyConnection is the message a handle travels with: what
 // @socket.io/sticky's primary sends. data is what the primary consumed of
-// the connection (the request head of a TLS relay), usually nothing: the
-// primary only peeks, so the request is still in the socket. It is a
-// Buffer in advanced mode; in json mode a string (a Buffer's JSON form
-// when the bytes are not UTF-8, which only sticky 1.x reads).
-func stickyConnection(mode nodeipc.Mode, prefix []byte) map[string]any {
+// the connection (the request head of a TLS relay, or the request a
+// worker handed back), usually nothing: the primary only peeks, so the
+// request is still in the socket. It is a Buffer in advanced mode; in
+// json mode a string (a Buffer's JSON form when the bytes are not UTF-8,
+// which only sticky 1.x reads). id, the connection's id, goes as
+// stickydConn (sticky ignores it): the preload names it when it hands the
+// connection back, so that a TLS relay's or another host's connection is
+// known again.
+func stickyConnection(mode nodeipc.Mode, prefix []byte, id uint64) map[string]any {
 	var data any = ""
 	switch {
 	case len(prefix) == 0:
@@ -65,40 +69,60 @@ func stickyConnection(mode nodeipc.Mode, prefix []byte) map[string]any {
 		}
 		data = map[string]any{"type": "Buffer", "data": bytes}
 	}
-	return map[string]any{"type": "sticky:connection", "data": data}
+	m := map[string]any{"type": "sticky:connection", "data": data}
+	if id != 0 {
+		m["stickydConn"] = float64(id)
+	}
+	return m
 }
 
 // handoff is a connection waiting for its hand-off.
 type handoff struct {
 	fd     int
 	prefix []byte
+	id     uint64 // the primary's connection id
+}
+
+// flight is the handle sent to the worker and not yet answered.
+type flight struct {
+	h     handoff
+	tries int         // NACKs so far
+	timer *time.Timer // kills the worker when no answer comes in time
 }
 
 // nodeLink is the primary's end of one Node worker's IPC channel. It
 // implements workerLink: a Conn message queues the connection's fd (a
-// dup) for the hand-off goroutine, which sends one handle at a time and
-// waits for its ACK; Drain sends SIGTERM; Retire does nothing (a Node
-// worker never hands a connection back). Adapter messages for the worker
-// go through their own queue and writer goroutine, so neither queue waits
-// for the other.
+// dup). One handle is in flight at a time: the hand-off goroutine sends a
+// handle when none is, and the channel's reader, on the worker's ACK,
+// sends the next queued one at once. Drain sends SIGTERM; Retire does
+// nothing. Adapter messages for the worker go through their own queue and
+// writer goroutine, so neither queue waits for the other.
 type nodeLink struct {
 	conn *nodeipc.Conn
 	proc *process
-	acks chan bool // the reader's ACK (true) / NACK (false) for the handle in flight
 	// reroute takes a queued connection the worker never got (its fd, the
 	// primary's dup, whose request is still unread) when the link closes.
-	reroute func(fd int)
+	reroute    func(fd int)
+	ackTimeout time.Duration
+	log        hclog.Logger
+	// done is called once per handle with its outcome (ACKed or not),
+	// with no lock held.
+	done func(acked bool)
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	handles []handoff // connections waiting for their hand-off (our dups)
-	out     [][]byte  // adapter message bodies waiting to be written
-	outSize int
-	closed  bool
+	mu       sync.Mutex
+	cond     *sync.Cond
+	handles  []handoff // connections waiting for their hand-off (our dups)
+	inflight *flight   // the handle sent and not yet answered
+	stopped  bool      // a send failed or the worker timed out: no more sends
+	out      [][]byte  // adapter message bodies waiting to be written
+	outSize  int
+	closed   bool
 }
 
-func newNodeLink(conn *nodeipc.Conn, proc *process, reroute func(fd int)) *nodeLink {
-	l := &nodeLink{conn: conn, proc: proc, acks: make(chan bool, 1), reroute: reroute}
+// newNodeLink makes the link of conn to proc; see nodeLink for the
+// arguments.
+func newNodeLink(conn *nodeipc.Conn, proc *process, reroute func(fd int), ackTimeout time.Duration, log hclog.Logger, done func(acked bool)) *nodeLink {
+	l := &nodeLink{conn: conn, proc: proc, reroute: reroute, ackTimeout: ackTimeout, log: log, done: done}
 	l.cond = sync.NewCond(&l.mu)
 	return l
 }
@@ -107,7 +131,7 @@ func newNodeLink(conn *nodeipc.Conn, proc *process, reroute func(fd int)) *nodeL
 func (l *nodeLink) Send(m *ipc.Message, fd int) error {
 	switch m.Type {
 	case ipc.MsgConn:
-		return l.queueHandle(fd, m.Prefix)
+		return l.queueHandle(fd, m.Prefix, m.ConnID)
 	case ipc.MsgDrain:
 		l.proc.Terminate()
 		return nil
@@ -146,7 +170,7 @@ func (l *nodeLink) Close() error {
 	return err
 }
 
-func (l *nodeLink) queueHandle(fd int, prefix []byte) error {
+func (l *nodeLink) queueHandle(fd int, prefix []byte, id uint64) error {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("primary: dup: %w", err)
@@ -161,7 +185,7 @@ func (l *nodeLink) queueHandle(fd int, prefix []byte) error {
 		unix.Close(dup)
 		return errNodeQueueFull
 	}
-	l.handles = append(l.handles, handoff{dup, append([]byte(nil), prefix...)})
+	l.handles = append(l.handles, handoff{dup, append([]byte(nil), prefix...), id})
 	l.cond.Broadcast()
 	return nil
 }
@@ -190,21 +214,6 @@ func (l *nodeLink) SendAdapterValue(v any) error {
 		return err
 	}
 	return l.SendAdapterBody(body)
-}
-
-// nextHandle waits for a queued connection; false once the link is closed.
-func (l *nodeLink) nextHandle() (handoff, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for len(l.handles) == 0 && !l.closed {
-		l.cond.Wait()
-	}
-	if l.closed {
-		return handoff{}, false
-	}
-	h := l.handles[0]
-	l.handles = l.handles[1:]
-	return h, true
 }
 
 // nextOut waits for queued adapter bodies; false once the link is closed.
@@ -238,61 +247,117 @@ func (l *nodeLink) writeAdapter(log hclog.Logger) {
 	}
 }
 
-// handOff sends queued handles one at a time, each waiting for its ACK
-// (up to ackTimeout) before the next; a NACK is retried nodeNackRetries
-// times. done is called with each handle's outcome. A worker that does
-// not answer in time is killed (its slot respawns it) and the rest of its
-// queue is closed by Close.
-func (l *nodeLink) handOff(ackTimeout time.Duration, log hclog.Logger, done func(acked bool)) {
+// handOff sends a queued handle whenever none is in flight, until the
+// link is closed (the reader sends the next one itself when an ACK
+// finds the queue non-empty: see answer).
+func (l *nodeLink) handOff() {
 	for {
-		h, ok := l.nextHandle()
-		if !ok {
+		l.mu.Lock()
+		for !l.closed && (len(l.handles) == 0 || l.inflight != nil || l.stopped) {
+			l.cond.Wait()
+		}
+		if l.closed {
+			l.mu.Unlock()
 			return
 		}
-		acked, alive := l.sendHandle(h, ackTimeout, log)
-		unix.Close(h.fd)
-		done(acked)
-		if !alive {
-			return
-		}
+		f := l.takeNextLocked()
+		l.mu.Unlock()
+		l.send(f)
 	}
 }
 
-// sendHandle hands fd over and waits for the answer. alive is false when
-// the link failed or the worker was killed for not answering.
-func (l *nodeLink) sendHandle(h handoff, ackTimeout time.Duration, log hclog.Logger) (acked, alive bool) {
-	t := time.NewTimer(ackTimeout)
-	defer t.Stop()
-	for try := 0; try <= nodeNackRetries; try++ {
-		if err := l.conn.SendHandle(stickyConnection(l.conn.Mode(), h.prefix), h.fd); err != nil {
-			log.Debug("node hand-off failed", "error", err)
-			return false, false
-		}
-		select {
-		case ok, open := <-l.acks:
-			if !open {
-				return false, false
-			}
-			if ok {
-				return true, true
-			}
-			log.Warn("node worker refused a handle (NODE_HANDLE_NACK); retrying", "try", try+1)
-		case <-t.C:
-			log.Error("node worker did not acknowledge a connection in time; restarting it", "timeout", ackTimeout)
-			l.proc.Kill()
-			return false, false
-		}
+// takeNextLocked makes the first queued handle the one in flight and
+// starts its answer timer; nil when none is queued (or sends stopped).
+func (l *nodeLink) takeNextLocked() *flight {
+	if len(l.handles) == 0 || l.stopped || l.closed {
+		return nil
 	}
-	log.Error("node worker refused a handle repeatedly; connection closed", "tries", nodeNackRetries+1)
-	return false, true
+	f := &flight{h: l.handles[0]}
+	l.handles = l.handles[1:]
+	l.inflight = f
+	f.timer = time.AfterFunc(l.ackTimeout, func() { l.timedOut(f) })
+	return f
 }
 
-// ack passes the reader's NODE_HANDLE_ACK / NACK to the hand-off
-// goroutine; an answer nothing waits for is a protocol surprise.
-func (l *nodeLink) ack(ok bool, log hclog.Logger) {
-	select {
-	case l.acks <- ok:
-	default:
-		log.Warn("node worker answered a handle that was not sent; ignoring it")
+// send writes f's handle; a failed write ends f unacknowledged and stops
+// the sends (the reader sees the channel fail).
+func (l *nodeLink) send(f *flight) {
+	if err := l.conn.SendHandle(stickyConnection(l.conn.Mode(), f.h.prefix, f.h.id), f.h.fd); err != nil {
+		l.log.Debug("node hand-off failed", "error", err)
+		l.finish(f, false, true)
+	}
+}
+
+// finish ends f, when it is still the handle in flight: our dup is
+// closed and done called. stop ends further sends.
+func (l *nodeLink) finish(f *flight, acked, stop bool) {
+	l.mu.Lock()
+	if l.inflight != f {
+		l.mu.Unlock()
+		return
+	}
+	l.inflight = nil
+	l.stopped = l.stopped || stop
+	f.timer.Stop()
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	unix.Close(f.h.fd)
+	l.done(acked)
+}
+
+// timedOut kills the worker when f is still unanswered.
+func (l *nodeLink) timedOut(f *flight) {
+	l.mu.Lock()
+	pending := l.inflight == f
+	l.mu.Unlock()
+	if !pending {
+		return
+	}
+	l.log.Error("node worker did not acknowledge a connection in time; restarting it", "timeout", l.ackTimeout)
+	l.proc.Kill()
+	l.finish(f, false, true)
+}
+
+// answer takes the reader's NODE_HANDLE_ACK (ok) or NACK for the handle
+// in flight. A NACK is retried nodeNackRetries times. Once the handle is
+// answered, the next queued one is sent at once, from the reader's
+// goroutine. An answer nothing waits for is a protocol surprise.
+func (l *nodeLink) answer(ok bool) {
+	l.mu.Lock()
+	f := l.inflight
+	switch {
+	case f == nil:
+		l.mu.Unlock()
+		l.log.Warn("node worker answered a handle that was not sent; ignoring it")
+		return
+	case !ok && f.tries < nodeNackRetries:
+		f.tries++
+		l.mu.Unlock()
+		l.log.Warn("node worker refused a handle (NODE_HANDLE_NACK); retrying", "try", f.tries)
+		l.send(f)
+		return
+	}
+	l.inflight = nil
+	f.timer.Stop()
+	next := l.takeNextLocked()
+	l.mu.Unlock()
+	if !ok {
+		l.log.Error("node worker refused a handle repeatedly; connection closed", "tries", nodeNackRetries+1)
+	}
+	unix.Close(f.h.fd)
+	l.done(ok)
+	if next != nil {
+		l.send(next)
+	}
+}
+
+// readerDone ends the handle in flight unanswered: the channel's reader
+// has stopped, so no answer will come.
+func (l *nodeLink) readerDone() {
+	l.mu.Lock()
+	f := l.inflight
+	l.mu.Unlock()
+	if f != nil {
+		l.finish(f, false, true)
 	}
 }
