@@ -1,7 +1,9 @@
 package primary
 
 import (
+	"encoding/base64"
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/stickyd/stickyd/nodeipc"
@@ -43,6 +45,9 @@ func TestStickyConnectionData(t *testing.T) {
 	if got, ok := stickyConnection(nodeipc.Advanced, []byte{0xff}, 0)["data"].([]byte); !ok || len(got) != 1 {
 		t.Errorf("advanced: %#v", got)
 	}
+	if got := stickyConnection(nodeipc.JSON, nil, 9)["stickydConn"]; got != float64(9) {
+		t.Errorf("connection id: %#v", got)
+	}
 	got, _ := stickyConnection(nodeipc.JSON, []byte{0xff}, 0)["data"].(map[string]any)
 	if got["type"] != "Buffer" {
 		t.Errorf("json, not UTF-8: %#v", got)
@@ -59,5 +64,42 @@ func TestNewRejectsBadNodeOptions(t *testing.T) {
 		if _, err := New(o); !errors.Is(err, ErrBadOptions) {
 			t.Errorf("%+v: %v", o, err)
 		}
+	}
+}
+
+// A Node hand-back is parsed only when it is the preload's message: a
+// handle of a socket type, stickyd:handback, base64 request bytes; its
+// connection id comes back; anything else is errNodeHandBack.
+func TestParseNodeHandBack(t *testing.T) {
+	msg := func(typ string, m map[string]any) map[string]any {
+		return map[string]any{"cmd": "NODE_HANDLE", "type": typ, "msg": m}
+	}
+	good := map[string]any{"type": "stickyd:handback", "conn": float64(7), "data": base64.StdEncoding.EncodeToString([]byte("GET / HTTP/1.1\r\n\r\n"))}
+	id, prefix, err := parseNodeHandBack(msg("net.Native", good))
+	if err != nil || id != 7 || string(prefix) != "GET / HTTP/1.1\r\n\r\n" {
+		t.Fatalf("good: %d %q %v", id, prefix, err)
+	}
+	for name, obj := range map[string]map[string]any{
+		"server handle": msg("net.Server", good),
+		"other message": msg("net.Socket", map[string]any{"type": "sticky:connection", "data": good["data"]}),
+		"no data":       msg("net.Socket", map[string]any{"type": "stickyd:handback"}),
+		"not base64":    msg("net.Socket", map[string]any{"type": "stickyd:handback", "data": "%%%"}),
+		"no msg":        {"cmd": "NODE_HANDLE", "type": "net.Socket"},
+	} {
+		if _, _, err := parseNodeHandBack(obj); !errors.Is(err, errNodeHandBack) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := checkSocket(-1); !errors.Is(err, errNodeHandBack) {
+		t.Errorf("no fd: %v", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if err := checkSocket(int(r.Fd())); !errors.Is(err, errNodeHandBack) {
+		t.Errorf("a pipe: %v", err)
 	}
 }
