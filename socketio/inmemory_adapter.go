@@ -278,5 +278,5 @@ func (s *Socket) info() SocketInfo {
 			data = j
 		}
 	}
-	return SocketInfo{ID: s.id, Handshake: s.handshake, Rooms: s.Rooms(), Data: data, local: s}
+	return SocketInfo{ID: s.id, Handshake: s.Handshake(), Rooms: s.Rooms(), Data: data, local: s}
 }
