@@ -60,7 +60,7 @@ func newAuthenticator(auth BasicAuth, ttl time.Duration, logger hclog.Logger) (*
 // username given (never the password).
 func (a *authenticator) middleware(s *socketio.Socket) error {
 	var c credentials
-	_ = json.Unmarshal(s.Handshake().Auth, &c) // bad auth: no credentials
+	_ = json.Unmarshal(s.Auth(), &c) // bad auth: no credentials
 	if c.SessionID != "" && a.validSession(c.SessionID) {
 		return nil
 	}

@@ -19,15 +19,15 @@ type InMemoryAdapter struct {
 	rec *recoveryStore // nil unless recovery is on
 
 	mu    sync.RWMutex
-	rooms map[string]map[string]struct{} // room -> socket ids
-	sids  map[string]map[string]struct{} // socket id -> rooms
+	rooms map[string]strSet // room -> socket ids (a socket's own room: one)
+	sids  map[string]strSet // socket id -> rooms (its own id, a few more)
 }
 
 var _ Adapter = (*InMemoryAdapter)(nil)
 
 // NewInMemoryAdapter returns the in-memory adapter of nsp.
 func NewInMemoryAdapter(nsp *Namespace) *InMemoryAdapter {
-	a := &InMemoryAdapter{nsp: nsp, rooms: map[string]map[string]struct{}{}, sids: map[string]map[string]struct{}{}}
+	a := &InMemoryAdapter{nsp: nsp, rooms: map[string]strSet{}, sids: map[string]strSet{}}
 	if r := nsp.RecoveryOptions(); r != nil {
 		a.rec = newRecoveryStore(r.MaxDisconnectionDuration)
 	}
@@ -48,36 +48,33 @@ func (a *InMemoryAdapter) AddAll(id string, rooms []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	set := a.sids[id]
-	if set == nil {
-		set = map[string]struct{}{}
-		a.sids[id] = set
-	}
 	for _, r := range rooms {
-		set[r] = struct{}{}
+		set.add(r)
 		m := a.rooms[r]
-		if m == nil {
-			m = map[string]struct{}{}
-			a.rooms[r] = m
-		}
-		m[id] = struct{}{}
+		m.add(id)
+		a.rooms[r] = m
 	}
+	a.sids[id] = set
 }
 
 // Del removes socket id from room.
 func (a *InMemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if set := a.sids[id]; set != nil {
-		delete(set, room)
+	if set, ok := a.sids[id]; ok {
+		set.del(room)
+		a.sids[id] = set
 	}
 	a.delFromRoom(id, room)
 }
 
 func (a *InMemoryAdapter) delFromRoom(id, room string) {
-	if m := a.rooms[room]; m != nil {
-		delete(m, id)
-		if len(m) == 0 {
+	if m, ok := a.rooms[room]; ok {
+		m.del(id)
+		if m.len() == 0 {
 			delete(a.rooms, room)
+		} else {
+			a.rooms[room] = m
 		}
 	}
 }
@@ -86,7 +83,8 @@ func (a *InMemoryAdapter) delFromRoom(id, room string) {
 func (a *InMemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for r := range a.sids[id] {
+	set := a.sids[id]
+	for r := range set.all {
 		a.delFromRoom(id, r)
 	}
 	delete(a.sids, id)
@@ -107,15 +105,11 @@ func (a *InMemoryAdapter) Rooms() []string {
 func (a *InMemoryAdapter) SocketRooms(id string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	set := a.sids[id]
-	if set == nil {
+	set, ok := a.sids[id]
+	if !ok {
 		return nil
 	}
-	out := make([]string, 0, len(set))
-	for r := range set {
-		out = append(out, r)
-	}
-	return out
+	return set.appendTo(make([]string, 0, set.len()))
 }
 
 // Sockets lists the local socket ids in any of rooms (all when empty).
@@ -130,15 +124,12 @@ func (a *InMemoryAdapter) targets(opts BroadcastOptions) []string {
 	if len(opts.Rooms) == 1 && len(opts.Except) == 0 {
 		// The common broadcast: one room's members, nothing to merge.
 		room := a.rooms[opts.Rooms[0]]
-		out := make([]string, 0, len(room))
-		for id := range room {
-			out = append(out, id)
-		}
-		return out
+		return room.appendTo(make([]string, 0, room.len()))
 	}
 	except := map[string]struct{}{}
 	for _, r := range opts.Except {
-		for id := range a.rooms[r] {
+		set := a.rooms[r]
+		for id := range set.all {
 			except[id] = struct{}{}
 		}
 	}
@@ -154,7 +145,8 @@ func (a *InMemoryAdapter) targets(opts BroadcastOptions) []string {
 	}
 	seen := map[string]struct{}{}
 	for _, r := range opts.Rooms {
-		for id := range a.rooms[r] {
+		set := a.rooms[r]
+		for id := range set.all {
 			if _, ex := except[id]; ex {
 				continue
 			}
@@ -278,5 +270,5 @@ func (s *Socket) info() SocketInfo {
 			data = j
 		}
 	}
-	return SocketInfo{ID: s.id, Handshake: s.handshake, Rooms: s.Rooms(), Data: data, local: s}
+	return SocketInfo{ID: s.id, Handshake: s.Handshake(), Rooms: s.Rooms(), Data: data, local: s}
 }

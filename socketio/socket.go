@@ -17,11 +17,10 @@ import (
 )
 
 // Handshake is what the server knows of a socket's connection, as Node's
-// socket.handshake.
+// socket.handshake. Socket.Handshake builds it anew on each call.
 type Handshake struct {
-	// Headers are the handshake request's headers: the engine's map
-	// (engineio.Socket.Request), shared by every socket of the connection
-	// as in Node, not a copy (an idle connection holds one). Read only.
+	// Headers are the handshake request's headers, a copy of the
+	// engine's (engineio.Socket.RequestHeader) that the caller owns.
 	Headers http.Header `json:"headers"`
 	// Time is the connection time formatted as JavaScript's Date.toString.
 	Time string `json:"time"`
@@ -42,28 +41,28 @@ type Handshake struct {
 	Auth json.RawMessage `json:"auth"`
 }
 
-func newHandshake(r *http.Request, auth json.RawMessage) Handshake {
-	now := time.Now()
+// handshakeTime formats the connection time as JavaScript's Date.toString.
+const handshakeTime = "Mon Jan 02 2006 15:04:05 GMT-0700 (MST)"
+
+// newHandshake describes conn's handshake request (conn may be nil) for a
+// socket connected at issued (Unix ms) with auth.
+func newHandshake(conn *engineio.Socket, issued int64, auth json.RawMessage) Handshake {
 	h := Handshake{
-		Time:   now.Format("Mon Jan 02 2006 15:04:05 GMT-0700 (MST)"),
-		Issued: now.UnixMilli(),
+		Time:   time.UnixMilli(issued).Format(handshakeTime),
+		Issued: issued,
 		Auth:   auth,
 	}
-	if r != nil {
-		h.Headers = r.Header
-		h.XDomain = r.Header.Get("Origin") != ""
-		h.Secure = r.TLS != nil
-		h.URL = r.RequestURI
-		if r.URL != nil {
-			h.Query = r.URL.Query()
-			if h.URL == "" {
-				h.URL = r.URL.RequestURI()
-			}
-		}
-		h.Address = r.RemoteAddr
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			h.Address = host
-		}
+	if conn == nil {
+		return h
+	}
+	h.Headers = conn.RequestHeader()
+	h.XDomain = h.Headers.Get("Origin") != ""
+	h.Secure = conn.TLS() != nil
+	h.URL = conn.RequestURI()
+	h.Query = conn.Query()
+	h.Address = conn.RemoteAddr()
+	if host, _, err := net.SplitHostPort(h.Address); err == nil {
+		h.Address = host
 	}
 	return h
 }
@@ -86,13 +85,14 @@ const (
 // for concurrent use. Event handlers of one socket run one at a time, in
 // arrival order (see the package doc, Concurrency).
 type Socket struct {
-	id        string
-	pid       string
-	nspName   string
-	nsp       *Namespace
-	client    *client
-	handshake Handshake
-	q         taskQueue
+	id      string
+	pid     string
+	nspName string
+	nsp     *Namespace
+	client  *client
+	issued  int64           // connection time, Unix ms
+	auth    json.RawMessage // CONNECT's auth object
+	q       taskQueue
 
 	mu          sync.Mutex
 	state       int
@@ -112,12 +112,13 @@ type Socket struct {
 
 func newSocket(c *client, nspName string, auth json.RawMessage) *Socket {
 	s := &Socket{
-		id:        newID(),
-		nspName:   nspName,
-		client:    c,
-		handshake: newHandshake(c.conn.Request(), auth),
-		handlers:  map[string][]*handler{},
-		acks:      map[uint64]func([]json.RawMessage, error){},
+		id:       newID(),
+		nspName:  nspName,
+		client:   c,
+		issued:   time.Now().UnixMilli(),
+		auth:     auth,
+		handlers: map[string][]*handler{},
+		acks:     map[uint64]func([]json.RawMessage, error){},
 	}
 	s.q.log = c.srv.log
 	s.q.wg = &c.srv.tasks
@@ -130,9 +131,17 @@ func (s *Socket) ID() string { return s.id }
 // Namespace is the namespace the socket belongs to.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake describes the socket's connection. The returned value must not
+// Handshake describes the socket's connection. It is built on each call
+// from what the engine keeps of the handshake request (headers map, query
+// parse: about a microsecond and a kilobyte), so the caller owns it;
+// Auth, shared, must not be modified. For the CONNECT auth object alone,
+// Auth is cheaper.
+func (s *Socket) Handshake() Handshake { return newHandshake(s.client.conn, s.issued, s.auth) }
+
+// Auth returns the JSON object the client sent with CONNECT ({} when
+// none), as Handshake().Auth without building the handshake. It must not
 // be modified.
-func (s *Socket) Handshake() Handshake { return s.handshake }
+func (s *Socket) Auth() json.RawMessage { return s.auth }
 
 // Conn is the underlying Engine.IO session (shared by the client's
 // sockets of all namespaces).

@@ -13,7 +13,7 @@ import (
 func (s *Socket) connect() {
 	c := s.client
 	srv := c.srv
-	nsp := srv.lookupNamespace(s.nspName, s.handshake.Auth)
+	nsp := srv.lookupNamespace(s.nspName, s.auth)
 	if nsp == nil {
 		srv.log.Debug("connect to unknown namespace", "sid", c.conn.ID(), "nsp", s.nspName)
 		c.abandon(s)
@@ -129,7 +129,7 @@ func (s *Socket) restoreSession() *Session {
 		PID    any `json:"pid"`
 		Offset any `json:"offset"`
 	}
-	if json.Unmarshal(s.handshake.Auth, &a) != nil {
+	if json.Unmarshal(s.auth, &a) != nil {
 		return nil
 	}
 	pid, ok1 := a.PID.(string)

@@ -77,7 +77,7 @@ func (c *chat) register() {
 // admit checks the room a tab asks for and records who it is.
 func (c *chat) admit(s *socketio.Socket) error {
 	var auth struct{ Room, Name string }
-	_ = json.Unmarshal(s.Handshake().Auth, &auth)
+	_ = json.Unmarshal(s.Auth(), &auth)
 	if !validRoom(auth.Room) {
 		return &socketio.ConnectError{Message: errBadRoom.Error()}
 	}

@@ -178,7 +178,7 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 		if ops {
 			registerSocketOps(io, s, pid, logger)
 		}
-		_ = s.Emit("auth", s.Handshake().Auth)
+		_ = s.Emit("auth", s.Auth())
 		_ = s.On("message", func(args socketio.Args, _ socketio.AckFunc) {
 			_ = s.Emit("message-back", args)
 		})
@@ -236,20 +236,20 @@ func newSocketIO(ln *worker.Listener, eopts engineio.Options, logger hclog.Logge
 	}
 
 	io.Of("/custom").OnConnection(func(s *socketio.Socket) {
-		_ = s.Emit("auth", s.Handshake().Auth)
+		_ = s.Emit("auth", s.Auth())
 	})
 
 	private := io.Of("/private")
 	private.Use(func(s *socketio.Socket) error {
 		var auth struct{ Token string }
-		_ = json.Unmarshal(s.Handshake().Auth, &auth)
+		_ = json.Unmarshal(s.Auth(), &auth)
 		if auth.Token != "letmein" {
 			return &socketio.ConnectError{Message: "unauthorized", Data: map[string]string{"reason": "bad token"}}
 		}
 		return nil
 	})
 	private.OnConnection(func(s *socketio.Socket) {
-		_ = s.Emit("auth", s.Handshake().Auth)
+		_ = s.Emit("auth", s.Auth())
 	})
 	// every namespace exists now: wait until their subscriptions are in place
 	if err := fleet.sync(); err != nil {
