@@ -44,7 +44,7 @@ func TestIdleSessionCost(t *testing.T) {
 		"polling":     {Goroutines: 0.05, Bytes: 1536},     // 0.9 KB
 		"polling-get": {Goroutines: 2.05, Bytes: 48 << 10}, // -race grows stacks
 	}
-	if !parksIdle {
+	if !ParksIdleWebSockets {
 		limits["websocket"] = idlecost.Limit{Goroutines: 1.05, Bytes: 16 << 10}
 	}
 	idlecost.TestKinds(t, idleKinds, idleSessions, measureIdle, limits)

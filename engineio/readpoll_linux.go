@@ -250,5 +250,7 @@ func (t *wsTransport) readableOnFD(fd uintptr) bool {
 	return errno != unix.EAGAIN || n > 0
 }
 
-// parksIdle: idle websockets park here (no goroutine while idle).
-const parksIdle = true
+// ParksIdleWebSockets reports whether this build parks idle websockets:
+// true on Linux (without the stickyd_portable tag), where an idle websocket
+// holds no goroutine, only its registration in the server's epoll set.
+const ParksIdleWebSockets = true

@@ -33,5 +33,6 @@ func socketFD(syscall.RawConn) int { return -1 }
 // readableOnFD is never used: waitReadable needs a raw fd (Linux).
 func (*wsTransport) readableOnFD(uintptr) bool { return true }
 
-// parksIdle: idle websockets keep their reader here.
-const parksIdle = false
+// ParksIdleWebSockets reports whether this build parks idle websockets:
+// false here, where every websocket keeps its reader goroutine.
+const ParksIdleWebSockets = false

@@ -52,7 +52,7 @@ func readAnsweringPings(t *testing.T, ws *wsClient, onePing bool) string {
 // newParkingServer is a test server whose idle websockets park at once.
 func newParkingServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
-	if !parksIdle {
+	if !ParksIdleWebSockets {
 		t.Skip("idle websockets keep their reader on this OS")
 	}
 	srv := newTestServer(t, opts)

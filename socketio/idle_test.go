@@ -2,7 +2,6 @@ package socketio
 
 import (
 	"io"
-	"runtime"
 	"testing"
 	"time"
 
@@ -40,13 +39,12 @@ func TestIdleSessionCost(t *testing.T) {
 		t.Skip("opens thousands of connections")
 	}
 	limits := map[string]idlecost.Limit{
-		// At most the reader (where engineio does not park idle
-		// websockets; its own test checks that it does on Linux).
+		// Parked: no reader (engineio.ParksIdleWebSockets, Linux).
 		// 5.0 and 2.2 KB under -race (Linux).
-		"websocket": {Goroutines: 1.05, Bytes: 6656},
+		"websocket": {Goroutines: 0.05, Bytes: 6656},
 		"polling":   {Goroutines: 0.05, Bytes: 3 << 10},
 	}
-	if runtime.GOOS != "linux" { // a reader goroutine and its stack
+	if !engineio.ParksIdleWebSockets { // a reader goroutine and its stack
 		limits["websocket"] = idlecost.Limit{Goroutines: 1.05, Bytes: 16 << 10}
 	}
 	idlecost.TestKinds(t, idleKinds, idleSessions, measureIdle, limits)
