@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,7 @@ type client struct {
 	dec  decoder // read path only
 
 	mu         sync.Mutex
-	sockets    map[string]*Socket // connected, by namespace
+	sockets    []*Socket          // connected, one per namespace (a client joins a few)
 	connecting map[string]*Socket // in middlewares, by namespace; nil when none
 	closed     bool
 	reason     string // close reason chosen by us, overrides the engine's
@@ -97,10 +98,9 @@ func (c *client) runInline(f func()) {
 
 func newClient(srv *Server, conn *engineio.Socket) *client {
 	c := &client{
-		srv:     srv,
-		conn:    conn,
-		dec:     decoder{maxAttachments: srv.opts.MaxAttachments},
-		sockets: map[string]*Socket{},
+		srv:  srv,
+		conn: conn,
+		dec:  decoder{maxAttachments: srv.opts.MaxAttachments},
 	}
 	conn.OnMessage(c.onMessage)
 	conn.OnClose(func(reason string, _ error) { c.onClose(reason) })
@@ -140,7 +140,7 @@ func (c *client) onPacket(p *Packet) {
 		c.mu.Unlock()
 		return
 	}
-	s := c.sockets[p.nsp]
+	s := c.socketLocked(p.nsp)
 	if p.typ == PacketConnect {
 		if s != nil || c.connecting[p.nsp] != nil {
 			c.mu.Unlock()
@@ -192,7 +192,7 @@ func (c *client) attach(s *Socket) bool {
 	if len(c.connecting) == 0 {
 		c.connecting = nil // an idle connection keeps no empty map
 	}
-	c.sockets[s.nspName] = s
+	c.sockets = append(c.sockets, s)
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil // the connect timeout is over for good
@@ -209,11 +209,22 @@ func (c *client) abandon(s *Socket) {
 	c.mu.Unlock()
 }
 
+// socketLocked returns the connected socket of namespace nsp, or nil.
+// c.mu is held.
+func (c *client) socketLocked(nsp string) *Socket {
+	for _, s := range c.sockets {
+		if s.nspName == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
 // remove forgets a socket that disconnected.
 func (c *client) remove(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nspName] == s {
-		delete(c.sockets, s.nspName)
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
 	}
 	c.mu.Unlock()
 }
@@ -251,10 +262,7 @@ func (c *client) closeWith(reason string) {
 // packet, then the connection closes ("forced server close").
 func (c *client) disconnectAll() {
 	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := slices.Clone(c.sockets)
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.Disconnect(false)
@@ -287,11 +295,8 @@ func (c *client) onClose(reason string) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
-	c.sockets = map[string]*Socket{}
+	socks := c.sockets
+	c.sockets = nil
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.onClose(reason)

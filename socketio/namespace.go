@@ -55,11 +55,11 @@ type Namespace struct {
 	sockets     map[string]*Socket
 	middlewares []func(*Socket) error
 	onConn      []func(*Socket)
-	sseHandlers map[string][]*handler
+	sseHandlers map[string][]handler
 }
 
 func newNamespace(srv *Server, name string, parent *ParentNamespace) *Namespace {
-	n := &Namespace{name: name, srv: srv, parent: parent, sockets: map[string]*Socket{}, sseHandlers: map[string][]*handler{}}
+	n := &Namespace{name: name, srv: srv, parent: parent, sockets: map[string]*Socket{}, sseHandlers: map[string][]handler{}}
 	n.sse.log = srv.log
 	n.sse.wg = &srv.tasks
 	if srv.opts.Adapter != nil {
@@ -111,7 +111,7 @@ func (n *Namespace) OnConnection(fn func(*Socket)) {
 // ServerSideEmit (Node's nsp.on(event, cb)). Accepted handler forms are
 // Socket.On's; the ack, when present, answers the emitting server.
 func (n *Namespace) OnServerSideEmit(event string, handler any) error {
-	h, err := newHandler(handler)
+	h, err := n.srv.sigs.newHandler(handler)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (n *Namespace) DispatchServerSideEmit(args []json.RawMessage, ack func([]js
 		return
 	}
 	n.mu.RLock()
-	hs := append([]*handler(nil), n.sseHandlers[event]...)
+	hs := append([]handler(nil), n.sseHandlers[event]...)
 	if n.parent != nil {
 		hs = append(hs, n.parent.serverSideHandlers(event)...)
 	}

@@ -18,11 +18,11 @@ type ParentNamespace struct {
 	children    []*Namespace
 	middlewares []func(*Socket) error
 	onConn      []func(*Socket)
-	sseHandlers map[string][]*handler
+	sseHandlers map[string][]handler
 }
 
 func newParentNamespace(srv *Server, match func(string, json.RawMessage) bool) *ParentNamespace {
-	return &ParentNamespace{srv: srv, match: match, sseHandlers: map[string][]*handler{}}
+	return &ParentNamespace{srv: srv, match: match, sseHandlers: map[string][]handler{}}
 }
 
 func (p *ParentNamespace) addChild(n *Namespace) {
@@ -54,7 +54,7 @@ func (p *ParentNamespace) OnConnection(fn func(*Socket)) {
 
 // OnServerSideEmit registers a server-side emit handler for every child.
 func (p *ParentNamespace) OnServerSideEmit(event string, handler any) error {
-	h, err := newHandler(handler)
+	h, err := p.srv.sigs.newHandler(handler)
 	if err != nil {
 		return err
 	}
@@ -86,8 +86,8 @@ func (p *ParentNamespace) connectionHandlers() []func(*Socket) {
 	return slices.Clone(p.onConn)
 }
 
-func (p *ParentNamespace) serverSideHandlers(event string) []*handler {
+func (p *ParentNamespace) serverSideHandlers(event string) []handler {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return append([]*handler(nil), p.sseHandlers[event]...)
+	return append([]handler(nil), p.sseHandlers[event]...)
 }

@@ -91,6 +91,8 @@ type Server struct {
 
 	eventQueueStalls atomic.Uint64 // Counters.EventQueueStalls
 	eventQueueFull   atomic.Uint64 // Counters.EventQueueFull
+
+	sigs signatures // typed handlers' signatures, by func type
 }
 
 // Counters are running totals of a Server, for metrics.

@@ -81,6 +81,14 @@ const (
 	stateClosed
 )
 
+// eventHandler is a handler registered with Socket.On for event. A socket
+// keeps its handlers in one slice, scanned on each event: sockets register
+// a handful, and a slice of them costs a fraction of a map.
+type eventHandler struct {
+	event string
+	h     handler
+}
+
 // Socket is a client's connection to one namespace. Its methods are safe
 // for concurrent use. Event handlers of one socket run one at a time, in
 // arrival order (see the package doc, Concurrency).
@@ -97,8 +105,8 @@ type Socket struct {
 	mu          sync.Mutex
 	state       int
 	recovered   bool
-	pending     []*Packet // written while the gate is closed (see write)
-	handlers    map[string][]*handler
+	pending     []*Packet      // written while the gate is closed (see write)
+	handlers    []eventHandler // in registration order; append-only
 	anyHandlers []func(event string, args []json.RawMessage)
 	onDisc      []func(reason string)
 	onDiscing   []func(reason string)
@@ -112,13 +120,11 @@ type Socket struct {
 
 func newSocket(c *client, nspName string, auth json.RawMessage) *Socket {
 	s := &Socket{
-		id:       newID(),
-		nspName:  nspName,
-		client:   c,
-		issued:   time.Now().UnixMilli(),
-		auth:     auth,
-		handlers: map[string][]*handler{},
-		acks:     map[uint64]func([]json.RawMessage, error){},
+		id:      newID(),
+		nspName: nspName,
+		client:  c,
+		issued:  time.Now().UnixMilli(),
+		auth:    auth,
 	}
 	s.q.log = c.srv.log
 	s.q.wg = &c.srv.tasks
@@ -181,12 +187,12 @@ func (s *Socket) SetData(v any) {
 // RawHandler, or a func whose parameters are decoded from the arguments,
 // optionally ending with an AckFunc or func(...any)).
 func (s *Socket) On(event string, handler any) error {
-	h, err := newHandler(handler)
+	h, err := s.client.srv.sigs.newHandler(handler)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.handlers[event] = append(s.handlers[event], h)
+	s.handlers = append(s.handlers, eventHandler{event: event, h: h})
 	s.mu.Unlock()
 	return nil
 }
@@ -262,7 +268,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		return nil, ErrDisconnected
 	}
 	id := s.nsp.nextAckID()
-	s.acks[id] = func(a []json.RawMessage, err error) { ch <- result{a, err} }
+	s.addAckLocked(id, func(a []json.RawMessage, err error) { ch <- result{a, err} })
 	s.mu.Unlock()
 	if err := s.write(p.WithID(id), 0); err != nil {
 		s.dropAck(id)
@@ -285,9 +291,18 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 func (s *Socket) registerAck(id uint64, fn func([]json.RawMessage, error)) {
 	s.mu.Lock()
 	if s.state != stateClosed {
-		s.acks[id] = fn
+		s.addAckLocked(id, fn)
 	}
 	s.mu.Unlock()
+}
+
+// addAckLocked installs fn for id; the map is made on the first ack (an
+// idle socket holds none). s.mu is held.
+func (s *Socket) addAckLocked(id uint64, fn func([]json.RawMessage, error)) {
+	if s.acks == nil {
+		s.acks = map[uint64]func([]json.RawMessage, error){}
+	}
+	s.acks[id] = fn
 }
 
 func (s *Socket) dropAck(id uint64) {

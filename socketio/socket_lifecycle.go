@@ -264,13 +264,16 @@ func (s *Socket) dispatch(event string, args []json.RawMessage, raw Args, ack Ac
 		return
 	}
 	anys := s.anyHandlers
-	hs := s.handlers[event]
+	hs := s.handlers // append-only: the first len(hs) entries never change
 	s.mu.Unlock()
 	for _, fn := range anys {
 		fn(event, args)
 	}
-	for _, h := range hs {
-		if err := h.call(args, raw, ack); err != nil {
+	for _, eh := range hs {
+		if eh.event != event {
+			continue
+		}
+		if err := eh.h.call(args, raw, ack); err != nil {
 			s.client.srv.log.Warn("event handler failed", "nsp", s.nspName, "id", s.id, "event", event, "error", err)
 		}
 	}
@@ -312,7 +315,7 @@ var recoverableReasons = map[string]bool{
 func (s *Socket) failAcks() {
 	s.mu.Lock()
 	acks := s.acks
-	s.acks = map[uint64]func([]json.RawMessage, error){}
+	s.acks = nil
 	s.mu.Unlock()
 	for _, fn := range acks {
 		fn(nil, ErrDisconnected)
@@ -330,7 +333,7 @@ func (s *Socket) onClose(reason string) {
 	}
 	s.state = stateClosed
 	acks := s.acks
-	s.acks = map[uint64]func([]json.RawMessage, error){}
+	s.acks = nil
 	s.mu.Unlock()
 	s.q.closeBounded() // a reader waiting for room drops its event
 	s.client.remove(s)
