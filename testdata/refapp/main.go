@@ -19,6 +19,8 @@
 //	REDIS_URL=redis://host:port  one peer of a Redis fleet, like a Node
 //	               server with @socket.io/redis-adapter (see redis.go;
 //	               REDIS_KEY: key prefix, default "socket.io")
+//	REFAPP_MEMTRIM=0  no memtrim.Trimmer (by default the heap is trimmed
+//	               once the process goes quiet: package memtrim)
 //	REFAPP_FAIL_IF_EXISTS=path  exit 1 at start when path exists (tests
 //	               make a reload's new generation fail with it)
 //
@@ -42,6 +44,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/stickyd/stickyd/engineio"
+	"github.com/stickyd/stickyd/memtrim"
 	"github.com/stickyd/stickyd/socketio"
 	"github.com/stickyd/stickyd/worker"
 )
@@ -70,6 +73,10 @@ func run(logger hclog.Logger) error {
 			return err
 		}
 		defer stop()
+	}
+	if os.Getenv("REFAPP_MEMTRIM") != "0" {
+		trim := memtrim.Start(memtrim.Options{Logger: logger.Named("memtrim")})
+		defer trim.Stop()
 	}
 	eopts := engineOptions(ln)
 
