@@ -12,6 +12,9 @@
 #                      peer-go (peergo, always one process)
 #   single             one process each: Node WORKERS=0 (node1), refapp
 #                      standalone (refapp), peer-go (peergo)
+#   node               the anchor's own app, unchanged, twice: under its
+#                      sticky primary, Node WORKERS=2 (anchor), and under
+#                      stickyd --workers 2 (stickydnode; docs/node.md)
 # Environment: REPS (3), ONLY (workload names of run-matrix.sh, default all,
 # idle included: `idle -c 5000`), SERVERS (a subset of the mode's server
 # names, in order), EXTRA (flags appended to every loadgen command; a later
@@ -38,6 +41,7 @@ server_cmd() {
   case "$1" in
     anchor | node1) echo "" ;;
     stickyd) echo "$OUT/bin/stickyd --workers 2 --listen 127.0.0.1:3100 --log-level warn -- $OUT/bin/refapp" ;;
+    stickydnode) echo "$OUT/bin/stickyd --workers 2 --listen 127.0.0.1:3100 --log-level warn -- node $KIT/peer/server.js" ;;
     refapp) echo "$OUT/bin/refapp" ;;
     peergo) echo "$OUT/bin/peergo" ;;
     *) echo "unknown server $1" >&2; exit 2 ;;
@@ -52,7 +56,8 @@ server_workers() {
 case "$MODE" in
   cluster) DEFAULT_SERVERS="anchor stickyd peergo" ;;
   single) DEFAULT_SERVERS="node1 refapp peergo" ;;
-  *) echo "MODE is cluster or single, not $MODE" >&2; exit 2 ;;
+  node) DEFAULT_SERVERS="anchor stickydnode" ;;
+  *) echo "MODE is cluster, single or node, not $MODE" >&2; exit 2 ;;
 esac
 SERVERS="${SERVERS:-$DEFAULT_SERVERS}"
 
