@@ -241,15 +241,6 @@ func socketFD(rc syscall.RawConn) int {
 	return fd
 }
 
-// readableOnFD is t's RawConn.Read callback of waitReadable: done (true)
-// when the socket has bytes, an EOF or an error waiting; else false, and
-// the poller waits for readability.
-func (t *wsTransport) readableOnFD(fd uintptr) bool {
-	var b [1]byte
-	n, errno := rawsys.Peek(int(fd), b[:])
-	return errno != unix.EAGAIN || n > 0
-}
-
 // ParksIdleWebSockets reports whether this build parks idle websockets:
 // true on Linux (without the stickyd_portable tag), where an idle websocket
 // holds no goroutine, only its registration in the server's epoll set.

@@ -30,9 +30,6 @@ func (*readPoller) close() {}
 // socketFD returns -1: no transport parks.
 func socketFD(syscall.RawConn) int { return -1 }
 
-// readableOnFD is never used: waitReadable needs a raw fd (Linux).
-func (*wsTransport) readableOnFD(uintptr) bool { return true }
-
 // ParksIdleWebSockets reports whether this build parks idle websockets:
 // false here, where every websocket keeps its reader goroutine.
 const ParksIdleWebSockets = false

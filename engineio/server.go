@@ -34,6 +34,11 @@ type Server struct {
 	clock    time.Time     // the server's start: monotonic base of clockNow
 
 	idleAfter time.Duration // a websocket idle this long parks (wsIdleAfter; tests shorten it)
+
+	// Read buffers, held only while bytes are read: an idle connection
+	// holds none.
+	readChunks sync.Pool // *[]byte of wsReadChunk: what websockets' connReaders read the socket into
+	msgBufs    sync.Pool // *[]byte, cap 1 KB and up: what websocket messages are gathered in (readMessage)
 }
 
 // wsIdleAfter is how long a websocket reader waits for the next message
@@ -64,11 +69,13 @@ func NewServer(opts Options) *Server {
 	s.upgrader = websocket.Upgrader{
 		// CORS does not apply to websockets; Node's engine.io does not check.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// The read buffer is ours (ownReader, wsReadBufferSize: large
-		// reads bypass it); write buffers only while writing: an idle
-		// connection holds no write buffer.
+		// The read buffer is ours (ownReader; newWSTransport makes it
+		// wsFrameBufSize over a connReader on Linux); write buffers only
+		// while writing: an idle connection holds no write buffer.
 		WriteBufferPool: &sync.Pool{},
 	}
+	s.readChunks.New = func() any { b := make([]byte, wsReadChunk); return &b }
+	s.msgBufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	return s
 }
 

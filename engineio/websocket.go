@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,10 +16,23 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsReadBufferSize is the websocket read buffer, which every connection
-// holds, idle or not; messages larger than it are read straight into
-// their destination.
+// wsReadBufferSize is the read buffer handed to gorilla at the upgrade
+// (gorilla adopts a hijacked reader only if it is larger than 256 bytes).
+// A connection without raw reads (TLS, other OSes) keeps it for its life;
+// messages larger than it are read straight into their destination.
 const wsReadBufferSize = 512
+
+// wsFrameBufSize is the read buffer a connection with raw reads (Linux)
+// holds for its life, idle or not: gorilla reads a frame header (2 bytes,
+// then 2 or 8 of length, then the 4-byte mask) and a control frame's
+// payload (up to 125 bytes) with one Peek each, which must fit in it.
+// Everything else is read through its connReader's pooled buffer.
+const wsFrameBufSize = 128
+
+// wsReadChunk is the size of the pooled buffers (Server.readChunks) a
+// connReader reads the socket into while it has bytes; larger reads go
+// straight into their destination.
+const wsReadChunk = 4096
 
 // wsCloseGrace is how long a closing websocket waits for the client's close
 // frame before the connection is dropped.
@@ -76,11 +88,11 @@ type wsTransport struct {
 	// Reading, owned by the reader of the moment (one at a time: a
 	// released reader's successor, a parked reader's, start after it).
 	br       *bufio.Reader // the upgrader's read buffer (ours: see ownReader); nil: never park
+	in       connReader    // what br reads when fd >= 0 (Linux: see wsread_linux.go)
 	fd       int           // the socket's fd while open, -1 without raw access: never park
-	waitFn   func(uintptr) bool
-	probing  bool // an upgrade candidate
-	draining bool // done with the connection: read and discard until the close frame
-	parked   bool // in the server's readPoller, no reader (guarded by s.mu)
+	probing  bool          // an upgrade candidate
+	draining bool          // done with the connection: read and discard until the close frame
+	parked   bool          // in the server's readPoller, no reader (guarded by s.mu)
 
 	deadlineSet bool   // a write deadline is set (token holder's)
 	shard       uint32 // its flusher shard
@@ -103,14 +115,18 @@ const (
 )
 
 // newWSTransport makes the transport of conn, whose read buffer is br
-// (nil if unknown: the transport never parks then).
+// (nil if unknown: the transport never parks then). With raw access to
+// the socket, br is replaced in place (gorilla holds it, nothing was read
+// through it yet) by a reader of wsFrameBufSize over t's connReader, which
+// holds a larger buffer only while bytes wait in it.
 func newWSTransport(s *Socket, conn *websocket.Conn, br *bufio.Reader) *wsTransport {
 	conn.SetReadLimit(s.srv.opts.MaxHTTPBufferSize)
 	t := &wsTransport{s: s, conn: conn, nc: conn.NetConn(), shard: s.srv.flush.shardFor(), fd: -1}
 	t.rc = rawConnOf(t.nc)
-	if br != nil && t.rc != nil {
+	if br != nil && t.rc != nil && br.Buffered() == 0 {
 		t.br, t.fd = br, socketFD(t.rc)
-		t.waitFn = t.readableOnFD
+		t.in.init(t.rc, &s.srv.readChunks)
+		*br = *bufio.NewReaderSize(&t.in, wsFrameBufSize)
 	}
 	conn.SetPingHandler(t.onPing)
 	conn.SetCloseHandler(t.onCloseFrame)
@@ -498,14 +514,18 @@ func (t *wsTransport) fail(reason string, err error) {
 }
 
 // mayPark reports whether the reader could park now: a session's open
-// websocket with a raw fd, nothing left in the read buffer.
+// websocket with a raw fd, nothing left in the read buffers (gorilla's
+// and the connReader's: a message there would wait for bytes that may
+// never come).
 func (t *wsTransport) mayPark() bool {
-	return t.fd >= 0 && !t.probing && !t.draining && t.br.Buffered() == 0
+	return t.fd >= 0 && !t.probing && !t.draining && t.br.Buffered() == 0 && t.in.Buffered() == 0
 }
 
-// waitReadable waits until the socket has bytes (or an EOF, an error) and
-// reports true, or false after the server's idleAfter without any. It
-// waits through the runtime poller, on a shallow stack.
+// waitReadable waits until the socket has bytes and reads them into the
+// connReader's pooled buffer (or meets an EOF, an error, which the next
+// read sees again) and reports true, or false after the server's
+// idleAfter without any: nothing is read or held then. It waits through
+// the runtime poller, on a shallow stack.
 func (t *wsTransport) waitReadable() bool {
 	s := t.s
 	s.mu.Lock()
@@ -515,7 +535,7 @@ func (t *wsTransport) waitReadable() bool {
 	}
 	_ = t.nc.SetReadDeadline(time.Now().Add(s.srv.idleAfter))
 	s.mu.Unlock()
-	err := t.rc.Read(t.waitFn)
+	err := t.in.fill()
 	s.mu.Lock()
 	if !t.closed {
 		_ = t.nc.SetReadDeadline(time.Time{})
@@ -545,10 +565,6 @@ func (t *wsTransport) resume() {
 	go t.read()
 }
 
-// readBufs are the buffers messages are read through; an idle connection
-// holds none.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
 // readMessage reads the next message and returns it in a slice of exactly
 // its size, which the caller owns.
 func (t *wsTransport) readMessage() (int, []byte, error) {
@@ -556,7 +572,8 @@ func (t *wsTransport) readMessage() (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	bp := readBufs.Get().(*[]byte)
+	bufs := &t.s.srv.msgBufs
+	bp := bufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	for {
 		if len(b) == cap(b) {
@@ -577,7 +594,7 @@ func (t *wsTransport) readMessage() (int, []byte, error) {
 	}
 	if cap(b) <= 64<<10 {
 		*bp = b[:0] // keep a modest buffer; drop a huge one
-		readBufs.Put(bp)
+		bufs.Put(bp)
 	}
 	return mt, data, err
 }
@@ -613,9 +630,11 @@ func classifyReadError(err error) (string, error) {
 }
 
 // ownReader is the ResponseWriter a websocket handshake is upgraded
-// through: its Hijack hands the upgrader a read buffer of ours (br), which
-// the upgrader reads the connection through (its ReadBufferSize is 0), so
-// that a reader can tell whether a message waits in it before it parks.
+// through: its Hijack hands the upgrader a read buffer of ours (br, of
+// wsReadBufferSize), which the upgrader reads the connection through (its
+// ReadBufferSize is 0), so that a reader can tell whether a message waits
+// in it before it parks; newWSTransport makes it a small one over the
+// transport's connReader when the socket has a raw fd.
 type ownReader struct {
 	http.ResponseWriter
 	br *bufio.Reader
