@@ -35,7 +35,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultInterval   = 5 * time.Second
+	DefaultInterval   = 2 * time.Second
 	DefaultMinExcess  = 4 << 20
 	DefaultRatio      = 0.25
 	DefaultQuietRatio = 0.05
