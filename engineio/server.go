@@ -220,7 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if applyCORS(s.opts.CORS, w, r) {
 		return
 	}
-	q := r.URL.Query()
+	q := parseRequestParams(r.URL.RawQuery)
 	upgrade := isUpgradeRequest(r)
 	fail := func(code int, msg string) {
 		s.logger.Debug("request refused", "code", code, "message", codeMessages[code], "url", r.URL.String())
@@ -230,7 +230,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRequestError(w, code, msg)
 		}
 	}
-	transport := q.Get("transport")
+	transport := q.transport
 	if !s.opts.hasTransport(transport) {
 		fail(CodeUnknownTransport, "")
 		return
@@ -239,7 +239,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(CodeBadRequest, "")
 		return
 	}
-	if sid := q.Get("sid"); sid != "" {
+	if sid := q.sid; sid != "" {
 		so := s.Socket(sid)
 		if so == nil {
 			fail(CodeUnknownSID, "")
@@ -281,7 +281,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, upgrade)
 		return
 	}
-	if q.Get("EIO") != "4" {
+	if q.eio != "4" {
 		fail(CodeUnsupportedProtocol, "")
 		return
 	}
