@@ -201,9 +201,6 @@ func (t *wsTransport) takeParkedPong() bool {
 	if n, errno = rawsys.Read(t.fd, b[:pongFrame]); errno != 0 || n != pongFrame {
 		return false // not expected with the bytes in the socket: a reader sees what is left
 	}
-	if s.pongTimer != nil {
-		s.pongTimer.Stop()
-	}
 	s.schedulePingLocked()
 	s.srv.readPoll.pongs.Add(1)
 	if !s.srv.readPoll.park(t, t.fd) {

@@ -29,23 +29,24 @@ type Socket struct {
 	// websocket reader may both deliver during an upgrade).
 	dispatchMu sync.Mutex
 
-	mu          sync.Mutex
-	state       sockState
-	closeReason string // for stateClosing
-	queue       []*Frame
-	cuts        []int    // queue lengths after frames sent with SendAlone: a websocket write ends there; nil when none
-	spare       []*Frame // emptied queue array for reuse by the websocket writer
-	queued      int64
-	poll        *pollTransport // current transport when polling
-	ws          *wsTransport   // current transport when websocket
-	upgrading   *wsTransport   // websocket being probed, nil if none
-	upgraded    bool
-	holdQueue   bool // OnConnection or OnUpgrade handlers running: do not flush yet
-	pingTimer   *time.Timer
-	pongTimer   *time.Timer
-	onMessage   func(data []byte, binary bool)
-	onClose     []func(reason string, err error)
-	onUpgrade   []func()
+	mu           sync.Mutex
+	state        sockState
+	closeReason  string // for stateClosing
+	queue        []*Frame
+	cuts         []int    // queue lengths after frames sent with SendAlone: a websocket write ends there; nil when none
+	spare        []*Frame // emptied queue array for reuse by the websocket writer
+	queued       int64
+	poll         *pollTransport // current transport when polling
+	ws           *wsTransport   // current transport when websocket
+	upgrading    *wsTransport   // websocket being probed, nil if none
+	upgraded     bool
+	holdQueue    bool        // OnConnection or OnUpgrade handlers running: do not flush yet
+	heartbeat    *time.Timer // the next ping, or the pong's deadline while awaitingPong
+	beatDue      time.Time   // when heartbeat is due: a stale firing (re-armed while it ran) returns
+	awaitingPong bool
+	onMessage    func(data []byte, binary bool)
+	onClose      []func(reason string, err error)
+	onUpgrade    []func()
 }
 
 func newSocket(srv *Server, id string, r *http.Request) *Socket {
@@ -370,39 +371,45 @@ func (s *Socket) closeGraceful(reason string) {
 	}
 }
 
-// schedulePingLocked arms the ping timer (Node's schedulePing).
+// schedulePingLocked arms the heartbeat for the next ping, pingInterval
+// from now (Node's schedulePing): at the handshake and on each pong. One
+// timer serves a session's pings and pong deadlines.
 func (s *Socket) schedulePingLocked() {
-	d := s.srv.opts.PingInterval
-	if s.pingTimer == nil {
-		s.pingTimer = time.AfterFunc(d, s.sendPing)
-		return
-	}
-	s.pingTimer.Reset(d)
+	s.awaitingPong = false
+	s.armHeartbeatLocked(s.srv.opts.PingInterval)
 }
 
-// sendPing runs on the ping timer's goroutine: it queues a ping and,
-// when the websocket's writer is idle, writes it there and then (no hop
-// to the flusher: pings of idle sessions are most of what an idle server
-// does).
-func (s *Socket) sendPing() {
+func (s *Socket) armHeartbeatLocked(d time.Duration) {
+	s.beatDue = time.Now().Add(d)
+	if s.heartbeat == nil {
+		s.heartbeat = time.AfterFunc(d, s.onHeartbeat)
+		return
+	}
+	s.heartbeat.Reset(d)
+}
+
+// onHeartbeat runs on the heartbeat timer's goroutine. Awaiting a pong,
+// the session timed out; otherwise it queues a ping, arms the pong's
+// deadline and, when the websocket's writer is idle, writes the ping
+// there and then (no hop to the flusher: pings of idle sessions are most
+// of what an idle server does). A firing the timer was re-armed past
+// (a pong came while it waited for the lock) does nothing.
+func (s *Socket) onHeartbeat() {
 	s.mu.Lock()
-	if s.state != stateOpen {
+	if s.state != stateOpen || time.Now().Before(s.beatDue) {
 		s.mu.Unlock()
 		return
 	}
-	d := s.srv.opts.PingTimeout
-	if s.pongTimer == nil {
-		s.pongTimer = time.AfterFunc(d, s.pingTimedOut)
-	} else {
-		s.pongTimer.Reset(d)
+	if s.awaitingPong {
+		s.mu.Unlock()
+		s.terminate(ReasonPingTimeout, nil)
+		return
 	}
+	s.awaitingPong = true
+	s.armHeartbeatLocked(s.srv.opts.PingTimeout)
 	s.queue = append(s.queue, framePing)
 	s.queued += framePing.size()
 	s.flushUnlock()
-}
-
-func (s *Socket) pingTimedOut() {
-	s.terminate(ReasonPingTimeout, nil)
 }
 
 // onPacket handles one packet from the client on the current transport. It
@@ -439,9 +446,6 @@ func (s *Socket) onPacket(p packet, rd *wsReader) bool {
 	case typePong:
 		s.mu.Lock()
 		if s.state != stateClosed {
-			if s.pongTimer != nil {
-				s.pongTimer.Stop()
-			}
 			s.schedulePingLocked()
 		}
 		s.mu.Unlock()
@@ -482,11 +486,8 @@ func (s *Socket) shut(reason string) ([]func(string, error), bool) {
 		return nil, false
 	}
 	s.state = stateClosed
-	if s.pingTimer != nil {
-		s.pingTimer.Stop()
-	}
-	if s.pongTimer != nil {
-		s.pongTimer.Stop()
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
 	}
 	s.queue, s.cuts = nil, nil
 	s.queued = 0

@@ -1,0 +1,88 @@
+package engineio
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stickyd/stickyd/internal/testutil"
+)
+
+// TestHeartbeatPingsNeverEarly: each session's one heartbeat timer
+// serves its pings and its pong deadlines: a ping comes no sooner than
+// pingInterval after the pong that armed it, a session that answers stays
+// open, and every session ends once its client has gone.
+func TestHeartbeatPingsNeverEarly(t *testing.T) {
+	const interval = 40 * time.Millisecond
+	srv := newTestServer(t, Options{PingInterval: interval, PingTimeout: 2 * time.Second})
+	const n, rounds = 20, 3
+	clients := make([]*wsClient, n)
+	for i := range clients {
+		clients[i] = dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+		clients[i].mustRead() // open packet
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, n*rounds)
+	for _, ws := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ponged time.Time // the first ping was armed at the handshake
+			for range rounds {
+				m, err := ws.read()
+				if err != nil || m != "2" {
+					errs <- "want a ping, got " + m
+					return
+				}
+				if d := time.Since(ponged); !ponged.IsZero() && d < interval {
+					errs <- "ping " + d.String() + " after the pong"
+				}
+				ponged = time.Now()
+				if err := ws.c.WriteMessage(1, []byte("3")); err != nil {
+					errs <- err.Error()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	select {
+	case ev := <-srv.closed:
+		t.Fatalf("a session closed while answering pings: %+v", ev)
+	default:
+	}
+	for _, ws := range clients {
+		ws.c.Close()
+	}
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if n := srv.ClientsCount(); n != 0 {
+			return fmt.Errorf("%d sessions open after every client closed", n)
+		}
+		return nil
+	})
+}
+
+// TestHeartbeatOverdueNotEarly: a session that does not answer a ping
+// is closed with "ping timeout", no sooner than pingTimeout after it.
+func TestHeartbeatOverdueNotEarly(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	srv := newTestServer(t, Options{PingInterval: 20 * time.Millisecond, PingTimeout: timeout})
+	ws := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+	ws.mustRead()
+	if m := ws.mustRead(); m != "2" {
+		t.Fatalf("got %q, want ping", m)
+	}
+	pinged := time.Now()
+	ev := srv.waitClose(t)
+	if ev.reason != ReasonPingTimeout {
+		t.Fatalf("reason %q, want %q", ev.reason, ReasonPingTimeout)
+	}
+	if d := time.Since(pinged); d < timeout-5*time.Millisecond { // the ping's read is a little after its write
+		t.Errorf("closed %v after the ping, want >= %v", d, timeout)
+	}
+}
