@@ -28,17 +28,22 @@ import (
 // readPoller waits for any parked websocket to become readable (or hung
 // up) on one goroutine, blocked in epoll_wait(2), that exists only while a
 // transport is parked; its epoll and eventfd descriptors exist as long.
-// A parked transport is registered EPOLLONESHOT and removed from the set
-// when it wakes (or is unparked), so each park is one event at most.
+// A parked transport is armed EPOLLONESHOT, so each park is one event at
+// most. Its event disarms it and leaves it in the set: parking it again
+// (after the poller took its pong, or after its reader's turn) re-arms it
+// with one EPOLL_CTL_MOD; closing the socket drops it from the set; only
+// unpark removes it (EPOLL_CTL_DEL).
 type readPoller struct {
 	mu      sync.Mutex
 	parked  map[int32]*wsTransport // by fd; the fd stays open while parked (only the last reader closes it)
 	epfd    int                    // valid while running
 	wakefd  int                    // eventfd that makes the goroutine look at parked again
 	running bool
-	closed  bool // the server closed: nothing parks any more
+	closed  bool   // the server closed: nothing parks any more
+	gen     uint64 // of epfd, counted from 1; a transport whose pollGen is gen is in its set
 
-	pongs atomic.Uint64 // pongs read by the poller itself (takeParkedPong)
+	pongs  atomic.Uint64 // pongs read by the poller itself (takeParkedPong)
+	rearms atomic.Uint64 // parks that re-armed a socket left in the set (EPOLL_CTL_MOD)
 }
 
 func newReadPoller() *readPoller { return &readPoller{parked: map[int32]*wsTransport{}} }
@@ -56,11 +61,36 @@ func (p *readPoller) park(t *wsTransport, fd int) bool {
 	if !p.running && !p.startLocked() {
 		return false
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
-	if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil {
+	if !p.armLocked(t, fd) {
 		return false
 	}
 	p.parked[int32(fd)] = t
+	return true
+}
+
+// armLocked arms fd for one event: EPOLL_CTL_MOD when t's socket is still
+// in the set (disarmed by its last event), EPOLL_CTL_ADD otherwise, the
+// other when the kernel disagrees (the socket closed and its number came
+// back, say).
+func (p *readPoller) armLocked(t *wsTransport, fd int) bool {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
+	op := unix.EPOLL_CTL_ADD
+	if t.pollGen == p.gen {
+		op = unix.EPOLL_CTL_MOD
+	}
+	err := unix.EpollCtl(p.epfd, op, fd, &ev)
+	if err == unix.ENOENT || err == unix.EEXIST {
+		op = unix.EPOLL_CTL_ADD + unix.EPOLL_CTL_MOD - op // the other one
+		err = unix.EpollCtl(p.epfd, op, fd, &ev)
+	}
+	if err != nil {
+		t.pollGen = 0
+		return false
+	}
+	if op == unix.EPOLL_CTL_MOD {
+		p.rearms.Add(1)
+	}
+	t.pollGen = p.gen
 	return true
 }
 
@@ -72,15 +102,22 @@ func (p *readPoller) unpark(t *wsTransport, fd int) bool {
 	if p.parked[int32(fd)] != t {
 		return false
 	}
-	p.removeLocked(fd)
+	p.removeLocked(t, fd)
 	return true
 }
 
-// removeLocked forgets fd; the goroutine is woken to end when nothing is
-// parked any more.
-func (p *readPoller) removeLocked(fd int) {
-	delete(p.parked, int32(fd))
+// removeLocked forgets t, parked on fd, and takes fd out of the set.
+func (p *readPoller) removeLocked(t *wsTransport, fd int) {
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	t.pollGen = 0
+	p.forgetLocked(fd)
+}
+
+// forgetLocked forgets fd, which stays in the set if it is (disarmed:
+// no event comes until it is armed again); the goroutine is woken to end
+// when nothing is parked any more.
+func (p *readPoller) forgetLocked(fd int) {
+	delete(p.parked, int32(fd))
 	if len(p.parked) == 0 {
 		p.wakeLocked()
 	}
@@ -98,7 +135,7 @@ func (p *readPoller) close() {
 	p.closed = true
 	var woken []*wsTransport
 	for fd, t := range p.parked {
-		p.removeLocked(int(fd))
+		p.removeLocked(t, int(fd))
 		woken = append(woken, t)
 	}
 	p.mu.Unlock()
@@ -126,6 +163,7 @@ func (p *readPoller) startLocked() bool {
 		return false
 	}
 	p.epfd, p.wakefd, p.running = epfd, wakefd, true
+	p.gen++
 	go p.run(epfd, wakefd)
 	return true
 }
@@ -149,10 +187,19 @@ func (p *readPoller) run(epfd, wakefd int) {
 				continue
 			}
 			if t := p.parked[ev.Fd]; t != nil {
-				p.removeLocked(int(ev.Fd))
+				p.forgetLocked(int(ev.Fd)) // disarmed by its event
 				ready = append(ready, t)
 			}
 		}
+		p.mu.Unlock()
+		for i, t := range ready {
+			ready[i] = nil
+			if !t.takeParkedPong() { // it parks again when it took a pong
+				t.resume()
+			}
+		}
+		ready = ready[:0]
+		p.mu.Lock()
 		done := len(p.parked) == 0
 		if done {
 			p.running = false
@@ -160,13 +207,6 @@ func (p *readPoller) run(epfd, wakefd int) {
 			unix.Close(wakefd)
 		}
 		p.mu.Unlock()
-		for i, t := range ready {
-			ready[i] = nil
-			if !t.takeParkedPong() {
-				t.resume()
-			}
-		}
-		ready = ready[:0]
 		if done {
 			return
 		}

@@ -13,7 +13,8 @@ import (
 
 // readPoller parks nothing here.
 type readPoller struct {
-	pongs atomic.Uint64 // never counts: nothing parks
+	pongs  atomic.Uint64 // never counts: nothing parks
+	rearms atomic.Uint64 // never counts
 }
 
 func newReadPoller() *readPoller { return &readPoller{} }

@@ -186,3 +186,45 @@ func TestParkedPongTakenByPoller(t *testing.T) {
 		t.Fatalf("%d pongs taken by the poller, want 5 (the glued one is a reader's)", n)
 	}
 }
+
+// TestParkedWebSocketRearmed: a socket that woke stays in the poller's
+// epoll set, disarmed, and parking it again re-arms it (one
+// EPOLL_CTL_MOD, not a DEL and an ADD): after a pong the poller took,
+// and after a message its reader served, round after round; a closed
+// session's socket leaves the set with its close, so sessions opened
+// after it (whose sockets may get the same number) park and wake too.
+func TestParkedWebSocketRearmed(t *testing.T) {
+	srv := newParkingServer(t, Options{PingInterval: 30 * time.Millisecond, PingTimeout: 2 * time.Second})
+	for session := range 3 {
+		ws := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+		ws.mustRead()
+		for round := range 3 {
+			waitParked(t, srv.Server, 1)
+			rearms := srv.readPoll.rearms.Load()
+			if m := ws.mustRead(); m != "2" {
+				t.Fatalf("session %d round %d: got %q, want a ping", session, round, m)
+			}
+			if _, err := ws.c.NetConn().Write(maskedText("3")); err != nil {
+				t.Fatal(err)
+			}
+			testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+				if n := srv.readPoll.rearms.Load(); n <= rearms {
+					return fmt.Errorf("%d re-arms, want more than %d after the poller took a pong", n, rearms)
+				}
+				return nil
+			})
+			msg := fmt.Sprintf("4s%dr%d", session, round)
+			ws.send(msg)
+			if m := readAnsweringPings(t, ws, false); m != msg {
+				t.Fatalf("echo %q, want %q", m, msg)
+			}
+		}
+		ws.c.Close()
+		testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			if n := srv.ClientsCount(); n != 0 {
+				return fmt.Errorf("%d sessions after the client closed", n)
+			}
+			return nil
+		})
+	}
+}

@@ -93,6 +93,7 @@ type wsTransport struct {
 	probing  bool          // an upgrade candidate
 	draining bool          // done with the connection: read and discard until the close frame
 	parked   bool          // in the server's readPoller, no reader (guarded by s.mu)
+	pollGen  uint64        // the readPoller's gen while fd is in its epoll set (guarded by its mu)
 
 	deadlineSet bool   // a write deadline is set (token holder's)
 	shard       uint32 // its flusher shard
