@@ -220,26 +220,29 @@ const pongFrame = 7
 
 // takeParkedPong handles, on the poller's goroutine, a parked websocket
 // woken by what an idle client sends every pingInterval: one Engine.IO
-// pong and nothing else. It reads the frame, re-arms the ping (as
-// Socket.onPacket does) and parks t again, reporting true; no reader
-// goroutine starts. Anything else waiting (other or more bytes, an EOF,
-// an error) is left unread for a reader (false). t was just removed from
-// the poller, so its fd is open (only a reader closes it) and nothing else
-// reads it.
+// pong and nothing else. It reads the socket once (at most 8 bytes); a
+// pong re-arms the ping (as Socket.onPacket does) and t parks again,
+// reporting true: no reader goroutine starts. Other bytes (another frame,
+// a pong with more behind it) wait in t's connReader, where a reader
+// finds them before the rest of the socket; an end of stream or an error
+// is the reader's to find too (false). t was just taken off the poller,
+// so its fd is open (only a reader closes it) and nothing else reads it.
 func (t *wsTransport) takeParkedPong() bool {
 	var b [pongFrame + 1]byte
-	n, errno := rawsys.Peek(t.fd, b[:])
-	if errno != 0 || n != pongFrame || b[0] != 0x81 || b[1] != 0x81 || b[6]^b[2] != typePong {
+	n, errno := rawsys.Read(t.fd, b[:])
+	if errno != 0 || n <= 0 {
+		return false // nothing (a spurious wake), the end of the stream or an error: a reader sees it
+	}
+	if n != pongFrame || b[0] != 0x81 || b[1] != 0x81 || b[6]^b[2] != typePong {
+		t.in.hold(b[:n]) // a reader reads these first
 		return false
 	}
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t.closed || s.ws != t || s.state != stateOpen {
+		t.in.hold(b[:n])
 		return false
-	}
-	if n, errno = rawsys.Read(t.fd, b[:pongFrame]); errno != 0 || n != pongFrame {
-		return false // not expected with the bytes in the socket: a reader sees what is left
 	}
 	s.schedulePingLocked()
 	s.srv.readPoll.pongs.Add(1)

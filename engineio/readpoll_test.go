@@ -3,6 +3,7 @@ package engineio
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +227,29 @@ func TestParkedWebSocketRearmed(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestParkedWakeBytesGoToReader: what wakes a parked websocket and is not
+// a lone pong (a message the size of a pong, one a byte longer, a long
+// one) is read by the poller's single read only as far as its first 8
+// bytes, which wait in the transport's connReader: the reader that starts
+// gets every message whole, in order, and no pong is counted.
+func TestParkedWakeBytesGoToReader(t *testing.T) {
+	srv := newParkingServer(t, Options{PingInterval: time.Hour, PingTimeout: time.Hour})
+	ws := dialWS(t, srv.wsURL+"?EIO=4&transport=websocket")
+	ws.mustRead()
+	long := "4" + strings.Repeat("abcdefghij", 12)
+	for _, msg := range []string{"4", "4x", long, "4", long} {
+		waitParked(t, srv.Server, 1)
+		if _, err := ws.c.NetConn().Write(maskedText(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if m := ws.mustRead(); m != msg {
+			t.Fatalf("echo %q, want %q", m, msg)
+		}
+	}
+	if n := srv.readPoll.pongs.Load(); n != 0 {
+		t.Fatalf("%d pongs counted, want 0", n)
 	}
 }

@@ -133,6 +133,13 @@ func (c *connReader) readOnFD(fd uintptr) bool {
 	return true
 }
 
+// hold makes p (bytes read from the socket by someone else: the poller,
+// takeParkedPong) the next bytes c returns. c holds nothing.
+func (c *connReader) hold(p []byte) {
+	c.buf, c.direct = c.pool.Get().(*[]byte), false
+	c.r, c.w = 0, int32(copy(*c.buf, p))
+}
+
 // putBuf gives the pooled buffer back (a direct read's is dropped), if c
 // holds one.
 func (c *connReader) putBuf() {
