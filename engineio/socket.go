@@ -42,7 +42,7 @@ type Socket struct {
 	upgraded     bool
 	holdQueue    bool        // OnConnection or OnUpgrade handlers running: do not flush yet
 	heartbeat    *time.Timer // the next ping, or the pong's deadline while awaitingPong
-	beatDue      time.Time   // when heartbeat is due: a stale firing (re-armed while it ran) returns
+	beatDue      int64       // when heartbeat is due (Server.clockNow): a stale firing (re-armed while it ran) returns
 	awaitingPong bool
 	onMessage    func(data []byte, binary bool)
 	onClose      []func(reason string, err error)
@@ -380,7 +380,7 @@ func (s *Socket) schedulePingLocked() {
 }
 
 func (s *Socket) armHeartbeatLocked(d time.Duration) {
-	s.beatDue = time.Now().Add(d)
+	s.beatDue = s.srv.clockNow() + int64(d)
 	if s.heartbeat == nil {
 		s.heartbeat = time.AfterFunc(d, s.onHeartbeat)
 		return
@@ -396,7 +396,7 @@ func (s *Socket) armHeartbeatLocked(d time.Duration) {
 // (a pong came while it waited for the lock) does nothing.
 func (s *Socket) onHeartbeat() {
 	s.mu.Lock()
-	if s.state != stateOpen || time.Now().Before(s.beatDue) {
+	if s.state != stateOpen || s.srv.clockNow() < s.beatDue {
 		s.mu.Unlock()
 		return
 	}

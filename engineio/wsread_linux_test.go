@@ -14,28 +14,8 @@ import (
 	"time"
 
 	"github.com/stickyd/stickyd/internal/rawsys"
+	"github.com/stickyd/stickyd/internal/testutil"
 )
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	return client, server
-}
 
 // initTestConnReader makes cr a connReader of c with a pool of its own.
 func initTestConnReader(t *testing.T, cr *connReader, c net.Conn) {
@@ -52,7 +32,7 @@ func initTestConnReader(t *testing.T, cr *connReader, c net.Conn) {
 // the caller's slice, and reports the poller's deadline and the end of
 // the stream holding nothing.
 func TestConnReader(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testutil.TCPPair(t)
 	cr := &connReader{}
 	initTestConnReader(t, cr, server)
 	if _, err := client.Write([]byte("0123456789")); err != nil {
@@ -125,7 +105,7 @@ func TestConnReader(t *testing.T) {
 // in its connReader (nor in gorilla's buffer), which no poller would wake
 // it for.
 func TestMayParkConsidersConnReader(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testutil.TCPPair(t)
 	tr := &wsTransport{fd: 1}
 	initTestConnReader(t, &tr.in, server)
 	tr.br = bufio.NewReaderSize(&tr.in, wsFrameBufSize)

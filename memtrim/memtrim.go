@@ -155,11 +155,11 @@ func (t *Trimmer) run() {
 		}
 		now := t.rt.read()
 		if t.opts.ShouldTrim(prev, now) {
-			start, excess := time.Now(), now.Excess()
+			began, excess := time.Now(), now.Excess()
 			t.rt.trim()
 			t.trims.Add(1)
 			now = t.rt.read()
-			t.opts.Logger.Debug("heap trimmed", "excess_bytes", excess, "live_bytes", now.Live, "took", time.Since(start))
+			t.opts.Logger.Debug("heap trimmed", "excess_bytes", excess, "live_bytes", now.Live, "took", time.Since(began))
 		}
 		prev = now
 	}
