@@ -96,6 +96,7 @@ type wsTransport struct {
 	pollGen  uint64        // the readPoller's gen while fd is in its epoll set (guarded by its mu)
 
 	deadlineSet bool   // a write deadline is set (token holder's)
+	idleUntil   int64  // Server.clockNow of the idle read deadline set (guarded by s.mu); 0: none of ours
 	shard       uint32 // its flusher shard
 	batchAlone  bool   // the batch ends at a SendAlone cut (token holder's)
 	aloneUntil  int64  // Server.clockNow: no write starts before (aloneGap after a SendAlone write); 0: none
@@ -126,7 +127,7 @@ func newWSTransport(s *Socket, conn *websocket.Conn, br *bufio.Reader) *wsTransp
 	t.rc = rawConnOf(t.nc)
 	if br != nil && t.rc != nil && br.Buffered() == 0 {
 		t.br, t.fd = br, socketFD(t.rc)
-		t.in.init(t.rc, &s.srv.readChunks)
+		t.in.init(t.rc, &s.srv.readChunks, t)
 		*br = *bufio.NewReaderSize(&t.in, wsFrameBufSize)
 	}
 	conn.SetPingHandler(t.onPing)
@@ -310,7 +311,10 @@ func (t *wsTransport) run(inline bool) {
 			t.batch.reset()
 			t.closeDone()
 			if err == nil {
+				s.mu.Lock()
+				t.idleUntil = 0 // the grace replaces the idle deadline
 				_ = t.nc.SetReadDeadline(time.Now().Add(wsCloseGrace))
+				s.mu.Unlock()
 			}
 			continue // releases the token
 		}
@@ -524,9 +528,14 @@ func (t *wsTransport) mayPark() bool {
 
 // waitReadable waits until the socket has bytes and reads them into the
 // connReader's pooled buffer (or meets an EOF, an error, which the next
-// read sees again) and reports true, or false after the server's
-// idleAfter without any: nothing is read or held then. It waits through
-// the runtime poller, on a shallow stack.
+// read sees again) and reports true, or false after at least half the
+// server's idleAfter without any: nothing is read or held then. It waits
+// through the runtime poller, on a shallow stack.
+//
+// The idle deadline stays set after the wait (a busy connection re-arms
+// it at most once per half idleAfter, not twice per message); a read in
+// the middle of a message that meets it lifts it and reads on
+// (liftIdleDeadline).
 func (t *wsTransport) waitReadable() bool {
 	s := t.s
 	s.mu.Lock()
@@ -534,15 +543,28 @@ func (t *wsTransport) waitReadable() bool {
 		s.mu.Unlock()
 		return true
 	}
-	_ = t.nc.SetReadDeadline(time.Now().Add(s.srv.idleAfter))
-	s.mu.Unlock()
-	err := t.in.fill()
-	s.mu.Lock()
-	if !t.closed {
-		_ = t.nc.SetReadDeadline(time.Time{})
+	idle := int64(s.srv.idleAfter)
+	if now := s.srv.clockNow(); t.idleUntil-now < idle/2 {
+		t.idleUntil = now + idle
+		_ = t.nc.SetReadDeadline(time.Now().Add(s.srv.idleAfter))
 	}
 	s.mu.Unlock()
+	err := t.in.fill()
 	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// liftIdleDeadline clears the read deadline when it is waitReadable's
+// idle one and reports true (the read that met it reads on); false: the
+// deadline is the close grace's (or no deadline of ours).
+func (t *wsTransport) liftIdleDeadline() bool {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	if t.idleUntil == 0 {
+		return false
+	}
+	t.idleUntil = 0
+	_ = t.nc.SetReadDeadline(time.Time{})
+	return true
 }
 
 // park hands t to the server's readPoller and reports true, after which

@@ -11,6 +11,7 @@
 package engineio
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -31,6 +32,7 @@ import (
 // One reader at a time (the transport's reader of the moment) uses it;
 // the zero connReader is unusable: call init.
 type connReader struct {
+	owner  *wsTransport // lifts its idle read deadline for a read in the middle of a message (nil: none)
 	rc     syscall.RawConn
 	pool   *sync.Pool         // of *[]byte of wsReadChunk bytes
 	buf    *[]byte            // the pooled buffer, held while r < w (nil otherwise); in a direct read, the caller's slice
@@ -40,10 +42,10 @@ type connReader struct {
 	direct bool               // buf is the caller's slice: a direct read
 }
 
-// init prepares c to read the non-blocking socket of rc with buffers of
-// pool (*[]byte of wsReadChunk bytes).
-func (c *connReader) init(rc syscall.RawConn, pool *sync.Pool) {
-	c.rc, c.pool = rc, pool
+// init prepares c to read the non-blocking socket of rc, owner's, with
+// buffers of pool (*[]byte of wsReadChunk bytes).
+func (c *connReader) init(rc syscall.RawConn, pool *sync.Pool, owner *wsTransport) {
+	c.rc, c.pool, c.owner = rc, pool, owner
 	c.readFn = c.readOnFD
 }
 
@@ -54,16 +56,24 @@ func (c *connReader) Buffered() int { return int(c.w - c.r) }
 // Read reads into p what c holds, else what the socket has, waiting for
 // bytes (under the connection's read deadline); at the end of the stream
 // it returns io.EOF. It reads the socket straight into p when p is at
-// least wsReadChunk bytes long.
+// least wsReadChunk bytes long. A wait that meets the owner's idle
+// deadline (waitReadable's, left set) lifts it and waits on: only fill's
+// wait ends at it.
 func (c *connReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if c.buf == nil {
+	for c.buf == nil {
+		var n int
+		var err error
 		if len(p) >= wsReadChunk {
-			return c.readDirect(p)
+			if n, err = c.readDirect(p); err == nil {
+				return n, nil
+			}
+		} else {
+			_, err = c.read(nil)
 		}
-		if _, err := c.read(nil); err != nil {
+		if err != nil && !(c.owner != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.owner.liftIdleDeadline()) {
 			return 0, err
 		}
 	}

@@ -24,7 +24,7 @@ func initTestConnReader(t *testing.T, cr *connReader, c net.Conn) {
 	if rc == nil {
 		t.Fatal("no raw conn")
 	}
-	cr.init(rc, &sync.Pool{New: func() any { b := make([]byte, wsReadChunk); return &b }})
+	cr.init(rc, &sync.Pool{New: func() any { b := make([]byte, wsReadChunk); return &b }}, nil)
 }
 
 // TestConnReader: a connReader holds a pooled buffer only while bytes

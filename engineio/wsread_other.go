@@ -19,7 +19,7 @@ import (
 type connReader struct{}
 
 // init does nothing: no transport has a RawConn here.
-func (*connReader) init(syscall.RawConn, *sync.Pool) {}
+func (*connReader) init(syscall.RawConn, *sync.Pool, *wsTransport) {}
 
 // Buffered returns 0: a connReader never holds bytes here.
 func (*connReader) Buffered() int { return 0 }

@@ -233,3 +233,27 @@ func TestWebSocketControlFramesAtLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketMessageStalledPastIdleDeadline: a message whose rest
+// arrives long after the idle read deadline the reader left set (a stall
+// mid-header, then mid-payload, in a small and a large message) arrives
+// whole and the session lives on: only a wait between messages ends at
+// the idle deadline.
+func TestWebSocketMessageStalledPastIdleDeadline(t *testing.T) {
+	const idleAfter = 20 * time.Millisecond
+	srv, ws := newReadServer(t, idleAfter)
+	for i, n := range []int{10, 9000} {
+		for _, cut := range []int{1, 6 + n/2} { // in the header; in the payload
+			b := body(i+cut, n-1)
+			frame := clientFrame(opcodeText, []byte("4"+b))
+			writeSplit(t, ws.c.NetConn(), clientFrame(opcodeText, []byte("4warm")), 6)
+			expectEcho(t, srv, ws, "warm") // the reader waited: the idle deadline is set
+			writeSplit(t, ws.c.NetConn(), frame[:cut], cut)
+			// The stall is what is tested: past the idle deadline (set at
+			// most idleAfter before the first bytes came).
+			time.Sleep(3 * idleAfter)
+			writeSplit(t, ws.c.NetConn(), frame[cut:], len(frame)-cut)
+			expectEcho(t, srv, ws, b)
+		}
+	}
+}
