@@ -28,11 +28,13 @@ import (
 // readPoller waits for any parked websocket to become readable (or hung
 // up) on one goroutine, blocked in epoll_wait(2), that exists only while a
 // transport is parked; its epoll and eventfd descriptors exist as long.
-// A parked transport is armed EPOLLONESHOT, so each park is one event at
-// most. Its event disarms it and leaves it in the set: parking it again
-// (after the poller took its pong, or after its reader's turn) re-arms it
-// with one EPOLL_CTL_MOD; closing the socket drops it from the set; only
-// unpark removes it (EPOLL_CTL_DEL).
+// A parked socket is in the set level-triggered, and a socket is in the
+// set only while it is parked or the poller holds it: the poller takes a
+// readable one out of parked (not out of the set: no other event of it
+// comes before the poller's next wait), reads it once, and either parks
+// it again, still in the set (a lone pong: no system call), or takes it
+// out of the set (EPOLL_CTL_DEL) before its reader starts. unpark takes a
+// socket out of the set too.
 type readPoller struct {
 	mu      sync.Mutex
 	parked  map[int32]*wsTransport // by fd; the fd stays open while parked (only the last reader closes it)
@@ -43,7 +45,7 @@ type readPoller struct {
 	gen     uint64 // of epfd, counted from 1; a transport whose pollGen is gen is in its set
 
 	pongs  atomic.Uint64 // pongs read by the poller itself (takeParkedPong)
-	rearms atomic.Uint64 // parks that re-armed a socket left in the set (EPOLL_CTL_MOD)
+	rearms atomic.Uint64 // parks of a socket the poller left in the set (no epoll_ctl)
 }
 
 func newReadPoller() *readPoller { return &readPoller{parked: map[int32]*wsTransport{}} }
@@ -68,27 +70,21 @@ func (p *readPoller) park(t *wsTransport, fd int) bool {
 	return true
 }
 
-// armLocked arms fd for one event: EPOLL_CTL_MOD when t's socket is still
-// in the set (disarmed by its last event), EPOLL_CTL_ADD otherwise, the
-// other when the kernel disagrees (the socket closed and its number came
-// back, say).
+// armLocked puts fd in the set, level-triggered, unless it is there
+// already (the poller left it there: t.pollGen is the set's gen).
 func (p *readPoller) armLocked(t *wsTransport, fd int) bool {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
-	op := unix.EPOLL_CTL_ADD
 	if t.pollGen == p.gen {
-		op = unix.EPOLL_CTL_MOD
+		p.rearms.Add(1)
+		return true
 	}
-	err := unix.EpollCtl(p.epfd, op, fd, &ev)
-	if err == unix.ENOENT || err == unix.EEXIST {
-		op = unix.EPOLL_CTL_ADD + unix.EPOLL_CTL_MOD - op // the other one
-		err = unix.EpollCtl(p.epfd, op, fd, &ev)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
+	err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	if err == unix.EEXIST { // not expected: a socket leaves the set before its reader starts
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 	}
 	if err != nil {
 		t.pollGen = 0
 		return false
-	}
-	if op == unix.EPOLL_CTL_MOD {
-		p.rearms.Add(1)
 	}
 	t.pollGen = p.gen
 	return true
@@ -108,14 +104,29 @@ func (p *readPoller) unpark(t *wsTransport, fd int) bool {
 
 // removeLocked forgets t, parked on fd, and takes fd out of the set.
 func (p *readPoller) removeLocked(t *wsTransport, fd int) {
-	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	t.pollGen = 0
+	p.dropLocked(t, fd)
 	p.forgetLocked(fd)
 }
 
-// forgetLocked forgets fd, which stays in the set if it is (disarmed:
-// no event comes until it is armed again); the goroutine is woken to end
-// when nothing is parked any more.
+// dropLocked takes fd, t's socket, out of the set if it is there.
+func (p *readPoller) dropLocked(t *wsTransport, fd int) {
+	if t.pollGen == p.gen {
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	t.pollGen = 0
+}
+
+// release takes fd, t's socket, which the poller holds (taken from
+// parked, left in the set), out of the set: its reader may start.
+func (p *readPoller) release(t *wsTransport, fd int) {
+	p.mu.Lock()
+	p.dropLocked(t, fd)
+	p.mu.Unlock()
+}
+
+// forgetLocked forgets fd, which stays in the set if it is (the poller
+// holds it: it parks it again or releases it before its next wait); the
+// goroutine is woken to end when nothing is parked any more.
 func (p *readPoller) forgetLocked(fd int) {
 	delete(p.parked, int32(fd))
 	if len(p.parked) == 0 {
@@ -187,7 +198,7 @@ func (p *readPoller) run(epfd, wakefd int) {
 				continue
 			}
 			if t := p.parked[ev.Fd]; t != nil {
-				p.forgetLocked(int(ev.Fd)) // disarmed by its event
+				p.forgetLocked(int(ev.Fd)) // held: parked again or released below
 				ready = append(ready, t)
 			}
 		}
@@ -195,6 +206,7 @@ func (p *readPoller) run(epfd, wakefd int) {
 		for i, t := range ready {
 			ready[i] = nil
 			if !t.takeParkedPong() { // it parks again when it took a pong
+				p.release(t, t.fd)
 				t.resume()
 			}
 		}
@@ -245,8 +257,10 @@ func (t *wsTransport) takeParkedPong() bool {
 		return false
 	}
 	s.schedulePingLocked()
-	s.srv.readPoll.pongs.Add(1)
-	if !s.srv.readPoll.park(t, t.fd) {
+	p := s.srv.readPoll
+	p.pongs.Add(1)
+	if !p.park(t, t.fd) {
+		p.release(t, t.fd)
 		t.parked = false
 		go t.read()
 	}

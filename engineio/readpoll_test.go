@@ -188,12 +188,12 @@ func TestParkedPongTakenByPoller(t *testing.T) {
 	}
 }
 
-// TestParkedWebSocketRearmed: a socket that woke stays in the poller's
-// epoll set, disarmed, and parking it again re-arms it (one
-// EPOLL_CTL_MOD, not a DEL and an ADD): after a pong the poller took,
-// and after a message its reader served, round after round; a closed
-// session's socket leaves the set with its close, so sessions opened
-// after it (whose sockets may get the same number) park and wake too.
+// TestParkedWebSocketRearmed: a socket whose pong the poller took parks
+// again without leaving the poller's epoll set (no epoll_ctl: a re-arm is
+// counted), round after round, and a message its reader served parks it
+// again too; a closed session's socket leaves the set with its close, so
+// sessions opened after it (whose sockets may get the same number) park
+// and wake too.
 func TestParkedWebSocketRearmed(t *testing.T) {
 	srv := newParkingServer(t, Options{PingInterval: 30 * time.Millisecond, PingTimeout: 2 * time.Second})
 	for session := range 3 {
