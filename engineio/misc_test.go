@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,57 @@ func TestWebSocketFrameBeforeUpgradeResponse(t *testing.T) {
 	}
 	if n := srv.ClientsCount(); n != 0 {
 		t.Errorf("ClientsCount %d", n)
+	}
+}
+
+// TestPostBodies: a POST's body is read whole by its Content-Length and
+// when chunked; one cut short of its Content-Length (the client stops
+// sending) closes the session with a premature-close transport error.
+func TestPostBodies(t *testing.T) {
+	srv := newTestServer(t, Options{})
+	c := newPollClient(t, srv.url)
+	c.handshake()
+	host := strings.TrimPrefix(srv.ts.URL, "http://")
+	target := srv.Options().Path + "?" + c.sidQuery()
+	post := func(head, body string) net.Conn {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if _, err := io.WriteString(conn, "POST "+target+" HTTP/1.1\r\nHost: x\r\n"+head+"\r\n"+body); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+	answer := func(conn net.Conn) string {
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return fmt.Sprintf("%d %s", res.StatusCode, b)
+	}
+	conn := post("Content-Length: 7\r\n", "4by-len")
+	if got := answer(conn); got != "200 ok" {
+		t.Fatalf("Content-Length POST: %s", got)
+	}
+	conn = post("Transfer-Encoding: chunked\r\n", "3\r\n4by\r\n5\r\n-chun\r\n2\r\nk!\r\n0\r\n\r\n")
+	if got := answer(conn); got != "200 ok" {
+		t.Fatalf("chunked POST: %s", got)
+	}
+	for _, want := range []string{"by-len", "by-chunk!"} {
+		if _, got, _ := strings.Cut(srv.waitMsg(t), " "); got != want {
+			t.Fatalf("message %q, want %q", got, want)
+		}
+	}
+	conn = post("Content-Length: 100\r\n", "4short")
+	conn.(*net.TCPConn).CloseWrite()
+	if ev := srv.waitClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPrematureClose) {
+		t.Errorf("closed with %q %v", ev.reason, ev.err)
+	}
+	if got := answer(conn); got != "400 " {
+		t.Errorf("short POST: %s, want 400", got)
 	}
 }

@@ -249,7 +249,7 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 		writeEmpty(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	body, err := readBody(r, max)
 	if err != nil {
 		s.terminate(ReasonTransportError, fmt.Errorf("%w: data: %v", ErrPrematureClose, err))
 		writeEmpty(w, http.StatusBadRequest)
@@ -283,6 +283,20 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, "ok")
+}
+
+// readBody reads r's body, up to max+1 bytes: a body of a known length
+// (at most max, its Content-Length) into a slice of exactly that size, one
+// of unknown length (chunked) through io.ReadAll.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength < 0 {
+		return io.ReadAll(io.LimitReader(r.Body, max+1))
+	}
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // closeByClient handles a close packet POSTed by the client: the session
