@@ -106,7 +106,11 @@
 // the member ends. One RWMutex guards the index and the member table:
 // routing takes it for reading, announcements and membership changes for
 // writing. No goroutine blocks while holding it: sends into a member's
-// sink never block under it, and stalls happen after it is released.
+// sink never block under it, and stalls happen after it is released. A
+// link's goroutine queues what it relays in the destinations' sinks and
+// writes them itself (one non-blocking write per destination, no lock
+// held) once no whole frame of its link is buffered, or before it stalls;
+// only what a socket does not take goes to the sink's writer goroutine.
 //
 // A RedisBridge runs the goroutines listed at its type.
 //

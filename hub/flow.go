@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stickyd/stickyd/ipc"
@@ -38,7 +39,12 @@ func (s stalls) add(dst *member, b backlog) stalls {
 // the queue, drained by a flush goroutine. A volatile frame that does not
 // fit in the sink is dropped (and counted). The result says whether the
 // caller must stall or cut dst, which it does once it holds no lock.
-func (h *Server) send(dst *member, typ byte, p []byte, volatile bool) backlog {
+//
+// from is nil, or the member whose frame this relays, called on the
+// goroutine handling its frames: the sink then only queues the frame and
+// dst joins from's pushes, written out by push (no hand-off to the sink's
+// writer goroutine, one write for the frames of one read of from's link).
+func (h *Server) send(dst *member, typ byte, p []byte, volatile bool, from *member) backlog {
 	q := &dst.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -47,7 +53,13 @@ func (h *Server) send(dst *member, typ byte, p []byte, volatile bool) backlog {
 	}
 	h.metrics.frame(typ, len(p), dirOut)
 	if len(q.frames) == 0 {
-		if err := dst.out.TryWriteFrame(typ, p); !errors.Is(err, ipc.ErrQueueFull) {
+		var err error
+		if from == nil {
+			err = dst.out.TryWriteFrame(typ, p)
+		} else if err = dst.out.QueueFrame(typ, p); err == nil {
+			from.notePush(dst)
+		}
+		if !errors.Is(err, ipc.ErrQueueFull) {
 			return backlog{} // queued, or the sink is closing: its member is being removed
 		}
 	}
@@ -80,6 +92,14 @@ func (h *Server) send(dst *member, typ byte, p []byte, volatile bool) backlog {
 		return backlog{}
 	}
 	return backlog{drained: q.drained}
+}
+
+// notePush records that dst's sink holds a frame relayed from m that waits
+// for a Push. Called by the goroutine handling m's frames.
+func (m *member) notePush(dst *member) {
+	if !slices.Contains(m.pushes, dst) {
+		m.pushes = append(m.pushes, dst)
+	}
 }
 
 // flush moves dst's queue into its sink, in order, waiting for room. It
@@ -151,10 +171,14 @@ func (q *outQueue) markSlow(drained chan struct{}) {
 // stays congested for the stall timeout (cutIfStillCongested), never the
 // sender. A wait cycle (two workers each blocked writing to the hub while
 // the hub waits for them to read) thus costs one budget, not a link.
-func (h *Server) stall(s stalls) {
+//
+// from is the member whose frame left s: what it relayed is pushed first,
+// since a stalled destination may be waiting for just that.
+func (h *Server) stall(from *member, s stalls) {
 	if len(s) == 0 {
 		return
 	}
+	h.push(from)
 	waiting := false
 	for _, e := range s {
 		if e.cut {

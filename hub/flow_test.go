@@ -296,3 +296,53 @@ func TestHubStuckReader(t *testing.T) {
 		}
 	})
 }
+
+// TestStalledSenderFramesGoOut: a frame that stalls its sender (one of its
+// destinations is congested) reaches its other destinations during the
+// stall. The hub relays what it reads by queuing it in the destinations'
+// sinks and writing them once it has nothing more to read (Server.push);
+// a stall is such a wait, however long its budget.
+func TestStalledSenderFramesGoOut(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	h := NewServer(Options{StallBudget: 3 * hubWait, StallTimeout: 6 * hubWait})
+	t.Cleanup(func() { h.Close() })
+	filler := startHubPeer(t, h, 1, true)
+	sender := startHubPeer(t, h, 2, true)
+	stuck := startHubPeer(t, h, 3, false)
+	healthy := startHubPeer(t, h, 4, true)
+	healthy.waitMembers(t, 1, 2, 3, 4)
+	stuck.join(t, h, "/", "r", "s")
+	healthy.join(t, h, "/", "r")
+
+	// Congest stuck: its queue in the hub passes StallThreshold, and the
+	// filler stalls for the (long) budget.
+	big := mustEncode(t, bcast("/", string(bytes.Repeat([]byte("v"), 64<<10)), "s"))
+	go func() {
+		for range 200 { // 12.5 MiB, under CutThreshold
+			if filler.fc.WriteFrame(byte(ipc.HubBroadcast), big) != nil {
+				return
+			}
+		}
+	}()
+	testutil.CheckFor(t, hubWait, time.Millisecond, func() error {
+		if n := h.overflowBytes(3); n <= StallThreshold {
+			return fmt.Errorf("%d bytes queued for the stuck peer", n)
+		}
+		return nil
+	})
+	sender.send(t, bcast("/", "to both", "r")) // stalls the sender too
+	for {
+		m := healthy.next(t)
+		if m.Type == ipc.HubMembers {
+			continue
+		}
+		if m.Type != ipc.HubBroadcast || string(m.Payload) != "to both" {
+			t.Fatalf("healthy peer got %s %q, want the broadcast", m.Type, m.Payload)
+		}
+		break
+	}
+	if n := h.overflowBytes(3); n <= StallThreshold {
+		t.Fatalf("the stuck peer's queue drained (%d bytes) before the broadcast arrived: no stall tested", n)
+	}
+	stuck.startReading(t) // ends the stalls
+}

@@ -10,9 +10,12 @@ import (
 // *ipc.FrameConn; a member that is not a worker process (the fleet's
 // bridge to other hosts) would bring its own. TryWriteFrame must not
 // block and returns ipc.ErrQueueFull when the sink's own queue is full;
-// WriteFrame may block until there is room; after Close both fail.
+// QueueFrame is TryWriteFrame that writes nothing before Push; WriteFrame
+// may block until there is room; after Close all fail.
 type sink interface {
 	TryWriteFrame(typ byte, payload []byte) error
+	QueueFrame(typ byte, payload []byte) error
+	Push()
 	WriteFrame(typ byte, payload []byte) error
 	Close() error
 }
@@ -23,7 +26,8 @@ type sink interface {
 // is attached the same way (an id, a sink, frames fed to handle), so
 // routing, ordering and membership treat every member alike.
 //
-// Fields other than id, out, stats and queue are guarded by Server.mu.
+// Fields other than id, out, stats, queue and pushes are guarded by
+// Server.mu.
 type member struct {
 	id      uint32
 	out     sink
@@ -32,6 +36,12 @@ type member struct {
 	scratch []byte // encode buffer, used under Server.mu (write lock)
 	stats   memberStats
 	queue   outQueue
+
+	// pushes are the members whose sinks hold frames this member's
+	// frames were relayed as, queued without a write (QueueFrame). Only
+	// the goroutine handling this member's frames uses it: it pushes
+	// them before it reads the link again or stalls (Server.push).
+	pushes []*member
 }
 
 // memberStats are the per-member figures behind the hub's metrics.

@@ -47,16 +47,16 @@ func (h *Server) route(m *member, typ byte, p []byte, r *ipc.HubRoute) {
 		msg := ipc.HubMessage{Type: ipc.HubRouted, ReqID: r.ReqID, Instances: ids}
 		var enc [128]byte
 		if b, err := msg.AppendBinary(enc[:0]); err == nil {
-			waits = waits.add(m, h.send(m, byte(ipc.HubRouted), b, false))
+			waits = waits.add(m, h.send(m, byte(ipc.HubRouted), b, false, m))
 		}
 	}
 	h.noteRequest(typ, targets)
 	volatile := typ == byte(ipc.HubBroadcast) && r.Flags&ipc.HubVolatile != 0
 	for _, dst := range targets {
-		waits = waits.add(dst, h.send(dst, typ, p, volatile))
+		waits = waits.add(dst, h.send(dst, typ, p, volatile, m))
 	}
 	unlock()
-	h.stall(waits)
+	h.stall(m, waits)
 }
 
 // targetsLocked appends to buf the members a frame from m with route r

@@ -139,8 +139,11 @@ func (h *Server) add(m *member) bool {
 }
 
 // readLoop hands every frame of fc to handle until the link ends or a
-// frame is refused; it always returns a non-nil error.
+// frame is refused; it always returns a non-nil error. The frames relayed
+// from one read of the link are written to each destination together,
+// on this goroutine, once no other whole frame is buffered (see push).
 func (h *Server) readLoop(m *member, fc *ipc.FrameConn) error {
+	defer h.push(m)
 	for {
 		typ, p, err := fc.ReadFrame()
 		if err != nil {
@@ -149,7 +152,22 @@ func (h *Server) readLoop(m *member, fc *ipc.FrameConn) error {
 		if err := h.handle(m, typ, p); err != nil {
 			return err
 		}
+		if !fc.FrameBuffered() {
+			h.push(m)
+		}
 	}
+}
+
+// push writes out the frames relayed from m that wait in their
+// destinations' sinks (send with from m). Called by the goroutine handling
+// m's frames, with no lock held, before it may wait: for m's link or in a
+// stall.
+func (h *Server) push(m *member) {
+	for i, dst := range m.pushes {
+		dst.out.Push()
+		m.pushes[i] = nil
+	}
+	m.pushes = m.pushes[:0]
 }
 
 // WorkerGone removes instance at once, as if its link had ended, and closes
@@ -246,7 +264,7 @@ func (h *Server) sendMembersLocked() {
 			continue
 		}
 		m.scratch = b
-		h.send(m, byte(ipc.HubMembers), b, false)
+		h.send(m, byte(ipc.HubMembers), b, false, nil)
 	}
 }
 
@@ -275,7 +293,7 @@ func (h *Server) handle(m *member, typ byte, p []byte) error {
 		}
 		// Every earlier frame of m has been applied: echo it.
 		var buf [1]stallEntry
-		h.stall(stalls(buf[:0]).add(m, h.send(m, typ, p, false)))
+		h.stall(m, stalls(buf[:0]).add(m, h.send(m, typ, p, false, m)))
 		return nil
 	case ipc.HubResponse:
 		return h.relayResponse(m, typ, p)
@@ -298,12 +316,12 @@ func (h *Server) relayResponse(m *member, typ byte, p []byte) error {
 	h.mu.RLock()
 	dst := h.members[to]
 	if dst != nil && !m.removed {
-		waits = waits.add(dst, h.send(dst, typ, p, false))
+		waits = waits.add(dst, h.send(dst, typ, p, false, m))
 	}
 	h.mu.RUnlock()
 	if dst == nil {
 		h.log.Debug("response for an instance that is not live dropped", "from", m.id, "to", to)
 	}
-	h.stall(waits)
+	h.stall(m, waits)
 	return nil
 }

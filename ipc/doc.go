@@ -21,8 +21,9 @@
 // Message values are plain data. A ControlConn allows any number of
 // concurrent Send calls (each message is one atomic datagram) and one Recv
 // caller at a time; Close may be called concurrently with both and unblocks
-// them. A FrameConn allows any number of concurrent WriteFrame, TryWriteFrame
-// and Flush callers and one ReadFrame caller at a time; a single writer
-// goroutine per FrameConn batches queued frames into as few write calls as
-// possible. Close is safe to call concurrently and more than once.
+// them. A FrameConn allows any number of concurrent WriteFrame, TryWriteFrame,
+// QueueFrame, Push and Flush callers and one ReadFrame (and FrameBuffered)
+// caller at a time; a single writer goroutine per FrameConn batches queued
+// frames into as few write calls as possible, and Push writes them on its
+// caller's goroutine when no write is in flight. Close is safe to call concurrently and more than once.
 package ipc

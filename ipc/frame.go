@@ -33,10 +33,14 @@ const (
 // writes everything queued in one call, so a steady stream of small frames
 // costs far fewer than one syscall per frame. WriteFrame blocks while the
 // queue holds FrameQueueLimit bytes; TryWriteFrame returns ErrQueueFull
-// instead.
+// instead. QueueFrame queues without waking the writer and Push then
+// writes what is queued on the caller's goroutine, when no write is in
+// flight: a relay that forwards a batch it has read (package hub) writes
+// it with no goroutine hand-off and one call per destination.
 type FrameConn struct {
 	conn net.Conn
 	rw   io.ReadWriter // conn, or raw calls on its socket (rawStream)
+	tw   tryWriter     // rw when it can write without waiting, else nil
 	max  int
 
 	rd frameReader
@@ -48,6 +52,7 @@ type FrameConn struct {
 	queued  uint64     // bytes ever queued
 	written uint64     // bytes ever written
 	werr    error      // sticky: ErrClosed or the write error
+	busy    bool       // a batch is being written (writer goroutine or Push)
 
 	wake      chan struct{} // cap 1: pending may be non-empty
 	quit      chan struct{}
@@ -65,9 +70,11 @@ func NewFrameConn(c net.Conn, maxFrame int) *FrameConn {
 		maxFrame = MaxHubFrame
 	}
 	rw := rawStream(c)
+	tw, _ := rw.(tryWriter)
 	fc := &FrameConn{
 		conn: c,
 		rw:   rw,
+		tw:   tw,
 		max:  maxFrame,
 		rd:   frameReader{r: newBufReader(rw), max: maxFrame},
 		wake: make(chan struct{}, 1),
@@ -103,15 +110,105 @@ func DialHub(path string) (*FrameConn, error) {
 // written: see Flush. Safe for concurrent use; frames from one goroutine are
 // written in order.
 func (c *FrameConn) WriteFrame(typ byte, payload []byte) error {
-	return c.enqueue(typ, payload, true)
+	return c.enqueue(typ, payload, true, true)
 }
 
 // TryWriteFrame is WriteFrame that returns ErrQueueFull instead of blocking.
 func (c *FrameConn) TryWriteFrame(typ byte, payload []byte) error {
-	return c.enqueue(typ, payload, false)
+	return c.enqueue(typ, payload, false, true)
 }
 
-func (c *FrameConn) enqueue(typ byte, payload []byte, block bool) error {
+// QueueFrame is TryWriteFrame that does not wake the writer: the frame
+// waits until the caller's Push (or a write of another frame) takes it.
+// The caller must call Push once it has queued what it has at hand, and
+// before it waits for anything.
+func (c *FrameConn) QueueFrame(typ byte, payload []byte) error {
+	return c.enqueue(typ, payload, false, false)
+}
+
+// Push starts writing every queued frame. When no write is in flight and
+// the connection is a non-blocking socket, it writes them on the calling
+// goroutine with one call that never waits; what the socket does not take
+// at once, and everything in the other cases, goes to the writer
+// goroutine. A write error is handled as the writer's (sticky, the
+// connection closed). Safe for concurrent use.
+func (c *FrameConn) Push() {
+	c.mu.Lock()
+	if len(c.pending) == 0 || c.werr != nil {
+		c.mu.Unlock()
+		return
+	}
+	if c.busy || c.tw == nil {
+		c.mu.Unlock()
+		c.kick()
+		return
+	}
+	batch := c.take()
+	c.mu.Unlock()
+	n, err := c.tw.TryWrite(batch)
+	c.mu.Lock()
+	c.busy = false
+	if err == nil && n < len(batch) {
+		// The rest goes before what was queued meanwhile, to the writer.
+		rest := copy(batch, batch[n:])
+		merged := append(batch[:rest], c.pending...)
+		c.pending, batch = merged, c.pending
+	}
+	failed := c.wrote(batch, n, err)
+	more := len(c.pending) > 0
+	c.mu.Unlock()
+	if failed {
+		c.conn.Close()
+	}
+	if more || failed {
+		c.kick()
+	}
+}
+
+// tryWriter writes what a socket takes now, never waiting
+// (rawsys.Stream.TryWrite).
+type tryWriter interface {
+	TryWrite(b []byte) (int, error)
+}
+
+// kick wakes the writer goroutine.
+func (c *FrameConn) kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued bytes as a batch to write and marks a write in
+// flight. Called with mu held and pending not empty.
+func (c *FrameConn) take() []byte {
+	batch := c.pending
+	c.pending = c.spare[:0]
+	c.spare = nil
+	c.busy = true
+	return batch
+}
+
+// wrote records the end of a write of n bytes that stopped with err,
+// keeps buf (done with) as the spare buffer and wakes the waiters. It
+// reports whether the connection failed: the caller then closes it.
+// Called with mu held, busy cleared.
+func (c *FrameConn) wrote(buf []byte, n int, err error) bool {
+	if cap(buf) <= keepBufferBytes && c.spare == nil {
+		c.spare = buf[:0]
+	}
+	c.written += uint64(n)
+	if err != nil && c.werr == nil {
+		c.werr = fmt.Errorf("ipc: write frame: %w", err)
+		if c.isClosed() || errors.Is(err, net.ErrClosed) {
+			c.werr = ErrClosed
+		}
+	}
+	c.space.Broadcast()
+	return c.werr != nil
+}
+
+func (c *FrameConn) enqueue(typ byte, payload []byte, block, wake bool) error {
 	if 1+len(payload) > c.max {
 		return fmt.Errorf("%w: %d bytes exceeds %d", ErrFrameTooLarge, 1+len(payload), c.max)
 	}
@@ -133,9 +230,8 @@ func (c *FrameConn) enqueue(typ byte, payload []byte, block bool) error {
 	c.pending = append(c.pending, payload...)
 	c.queued += uint64(need)
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if wake {
+		c.kick()
 	}
 	return nil
 }
@@ -143,6 +239,7 @@ func (c *FrameConn) enqueue(typ byte, payload []byte, block bool) error {
 // Flush blocks until every frame queued before the call has been written to
 // the connection, or returns the error that stopped the writer.
 func (c *FrameConn) Flush() error {
+	c.kick() // frames of QueueFrame wait for it
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	target := c.queued
@@ -168,28 +265,17 @@ func (c *FrameConn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		batch := c.pending
-		c.pending = c.spare[:0]
-		c.spare = nil
-		c.mu.Unlock()
-		if len(batch) == 0 {
+		if c.busy || len(c.pending) == 0 {
+			// Push is writing: it wakes the writer when it leaves frames.
+			c.mu.Unlock()
 			continue
 		}
-		_, err := c.rw.Write(batch)
+		batch := c.take()
+		c.mu.Unlock()
+		n, err := c.rw.Write(batch)
 		c.mu.Lock()
-		if cap(batch) <= keepBufferBytes {
-			c.spare = batch[:0]
-		}
-		if err != nil && c.werr == nil {
-			c.werr = fmt.Errorf("ipc: write frame: %w", err)
-			if c.isClosed() || errors.Is(err, net.ErrClosed) {
-				c.werr = ErrClosed
-			}
-		} else if err == nil {
-			c.written += uint64(len(batch))
-		}
-		failed := c.werr != nil
-		c.space.Broadcast()
+		c.busy = false
+		failed := c.wrote(batch, n, err)
 		c.mu.Unlock()
 		if failed {
 			c.conn.Close()
@@ -210,6 +296,13 @@ func (c *FrameConn) ReadFrame() (typ byte, payload []byte, err error) {
 		return 0, nil, ErrClosed
 	}
 	return typ, payload, err
+}
+
+// FrameBuffered reports whether the next frame is already read in whole,
+// so that ReadFrame returns it without reading the connection (or fails
+// at once). Only the ReadFrame caller may call it.
+func (c *FrameConn) FrameBuffered() bool {
+	return c.rd.buffered()
 }
 
 // Close closes the connection, discarding frames not yet written (call
@@ -280,6 +373,18 @@ func (fr *frameReader) next() (byte, []byte, error) {
 		return fr.fail(err)
 	}
 	return b[0], b[1:], nil
+}
+
+func (fr *frameReader) buffered() bool {
+	if fr.err != nil {
+		return true
+	}
+	n := fr.r.Buffered()
+	if n < frameHeader {
+		return false
+	}
+	hdr, _ := fr.r.Peek(frameHeader)
+	return uint64(n) >= frameHeader+uint64(binary.LittleEndian.Uint32(hdr))
 }
 
 func (fr *frameReader) fail(err error) (byte, []byte, error) {

@@ -418,3 +418,155 @@ func TestFrameConnRawPath(t *testing.T) {
 		t.Errorf("on a wrapper: rw is %T, want the wrapper", gc.rw)
 	}
 }
+
+// TestQueueFramePush: QueueFrame does not wake the writer, Push writes the
+// queued frames on the calling goroutine (all of them written when it
+// returns, the writer never woken), in order.
+func TestQueueFramePush(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	fc, srv := hubPair(t, 0)
+	r := NewFrameConn(srv, 0)
+	defer r.Close()
+	for i := range 3 {
+		if err := fc.QueueFrame(byte(i), []byte(fmt.Sprint("frame ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fc.mu.Lock()
+	woken, written := len(fc.wake), fc.written
+	fc.mu.Unlock()
+	if woken != 0 || written != 0 {
+		t.Fatalf("after QueueFrame: writer woken %d, %d bytes written; want neither", woken, written)
+	}
+	fc.Push()
+	fc.mu.Lock()
+	woken, written, queued := len(fc.wake), fc.written, fc.queued
+	fc.mu.Unlock()
+	if woken != 0 || written != queued {
+		t.Fatalf("after Push: writer woken %d, %d of %d bytes written; want the writer not woken, all written", woken, written, queued)
+	}
+	for i := range 3 {
+		typ, p, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprint("frame ", i); typ != byte(i) || string(p) != want {
+			t.Fatalf("frame %d: got %d %q, want %d %q", i, typ, p, i, want)
+		}
+	}
+	// Flush writes what QueueFrame left without a Push.
+	if err := fc.QueueFrame(9, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if typ, p, err := r.ReadFrame(); err != nil || typ != 9 || string(p) != "last" {
+		t.Fatalf("after Flush: got %d %q %v", typ, p, err)
+	}
+}
+
+// TestPushShortWriteKeepsOrder: what a full socket does not take from
+// Push goes to the writer ahead of frames queued meanwhile, and frames
+// queued or pushed while a write is in flight follow in order.
+func TestPushShortWriteKeepsOrder(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	fc, srv := hubPair(t, 0)
+	big := bytes.Repeat([]byte("b"), 1<<20) // more than the socket holds
+	if err := fc.QueueFrame(1, big); err != nil {
+		t.Fatal(err)
+	}
+	fc.Push()
+	fc.mu.Lock()
+	written, queued := fc.written, fc.queued
+	fc.mu.Unlock()
+	if written == 0 || written >= queued {
+		t.Fatalf("Push to a socket nobody reads wrote %d of %d bytes; want a short write", written, queued)
+	}
+	// The writer now holds the rest: these queue behind it.
+	const n = 200
+	for i := 2; i < n; i++ {
+		var err error
+		switch i % 3 {
+		case 0:
+			err = fc.QueueFrame(byte(i), []byte(fmt.Sprint(i)))
+			fc.Push()
+		case 1:
+			err = fc.TryWriteFrame(byte(i), []byte(fmt.Sprint(i)))
+		default:
+			err = fc.QueueFrame(byte(i), []byte(fmt.Sprint(i)))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fc.Push()
+	r := NewFrameConn(srv, 0)
+	defer r.Close()
+	typ, p, err := r.ReadFrame()
+	if err != nil || typ != 1 || !bytes.Equal(p, big) {
+		t.Fatalf("first frame: type %d, %d bytes, %v; want the 1 MiB frame", typ, len(p), err)
+	}
+	for i := 2; i < n; i++ {
+		typ, p, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != byte(i) || string(p) != fmt.Sprint(i) {
+			t.Fatalf("frame %d: got %d %q", i, typ, p)
+		}
+	}
+	if err := fc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPushConcurrentWriters: goroutines mixing QueueFrame+Push with
+// WriteFrame on one FrameConn; each one's frames arrive in its order. The
+// frames are large enough to fill the socket, so that Push writes short
+// while other frames are queued.
+func TestPushConcurrentWriters(t *testing.T) {
+	testutil.CheckNoLeaks(t, leakWait)
+	fc, srv := hubPair(t, 0)
+	r := NewFrameConn(srv, 0)
+	defer r.Close()
+	const writers, n = 4, 2000
+	errc := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range n {
+				p := binary.LittleEndian.AppendUint32(make([]byte, 0, 4<<10), uint32(i))
+				p = p[:cap(p)]
+				var err error
+				if i%2 == 0 {
+					err = fc.WriteFrame(byte(w), p)
+				} else if err = fc.QueueFrame(byte(w), p); err == nil {
+					fc.Push()
+				} else if errors.Is(err, ErrQueueFull) {
+					err = fc.WriteFrame(byte(w), p)
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	next := make([]uint32, writers)
+	for range writers * n {
+		typ, p, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(typ) >= writers || len(p) != 4<<10 || binary.LittleEndian.Uint32(p) != next[typ] {
+			t.Fatalf("writer %d: got %x, want frame %d", typ, p[:min(len(p), 4)], next[typ])
+		}
+		next[typ]++
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -38,6 +38,7 @@ type Stream struct {
 	wn      int
 	werr    error
 	writeFn func(uintptr) bool // rc.Write callback, made once
+	tryFn   func(uintptr) bool // rc.Write callback of TryWrite, made once
 }
 
 // RawConnOf returns the syscall.RawConn of c when c has an fd in
@@ -66,6 +67,7 @@ func (s *Stream) Init(rc syscall.RawConn) {
 	s.rc = rc
 	s.readFn = s.readOnFD
 	s.writeFn = s.writeOnFD
+	s.tryFn = s.tryOnFD
 }
 
 // RawConn returns the RawConn s was made for.
@@ -125,6 +127,30 @@ func (s *Stream) Write(b []byte) (int, error) {
 		err = s.werr
 	}
 	return s.wn, err
+}
+
+// TryWrite writes what the socket takes of b now and never waits for
+// writability: it returns how much was written, short of len(b) with a
+// nil error when the socket's buffer is full. It is serialised with Write.
+func (s *Stream) TryWrite(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.wb, s.wn, s.werr = b, 0, nil
+	err := s.rc.Write(s.tryFn)
+	s.wb = nil
+	if err == nil {
+		err = s.werr
+	}
+	return s.wn, err
+}
+
+// tryOnFD is writeOnFD that never asks the poller to wait.
+func (s *Stream) tryOnFD(fd uintptr) bool {
+	s.writeOnFD(fd)
+	return true
 }
 
 // writeOnFD writes what the socket takes of the rest of wb; false asks
