@@ -387,8 +387,11 @@ func TestHubLinkResetByExitingWorker(t *testing.T) {
 	}
 	other.waitMembers(t, 2)
 	got := logs.String()
-	if !strings.Contains(got, "[DEBUG] hub link down: instance=1 error=") {
-		t.Errorf("no debug line for the reset link (the reset was not seen?); log:\n%s", got)
+	// The hub's read meets the reset (ECONNRESET), or, when its write to
+	// the closed peer failed first (EPIPE) and closed the link, the end
+	// of the link: a debug line either way.
+	if !strings.Contains(got, "[DEBUG] hub link down: instance=1") {
+		t.Errorf("no debug line for the reset link; log:\n%s", got)
 	}
 	if strings.Contains(got, "[WARN]") || strings.Contains(got, "[ERROR]") {
 		t.Errorf("a reset by an exiting worker logged a warning:\n%s", got)
