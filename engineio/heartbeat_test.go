@@ -86,3 +86,44 @@ func TestHeartbeatOverdueNotEarly(t *testing.T) {
 		t.Errorf("closed %v after the ping, want >= %v", d, timeout)
 	}
 }
+
+// TestHeartbeatsOnGrid: heartbeats fall due on the server's grid of
+// pingInterval/250 (1 ms to 100 ms), a grain at most after the full
+// interval: sessions opened at different moments ping together.
+func TestHeartbeatsOnGrid(t *testing.T) {
+	for _, c := range []struct{ interval, grain time.Duration }{
+		{time.Millisecond, time.Millisecond},
+		{time.Second, 4 * time.Millisecond},
+		{25 * time.Second, 100 * time.Millisecond},
+		{time.Hour, 100 * time.Millisecond},
+	} {
+		if g := beatGrainOf(c.interval); g != c.grain {
+			t.Errorf("grain of %v: %v, want %v", c.interval, g, c.grain)
+		}
+	}
+	const interval = time.Second
+	srv := newTestServer(t, Options{PingInterval: interval, PingTimeout: time.Second})
+	g := srv.beatGrain
+	for range 5 {
+		before := srv.clockNow()
+		c := newPollClient(t, srv.url)
+		c.handshake()
+		after := srv.clockNow()
+		found := false
+		for _, s := range srv.snapshot() {
+			if s.ID() != c.sid {
+				continue
+			}
+			found = true
+			s.mu.Lock()
+			due := s.beatDue
+			s.mu.Unlock()
+			if due%g != 0 || due < before+int64(interval) || due >= after+int64(interval)+g {
+				t.Errorf("ping due at %d: want a multiple of %d in [%d, %d)", due, g, before+int64(interval), after+int64(interval)+g)
+			}
+		}
+		if !found {
+			t.Fatalf("session %s not found", c.sid)
+		}
+	}
+}

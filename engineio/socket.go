@@ -379,13 +379,20 @@ func (s *Socket) schedulePingLocked() {
 	s.armHeartbeatLocked(s.srv.opts.PingInterval)
 }
 
+// armHeartbeatLocked arms the heartbeat d from now, rounded up to the
+// server's next multiple of its beatGrain (Server.clockNow), so that the
+// heartbeats of many sessions fall due together: the runtime fires them in
+// one wakeup, and their pongs come back in a burst that the poller takes
+// in few waits. A ping or a timeout is up to a grain late, never early.
 func (s *Socket) armHeartbeatLocked(d time.Duration) {
-	s.beatDue = s.srv.clockNow() + int64(d)
+	now, g := s.srv.clockNow(), s.srv.beatGrain
+	due := (now + int64(d) + g - 1) / g * g
+	s.beatDue = due
 	if s.heartbeat == nil {
-		s.heartbeat = time.AfterFunc(d, s.onHeartbeat)
+		s.heartbeat = time.AfterFunc(time.Duration(due-now), s.onHeartbeat)
 		return
 	}
-	s.heartbeat.Reset(d)
+	s.heartbeat.Reset(time.Duration(due - now))
 }
 
 // onHeartbeat runs on the heartbeat timer's goroutine. Awaiting a pong,
