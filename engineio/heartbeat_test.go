@@ -88,12 +88,14 @@ func TestHeartbeatOverdueNotEarly(t *testing.T) {
 }
 
 // TestHeartbeatsOnGrid: heartbeats fall due on the server's grid of
-// pingInterval/250 (1 ms to 100 ms), a grain at most after the full
-// interval: sessions opened at different moments ping together.
+// pingInterval/250 (at most 100 ms; none below 5 s), a grain at most
+// after the full interval: sessions opened at different moments ping
+// together.
 func TestHeartbeatsOnGrid(t *testing.T) {
 	for _, c := range []struct{ interval, grain time.Duration }{
-		{time.Millisecond, time.Millisecond},
-		{time.Second, 4 * time.Millisecond},
+		{time.Millisecond, 1},
+		{300 * time.Millisecond, 1}, // exact below beatGridFrom
+		{5 * time.Second, 20 * time.Millisecond},
 		{25 * time.Second, 100 * time.Millisecond},
 		{time.Hour, 100 * time.Millisecond},
 	} {
@@ -101,7 +103,7 @@ func TestHeartbeatsOnGrid(t *testing.T) {
 			t.Errorf("grain of %v: %v, want %v", c.interval, g, c.grain)
 		}
 	}
-	const interval = time.Second
+	const interval = 5 * time.Second
 	srv := newTestServer(t, Options{PingInterval: interval, PingTimeout: time.Second})
 	g := srv.beatGrain
 	for range 5 {

@@ -27,10 +27,10 @@ type Options struct {
 	// DisableUpgrades is Node's allowUpgrades=false: the handshake
 	// advertises no upgrades and upgrade requests are refused.
 	DisableUpgrades bool
-	// PingInterval between server pings; default 25s. Pings and pong
-	// deadlines fall due on a grid of PingInterval/250 (1 ms to 100 ms),
-	// so that idle sessions' heartbeats batch: each is up to that late,
-	// never early.
+	// PingInterval between server pings; default 25s. From 5s on, pings
+	// and pong deadlines fall due on a grid of PingInterval/250 (at most
+	// 100 ms), so that idle sessions' heartbeats batch: each is up to that
+	// late, never early.
 	PingInterval time.Duration
 	// PingTimeout is how long to wait for a pong; default 20s.
 	PingTimeout time.Duration

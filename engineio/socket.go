@@ -383,7 +383,8 @@ func (s *Socket) schedulePingLocked() {
 // server's next multiple of its beatGrain (Server.clockNow), so that the
 // heartbeats of many sessions fall due together: the runtime fires them in
 // one wakeup, and their pongs come back in a burst that the poller takes
-// in few waits. A ping or a timeout is up to a grain late, never early.
+// in few waits. A ping or a timeout is up to a grain late, never early;
+// with a grain of 1 (short intervals) the timer is exact.
 func (s *Socket) armHeartbeatLocked(d time.Duration) {
 	now, g := s.srv.clockNow(), s.srv.beatGrain
 	due := (now + int64(d) + g - 1) / g * g
