@@ -114,32 +114,23 @@ func (s *Stream) readOnFD(fd uintptr) bool {
 // Write writes all of b as os.File.Write does, waiting for writability as
 // often as it takes; it returns how much was written and why it stopped
 // short.
-func (s *Stream) Write(b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.wb, s.wn, s.werr = b, 0, nil
-	err := s.rc.Write(s.writeFn)
-	s.wb = nil
-	if err == nil {
-		err = s.werr
-	}
-	return s.wn, err
-}
+func (s *Stream) Write(b []byte) (int, error) { return s.writeWith(b, s.writeFn) }
 
 // TryWrite writes what the socket takes of b now and never waits for
 // writability: it returns how much was written, short of len(b) with a
 // nil error when the socket's buffer is full. It is serialised with Write.
-func (s *Stream) TryWrite(b []byte) (int, error) {
+func (s *Stream) TryWrite(b []byte) (int, error) { return s.writeWith(b, s.tryFn) }
+
+// writeWith writes b through the RawConn callback fn (writeFn or tryFn),
+// serialised with every other write, and returns how much was written.
+func (s *Stream) writeWith(b []byte, fn func(uintptr) bool) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.wb, s.wn, s.werr = b, 0, nil
-	err := s.rc.Write(s.tryFn)
+	err := s.rc.Write(fn)
 	s.wb = nil
 	if err == nil {
 		err = s.werr
