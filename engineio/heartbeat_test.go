@@ -1,12 +1,9 @@
 package engineio
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stickyd/stickyd/internal/testutil"
 )
 
 // TestHeartbeatPingsNeverEarly: each session's one heartbeat timer
@@ -59,12 +56,7 @@ func TestHeartbeatPingsNeverEarly(t *testing.T) {
 	for _, ws := range clients {
 		ws.c.Close()
 	}
-	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
-		if n := srv.ClientsCount(); n != 0 {
-			return fmt.Errorf("%d sessions open after every client closed", n)
-		}
-		return nil
-	})
+	waitNoSessions(t, srv.Server)
 }
 
 // TestHeartbeatOverdueNotEarly: a session that does not answer a ping

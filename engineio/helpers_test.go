@@ -232,3 +232,14 @@ func waitGetPending(t testing.TB, so *Socket) {
 		return nil
 	})
 }
+
+// waitNoSessions waits until s has no session left (its clients closed).
+func waitNoSessions(t testing.TB, s *Server) {
+	t.Helper()
+	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if n := s.ClientsCount(); n != 0 {
+			return fmt.Errorf("%d sessions open after their clients closed", n)
+		}
+		return nil
+	})
+}

@@ -221,12 +221,7 @@ func TestParkedWebSocketRearmed(t *testing.T) {
 			}
 		}
 		ws.c.Close()
-		testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
-			if n := srv.ClientsCount(); n != 0 {
-				return fmt.Errorf("%d sessions after the client closed", n)
-			}
-			return nil
-		})
+		waitNoSessions(t, srv.Server)
 	}
 }
 
